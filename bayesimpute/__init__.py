@@ -1,6 +1,28 @@
 """bayesimpute: Bayesian multiple imputation of incomplete multilevel data."""
 
 from bayesimpute import datasets
+from bayesimpute.exploration import (
+    MissingnessSummary,
+    correlation_matrix,
+    flux,
+    icc,
+    md_pattern,
+    missingness_summary,
+)
+from bayesimpute.plots import plot_corr, plot_flux, plot_missingness, plot_pattern, plot_pred
 
 __all__ = ["datasets"]
+__all__ += [
+    "md_pattern",
+    "missingness_summary",
+    "MissingnessSummary",
+    "icc",
+    "flux",
+    "correlation_matrix",
+    "plot_pattern",
+    "plot_missingness",
+    "plot_corr",
+    "plot_pred",
+    "plot_flux",
+]
 __version__ = "0.1.0"

@@ -125,8 +125,9 @@ def _validated_codes(predictor_matrix: object) -> pd.DataFrame:
         for column in predictor_matrix.columns:
             value = predictor_matrix.at[row, column]
             if not _is_valid_code(value):
+                shown = value.item() if isinstance(value, np.generic) else value
                 raise ValueError(
-                    f"predictor_matrix.loc[{row!r}, {column!r}] = {value!r} is not a valid "
+                    f"predictor_matrix.loc[{row!r}, {column!r}] = {shown!r} is not a valid "
                     f"code; allowed: {_CODES}"
                 )
     return predictor_matrix.astype(np.int64)

@@ -347,7 +347,8 @@ def _null_model_icc(values: pd.Series, groups: pd.Series) -> dict:
         return result | {"icc": np.nan, "between_var": np.nan, "within_var": total_var}
 
     between, within = _fit_random_intercept(y, g)
-    return result | {"icc": between / (between + within), "between_var": between, "within_var": within}
+    icc_value = between / (between + within)
+    return result | {"icc": icc_value, "between_var": between, "within_var": within}
 
 
 def _fit_random_intercept(y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:

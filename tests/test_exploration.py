@@ -31,7 +31,9 @@ def test_md_pattern_hand_made(small):
 
 
 def test_md_pattern_sorts_columns_by_missing_count_and_keeps_ties_in_order():
-    df = pd.DataFrame({"x": [np.nan, 1, np.nan], "y": [1, 2, 3], "z": ["a", None, "c"], "w": [1, 2, 3]})
+    df = pd.DataFrame(
+        {"x": [np.nan, 1, np.nan], "y": [1, 2, 3], "z": ["a", None, "c"], "w": [1, 2, 3]}
+    )
     table = bi.md_pattern(df)
     assert list(table.columns) == ["count", "y", "w", "z", "x", "n_missing"]
     assert table.loc[TOTAL_ROW, ["y", "w", "z", "x"]].tolist() == [0, 0, 1, 2]
@@ -96,7 +98,8 @@ def test_missingness_summary_errors():
 
 @pytest.fixture(scope="module")
 def popmis_icc() -> pd.DataFrame:
-    return bi.icc(bi.datasets.load_popmis(), cluster="school", variables=["popular", "texp", "const", "sex"])
+    variables = ["popular", "texp", "const", "sex"]
+    return bi.icc(bi.datasets.load_popmis(), cluster="school", variables=variables)
 
 
 def test_icc_popmis(popmis_icc):
@@ -113,7 +116,8 @@ def test_icc_popmis(popmis_icc):
 
 def test_icc_matches_variance_components_definition(popmis_icc):
     row = popmis_icc.loc["popular"]
-    assert row["icc"] == pytest.approx(row["between_var"] / (row["between_var"] + row["within_var"]))
+    total = row["between_var"] + row["within_var"]
+    assert row["icc"] == pytest.approx(row["between_var"] / total)
 
 
 def test_icc_skips_categoricals_and_rejects_them_when_named():
@@ -134,7 +138,8 @@ def test_flux_hand_made(small):
     table = bi.flux(small)
     assert list(table.columns) == ["pobs", "influx", "outflux", "ainb", "aout", "fico"]
     # 6 rows x 3 columns, 4 missing cells (b: 1, c: 3), 14 observed cells.
-    assert table.loc["a"].tolist() == pytest.approx([1.0, 0.0, 1.0, 0.0, (1 / 6 + 3 / 6) / 2, 3 / 6])
+    expected_a = [1.0, 0.0, 1.0, 0.0, (1 / 6 + 3 / 6) / 2, 3 / 6]
+    assert table.loc["a"].tolist() == pytest.approx(expected_a)
     # b missing in row 6 only: there a observed, c missing.
     assert table.loc["b", "influx"] == pytest.approx(1 / 14)
     assert table.loc["b", "outflux"] == pytest.approx(2 / 4)

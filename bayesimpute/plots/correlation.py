@@ -75,7 +75,9 @@ def plot_corr(
     if label:
         annotate_cells(ax, values, fmt=f"{{:.{digits}f}}", image=image)
     labels = [str(v) for v in corr.columns]
-    ax.set_xticks(range(n), labels, rotation=90 if rotate else 45, ha="center" if rotate else "right")
+    ax.set_xticks(
+        range(n), labels, rotation=90 if rotate else 45, ha="center" if rotate else "right"
+    )
     ax.set_yticks(range(n), labels)
     ax.tick_params(length=0)
     ax.set_title(f"{method.capitalize()} correlations (pairwise complete)")

@@ -90,7 +90,8 @@ def plot_missingness(
 def _frame_systematic_cells(ax: Axes, values: np.ndarray) -> None:
     """Outline the cells that are entirely missing: the ones that need a 2l model."""
     for i, j in zip(*np.nonzero(values == 1.0)):
-        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5))
+        frame = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2.5)
+        ax.add_patch(frame)
 
 
 def _label_axes(

@@ -117,7 +117,8 @@ def _pattern_axes(
     cell_width = max(0.55, 0.085 * longest) if not rotate else 0.5
     width = 2.6 + cell_width * n_cols
     height = 2.6 + 0.3 * n_rows + (0.08 * longest if rotate else 0)
-    fig, ax = plt.subplots(figsize=(min(max(width, 5), 18), min(max(height, 3.5), 20)), layout="constrained")
+    size = (min(max(width, 5), 18), min(max(height, 3.5), 20))
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
     return fig, ax
 
 
@@ -135,7 +136,9 @@ def _draw_cells(ax: Axes, grid: np.ndarray, presence: pd.Series | None) -> None:
             )
             ax.add_patch(Rectangle((j, i), 1, 1, fill=False, edgecolor="black", linewidth=0.6))
         if presence is not None:
-            ax.add_patch(Rectangle((n_vars, i), 1, 1, facecolor="white", edgecolor="black", linewidth=0.6))
+            ax.add_patch(
+                Rectangle((n_vars, i), 1, 1, facecolor="white", edgecolor="black", linewidth=0.6)
+            )
             ax.text(
                 n_vars + 0.5, i + 0.5, f"{presence.iloc[i]}/{presence.attrs['n_clusters']}",
                 ha="center", va="center", fontsize=8,
@@ -189,8 +192,11 @@ def _add_legend_and_title(ax: Axes, shown: pd.DataFrame, patterns: pd.DataFrame,
         Patch(facecolor=MISSING_COLOUR, alpha=0.75, edgecolor="black", label="missing"),
     ]
     ax.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1 if len(shown) > 3 else -0.25),
-        ncol=2, frameon=False,
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1 if len(shown) > 3 else -0.25),
+        ncol=2,
+        frameon=False,
     )
     title = f"Missing-data patterns ({len(patterns)} patterns, {n} rows)"
     if len(shown) < len(patterns):

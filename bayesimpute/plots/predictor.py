@@ -175,18 +175,24 @@ def _draw_grid(ax: Axes, n_rows: int, n_cols: int) -> None:
 def _write_codes(ax: Axes, values: np.ndarray) -> None:
     for (i, j), code in np.ndenumerate(values):
         dark = code in (-4, 2, 4)
-        ax.text(j, i, str(code), ha="center", va="center", fontsize=9, color="white" if dark else "black")
+        colour = "white" if dark else "black"
+        ax.text(j, i, str(code), ha="center", va="center", fontsize=9, color=colour)
 
 
 def _fade_rows(ax: Axes, rows: np.ndarray, n_cols: int) -> None:
     """Grey out the rows that are not imputed: their codes are not used."""
     for i in rows:
         ax.add_patch(
-            Rectangle((-0.5, i - 0.5), n_cols, 1, facecolor="#DDDDDD", alpha=0.75, edgecolor="none", zorder=2)
+            Rectangle(
+                (-0.5, i - 0.5), n_cols, 1,
+                facecolor="#DDDDDD", alpha=0.75, edgecolor="none", zorder=2,
+            )
         )
 
 
-def _label_pred_axes(ax: Axes, codes: pd.DataFrame, methods: pd.Series | None, rotate: bool) -> None:
+def _label_pred_axes(
+    ax: Axes, codes: pd.DataFrame, methods: pd.Series | None, rotate: bool
+) -> None:
     n_rows, n_cols = codes.shape
     ax.set_xticks(range(n_cols), [str(c) for c in codes.columns], rotation=90 if rotate else 0)
     ax.set_yticks(range(n_rows), [str(r) for r in codes.index])

@@ -18,7 +18,8 @@ def test_flux_points_and_labels_match_flux():
     assert len(points) == len(labels) == 5
     for text in ax.texts:
         name = text.get_text().split(",")[0]
-        assert tuple(text.xy) == pytest.approx((stats.loc[name, "influx"], stats.loc[name, "outflux"]))
+        point = (stats.loc[name, "influx"], stats.loc[name, "outflux"])
+        assert tuple(text.xy) == pytest.approx(point)
     assert ax.get_xlabel() == "Influx" and ax.get_ylabel() == "Outflux"
     np.testing.assert_allclose(sorted(points[:, 0]), sorted(set(stats["influx"].round(10))))
 

@@ -35,7 +35,8 @@ def test_missingness_frames_systematic_cells_impact():
 
 
 def test_missingness_many_clusters_not_annotated_by_default():
-    ax = bi.plot_missingness(bi.datasets.load_popmis(), cluster="school", incomplete_only=True).axes[0]
+    fig = bi.plot_missingness(bi.datasets.load_popmis(), cluster="school", incomplete_only=True)
+    ax = fig.axes[0]
     assert len(ax.texts) == 0
     assert [t.get_text() for t in ax.get_yticklabels()] == ["popular"]
 

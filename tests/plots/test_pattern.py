@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.patches import Rectangle
 from matplotlib.colors import to_rgb
+from matplotlib.patches import Rectangle
 
 import bayesimpute as bi
 from bayesimpute.plots.pattern import MISSING_COLOUR
@@ -16,7 +16,9 @@ def _labels(ticklabels) -> list[str]:
 
 def _missing_cells(ax) -> int:
     return sum(
-        isinstance(p, Rectangle) and p.get_fill() and p.get_facecolor()[:3] == pytest.approx(to_rgb(MISSING_COLOUR))
+        isinstance(p, Rectangle)
+        and p.get_fill()
+        and p.get_facecolor()[:3] == pytest.approx(to_rgb(MISSING_COLOUR))
         for p in ax.patches
     )
 

@@ -21,7 +21,13 @@ def pred() -> pd.DataFrame:
 @pytest.fixture
 def method() -> pd.Series:
     return pd.Series(
-        {"Cluster": "", "Time": "", "Height": "2l.pmm", "Weight": "2l.heckman", "BMI": "~ Weight / Height**2"}
+        {
+            "Cluster": "",
+            "Time": "",
+            "Height": "2l.pmm",
+            "Weight": "2l.heckman",
+            "BMI": "~ Weight / Height**2",
+        }
     )
 
 
@@ -33,12 +39,14 @@ def test_pred_cells_methods_and_legend(pred, method):
     assert [t.get_text() for t in ax.get_yticklabels()] == list(pred.index)
     assert [t.get_text() for t in ax.get_xticklabels()] == list(pred.columns)
     methods = [t.get_text() for t in ax.child_axes[0].get_yticklabels()]
-    assert methods == ["(not imputed)", "(not imputed)", "2l.pmm", "2l.heckman", "~ Weight / Height**2"]
+    not_imputed = ["(not imputed)", "(not imputed)"]
+    assert methods == [*not_imputed, "2l.pmm", "2l.heckman", "~ Weight / Height**2"]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == [f"{code}: {PREDICTOR_CODES[code]}" for code in (-4, -3, -2, 0, 1, 2, 3)]
     assert "-3: selection equation only (exclusion restriction)" in legend
     # Each code has its own colour.
-    colours = {code: tuple(ax.images[0].to_rgba(np.array([[code]]))[0, 0]) for code in PREDICTOR_CODES}
+    image = ax.images[0]
+    colours = {code: tuple(image.to_rgba(np.array([[code]]))[0, 0]) for code in PREDICTOR_CODES}
     assert len(set(colours.values())) == len(PREDICTOR_CODES)
 
 

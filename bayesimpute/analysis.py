@@ -306,6 +306,9 @@ def _fit_binomial(parsed, rows, endog, exog, fit_kwargs) -> ModelFit:
     ident = np.repeat(np.arange(exog_re.shape[1]), n_groups)
     opts = {"vcp_p": fit_kwargs.pop("vcp_p", 2), "fe_p": fit_kwargs.pop("fe_p", 10)}
     model = BinomialBayesMixedGLM(endog, exog, exog_vc, ident, **opts)
+    # fit_map draws random starting values for the random effects; without an explicit
+    # generator it would use numpy's global state, and refits would differ.
+    fit_kwargs.setdefault("rng", np.random.default_rng(0))
     result = model.fit_map(**fit_kwargs)
     return _from_bayes_mixed_glm(result, exog.columns, [f"{group}: {c}" for c in exog_re.columns])
 

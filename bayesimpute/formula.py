@@ -138,7 +138,7 @@ def _parse_terms(rhs: str, formula: str) -> tuple[bool, list[tuple[str, ...]], l
     """Return (intercept, fixed terms, bar strings) of a right-hand side."""
     intercept, fixed, bars = True, [], []
     # "- 1" is the only subtraction R users write in these models; turn it into a token.
-    rhs = re.sub(r"-\s*1\b", "+ -1", rhs).strip()
+    rhs = re.sub(r"(?<!\+ )-\s*1\b", "+ -1", rhs).strip()
     rhs = rhs[1:] if rhs.startswith("+") else rhs
     for token in _split_top_level(rhs, "+"):
         if token == "":

@@ -25,4 +25,8 @@ __all__ += [
     "plot_pred",
     "plot_flux",
 ]
+from bayesimpute.analysis import AnalysisResults, ModelFit, analyze
+from bayesimpute.pooling import MultiParameterTest, PooledResult, d1, d2, pool
+
+__all__ += ["analyze", "AnalysisResults", "ModelFit", "pool", "PooledResult", "d1", "d2", "MultiParameterTest"]
 __version__ = "0.1.0"

@@ -333,7 +333,8 @@ def _null_model_icc(values: pd.Series, groups: pd.Series) -> dict:
     n_clusters = int(pd.Series(g).nunique())
     result = {"n_obs": int(y.size), "n_clusters": n_clusters}
 
-    within_ss = float(pd.Series(y).groupby(g).transform(lambda s: s - s.mean()).pow(2).sum())
+    cluster_means = pd.Series(y).groupby(g).transform("mean").to_numpy()
+    within_ss = float(np.sum((y - cluster_means) ** 2))
     total_var = float(np.var(y)) if y.size else 0.0
     if y.size < 2 or total_var == 0.0:
         # Nothing varies: the ICC is undefined.

@@ -231,7 +231,9 @@ def _response(column: pd.Series, name: str, family: str) -> pd.Series:
     levels = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else None
     if levels is not None:
         if len(levels) != 2:
-            raise ValueError(f"binomial response {name!r} must have 2 categories, has {len(levels)}")
+            raise ValueError(
+                f"binomial response {name!r} must have 2 categories, has {len(levels)}"
+            )
         # As R's glm: the first level is failure, the second success.
         return (column == levels[1]).astype(float)
     values = column.astype(float)
@@ -240,7 +242,9 @@ def _response(column: pd.Series, name: str, family: str) -> pd.Series:
     return values
 
 
-def _random_design(parsed: ParsedFormula, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[list[int]]]:
+def _random_design(
+    parsed: ParsedFormula, rows: pd.DataFrame
+) -> tuple[pd.DataFrame, list[list[int]]]:
     """Random-effects design (all bars side by side) and the column blocks of each bar."""
     pieces, blocks, start = [], [], 0
     for bar in parsed.random:
@@ -302,7 +306,8 @@ def _fit_binomial(parsed, rows, endog, exog, fit_kwargs) -> ModelFit:
     indicator[np.arange(len(rows)), codes] = 1.0
     # One variance component per random effect: its cluster columns are the cluster indicators
     # times the effect's design column.
-    exog_vc = np.hstack([indicator * exog_re.iloc[:, [j]].to_numpy() for j in range(exog_re.shape[1])])
+    re_columns = exog_re.to_numpy()
+    exog_vc = np.hstack([indicator * re_columns[:, [j]] for j in range(re_columns.shape[1])])
     ident = np.repeat(np.arange(exog_re.shape[1]), n_groups)
     opts = {"vcp_p": fit_kwargs.pop("vcp_p", 2), "fe_p": fit_kwargs.pop("fe_p", 10)}
     model = BinomialBayesMixedGLM(endog, exog, exog_vc, ident, **opts)
@@ -338,7 +343,8 @@ def as_model_fit(fit: Any) -> ModelFit:
         return _from_mixedlm(fit)
     if hasattr(fit, "fe_mean") and hasattr(fit, "vcp_mean"):
         names = getattr(fit.model, "exog_names", None) or [f"x{i}" for i in range(len(fit.fe_mean))]
-        vc_names = getattr(fit.model, "vcp_names", None) or [f"vc{i}" for i in range(len(fit.vcp_mean))]
+        vc_names = getattr(fit.model, "vcp_names", None)
+        vc_names = vc_names or [f"vc{i}" for i in range(len(fit.vcp_mean))]
         return _from_bayes_mixed_glm(fit, names, list(vc_names))
     if hasattr(fit, "params") and hasattr(fit, "cov_params"):
         return _from_generic(fit)
@@ -371,7 +377,9 @@ def _from_generic(result: Any) -> ModelFit:
     names = getattr(result.params, "index", None)
     if names is None:
         names = getattr(getattr(result, "model", None), "exog_names", None)
-    params.index = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(params.size)]
+    if names is None:
+        names = [f"x{i}" for i in range(params.size)]
+    params.index = [str(n) for n in names]
     cov = np.asarray(result.cov_params(), dtype=float)
     df_resid = getattr(result, "df_resid", None)
     dfcom = float(df_resid) if df_resid is not None and np.isfinite(df_resid) else math.inf
@@ -510,8 +518,10 @@ def _mixedlm_components(result, group, names, blocks) -> dict[str, float]:
     for a, b in _pairs(blocks):
         denom = math.sqrt(cov_re[a, a] * cov_re[b, b])
         out[f"{group}: cov({names[a]}, {names[b]})"] = float(cov_re[a, b])
-        out[f"{group}: corr({names[a]}, {names[b]})"] = float(cov_re[a, b] / denom) if denom > 0 else math.nan
-    for name, value in zip(getattr(result.model, "_vc_names", []) or [], np.atleast_1d(result.vcomp)):
+        corr = float(cov_re[a, b] / denom) if denom > 0 else math.nan
+        out[f"{group}: corr({names[a]}, {names[b]})"] = corr
+    vc_names = getattr(result.model, "_vc_names", None) or []
+    for name, value in zip(vc_names, np.atleast_1d(result.vcomp)):
         out[f"{group}: {name}"] = float(value)
     out["residual"] = float(result.scale)
     if names == [INTERCEPT] and not result.model.k_vc:
@@ -528,7 +538,8 @@ class _ReLikelihood:
         z = z.reshape(len(y), -1)
         codes, _ = pd.factorize(pd.Series(np.asarray(groups)), sort=False)
         n_groups = codes.max() + 1
-        self.n, self.p, self.q, self.n_groups, self.reml = len(y), x.shape[1], z.shape[1], n_groups, reml
+        self.n, self.p, self.q = len(y), x.shape[1], z.shape[1]
+        self.n_groups, self.reml = n_groups, reml
         self.ztz = _group_sums(np.einsum("ni,nj->nij", z, z), codes, n_groups)
         self.ztx = _group_sums(np.einsum("ni,nj->nij", z, x), codes, n_groups)
         self.zty = _group_sums(z * y[:, None], codes, n_groups)
@@ -564,7 +575,9 @@ def _theta_layout(q: int, blocks: list[list[int]]) -> tuple[list[int], list[tupl
     return list(range(q)), _pairs(blocks)
 
 
-def _theta_to_cov(theta: np.ndarray, q: int, pairs: list[tuple[int, int]]) -> tuple[float, np.ndarray]:
+def _theta_to_cov(
+    theta: np.ndarray, q: int, pairs: list[tuple[int, int]]
+) -> tuple[float, np.ndarray]:
     """theta = (log sigma2, log variances (q), Fisher-z correlations (pairs))."""
     sd = np.exp(0.5 * theta[1 : 1 + q])
     g = np.diag(sd**2)
@@ -617,7 +630,9 @@ def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
     _, pairs = _theta_layout(q, blocks)
     icc = names == [INTERCEPT]
     rows = _component_rows(group, names, pairs, icc)
-    loglik = _ReLikelihood(model.endog, model.exog, model.exog_re, model.groups, reml=bool(model.reml))
+    loglik = _ReLikelihood(
+        model.endog, model.exog, model.exog_re, model.groups, reml=bool(model.reml)
+    )
     try:
         theta = _theta_hat(result, q, pairs)
     except ValueError:
@@ -630,12 +645,18 @@ def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
     var = np.diag(jac @ cov_theta @ jac.T)
     se = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
     return pd.DataFrame(
-        {"scale": [s for _, s in rows], "transformed": _transformed(theta, q, pairs, icc), "std_error": se},
+        {
+            "scale": [s for _, s in rows],
+            "transformed": _transformed(theta, q, pairs, icc),
+            "std_error": se,
+        },
         index=[r for r, _ in rows],
     )
 
 
-def _numerical_hessian(func: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4) -> np.ndarray:
+def _numerical_hessian(
+    func: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4
+) -> np.ndarray:
     """Central-difference Hessian (step on the log / z scale, where curvature is mild)."""
     k = x.size
     hess = np.empty((k, k))
@@ -652,7 +673,9 @@ def _numerical_hessian(func: Callable[[np.ndarray], float], x: np.ndarray, step:
     return hess
 
 
-def _numerical_jacobian(func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+def _numerical_jacobian(
+    func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-6
+) -> np.ndarray:
     eye = np.eye(x.size) * step
     columns = [(func(x + eye[i]) - func(x - eye[i])) / (2 * step) for i in range(x.size)]
     return np.column_stack(columns)

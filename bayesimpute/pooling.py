@@ -64,7 +64,7 @@ def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom: float = math.inf)
 def _as_fits(fits: Any, name: str = "fits") -> list[ModelFit]:
     if isinstance(fits, AnalysisResults):
         items = list(fits.fits)
-    elif isinstance(fits, (list, tuple)) or (isinstance(fits, Sequence) and not isinstance(fits, str)):
+    elif isinstance(fits, Sequence) and not isinstance(fits, str):
         items = list(fits)
     else:
         raise TypeError(
@@ -275,7 +275,9 @@ def _pool_mixing(fits: list[ModelFit], conf_level: float) -> MixedPooledResult:
     columns = list(fits[0].draws.columns)
     for i, fit in enumerate(fits):
         if list(fit.draws.columns) != columns:
-            raise ValueError(f"fits[{i}].draws has columns {list(fit.draws.columns)}, expected {columns}")
+            raise ValueError(
+                f"fits[{i}].draws has columns {list(fit.draws.columns)}, expected {columns}"
+            )
     draws = pd.concat([fit.draws for fit in fits], ignore_index=True).astype(float)
     return MixedPooledResult(fits, draws, conf_level)
 
@@ -511,7 +513,12 @@ def _d1_df(k: int, m: int, riv: float, dfcom: float) -> float:
         return float(4 + 1 / z)
 
 
-def d2(fits: AnalysisResults | Sequence[Any], reduced: Any = None, *, rhs: Iterable[float] | None = None) -> MultiParameterTest:
+def d2(
+    fits: AnalysisResults | Sequence[Any],
+    reduced: Any = None,
+    *,
+    rhs: Iterable[float] | None = None,
+) -> MultiParameterTest:
     """Combined chi-square test D2 (Li, Meng, Raghunathan & Rubin 1991), as mice ``D2()`` /
     mitml ``testModels(method = "D2", use = "wald")``.
 
@@ -575,14 +582,18 @@ def _constraint_matrix(terms: list[str], reduced: Any) -> tuple[np.ndarray, tupl
         tested = list(reduced)
     unknown = [t for t in tested if t not in terms]
     if unknown or not tested:
-        raise ValueError(f"reduced: terms {unknown or tested} are not among the fitted terms {terms}")
+        raise ValueError(
+            f"reduced: terms {unknown or tested} are not among the fitted terms {terms}"
+        )
     matrix = np.zeros((len(tested), len(terms)))
     for row, term in enumerate(tested):
         matrix[row, terms.index(term)] = 1.0
     return matrix, tuple(tested)
 
 
-def _matrix_from_array(terms: list[str], reduced: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+def _matrix_from_array(
+    terms: list[str], reduced: np.ndarray | pd.DataFrame
+) -> tuple[np.ndarray, tuple[str, ...]]:
     if isinstance(reduced, pd.DataFrame):
         unknown = [c for c in reduced.columns if c not in terms]
         if unknown:
@@ -590,7 +601,9 @@ def _matrix_from_array(terms: list[str], reduced: np.ndarray | pd.DataFrame) -> 
         reduced = reduced.reindex(columns=terms, fill_value=0.0)
     matrix = np.atleast_2d(np.asarray(reduced, dtype=float))
     if matrix.shape[1] != len(terms):
-        raise ValueError(f"reduced: constraint matrix needs {len(terms)} columns, has {matrix.shape[1]}")
+        raise ValueError(
+            f"reduced: constraint matrix needs {len(terms)} columns, has {matrix.shape[1]}"
+        )
     labels = tuple(
         " + ".join(f"{w:g}*{t}" for w, t in zip(row, terms) if w != 0) for row in matrix
     )

@@ -74,15 +74,19 @@ def test_variance_standard_errors_come_from_the_fitted_likelihood(popmis_fit):
 
 def test_random_slope_matches_statsmodels_re_formula(popmis_complete):
     fit = analyze([popmis_complete], "popular ~ texp + sex + (1 + sex | school)")[0]
-    direct = smf.mixedlm("popular ~ texp + sex", popmis_complete, groups="school", re_formula="~sex").fit(reml=True)
+    direct = smf.mixedlm(
+        "popular ~ texp + sex", popmis_complete, groups="school", re_formula="~sex"
+    ).fit(reml=True)
     np.testing.assert_allclose(fit.params, direct.fe_params, rtol=1e-4)
     vc = fit.variance_components
     assert vc["school: sex"] == pytest.approx(direct.cov_re.iloc[1, 1], rel=1e-3)
-    assert vc["school: cov(Intercept, sex)"] == pytest.approx(direct.cov_re.iloc[0, 1], rel=1e-3, abs=1e-6)
+    covariance = direct.cov_re.iloc[0, 1]
+    assert vc["school: cov(Intercept, sex)"] == pytest.approx(covariance, rel=1e-3, abs=1e-6)
     assert -1 < vc["school: corr(Intercept, sex)"] < 1
     assert "icc" not in vc
     # Separate bars for the same group: uncorrelated, as lme4.
-    split = analyze([popmis_complete], "popular ~ texp + sex + (1 | school) + (0 + sex | school)")[0]
+    formula = "popular ~ texp + sex + (1 | school) + (0 + sex | school)"
+    split = analyze([popmis_complete], formula)[0]
     assert np.asarray(split.raw.cov_re)[0, 1] == 0.0
     assert "school: cov(Intercept, sex)" not in split.variance_components
 
@@ -99,7 +103,8 @@ def test_binomial_reproduces_glmer_on_complete_impact():
         assert fit.std_errors[term] == pytest.approx(std_error, abs=0.02), term
     vc = fit.variance_components
     assert vc["residual"] == pytest.approx(math.pi**2 / 3)
-    assert vc["icc"] == pytest.approx(vc["name: Intercept"] / (vc["name: Intercept"] + math.pi**2 / 3))
+    tau2 = vc["name: Intercept"]
+    assert vc["icc"] == pytest.approx(tau2 / (tau2 + math.pi**2 / 3))
     assert math.sqrt(vc["name: Intercept"]) == pytest.approx(0.277, abs=0.05)
     deviation = max(abs(fit.params[t] - est) for t, (est, _) in GLMER_IMPACT.items())
     assert deviation < 0.01  # measured: 0.0063 (Intercept)
@@ -110,11 +115,16 @@ def test_binomial_reproduces_glmer_on_complete_impact():
 def test_callable_route_pools_like_formula_route(popmis_complete):
     rng = np.random.default_rng(7)
     # Three "completed" datasets: popular perturbed so that the fits differ.
-    frames = [popmis_complete.assign(popular=popmis_complete["popular"] + rng.normal(0, 0.3, len(popmis_complete)))
-              for _ in range(3)]
+    popular = popmis_complete["popular"]
+    frames = [
+        popmis_complete.assign(popular=popular + rng.normal(0, 0.3, len(popular)))
+        for _ in range(3)
+    ]
     before = [f.copy() for f in frames]
     by_formula = analyze(frames, "popular ~ texp + sex + (1 | school)")
-    by_callable = analyze(frames, lambda d: smf.mixedlm("popular ~ texp + sex", d, groups="school").fit(reml=True))
+    by_callable = analyze(
+        frames, lambda d: smf.mixedlm("popular ~ texp + sex", d, groups="school").fit(reml=True)
+    )
     for frame, copy in zip(frames, before):
         pd.testing.assert_frame_equal(frame, copy)
     assert isinstance(by_formula, AnalysisResults) and len(by_formula) == 3

@@ -21,8 +21,12 @@ def test_random_intercept():
 
 @pytest.mark.parametrize(
     "bar, intercept, slopes",
-    [("(1 + x | g)", True, (("x",),)), ("(x | g)", True, (("x",),)), ("(0 + x | g)", False, (("x",),)),
-     ("(x - 1 | g)", False, (("x",),))],
+    [
+        ("(1 + x | g)", True, (("x",),)),
+        ("(x | g)", True, (("x",),)),
+        ("(0 + x | g)", False, (("x",),)),
+        ("(x - 1 | g)", False, (("x",),)),
+    ],
 )
 def test_random_slopes(bar, intercept, slopes):
     parsed = parse_formula(f"y ~ x + {bar}")
@@ -67,7 +71,9 @@ def test_design_matrix_treatment_coding_keeps_category_order():
     data = pd.DataFrame(
         {
             "age": [30.0, 40.0, 50.0, 60.0],
-            "pupil": pd.Categorical(["Both", "None", "One", "Both"], categories=["Both", "One", "None"]),
+            "pupil": pd.Categorical(
+                ["Both", "None", "One", "Both"], categories=["Both", "One", "None"]
+            ),
             "site": ["b", "a", "c", "a"],
         }
     )

@@ -118,7 +118,8 @@ def test_statsmodels_ols_results_pool_like_pairs():
         results.append(sm.OLS(y, sm.add_constant(x)).fit())
     pooled = pool(results)
     assert pooled.dfcom == 58
-    by_pairs = pool([(pd.Series(r.params, index=r.model.exog_names), r.cov_params()) for r in results], dfcom=58)
+    pairs = [(pd.Series(r.params, index=r.model.exog_names), r.cov_params()) for r in results]
+    by_pairs = pool(pairs, dfcom=58)
     pd.testing.assert_frame_equal(pooled.summary(), by_pairs.summary())
     qbar = np.mean([r.params for r in results], axis=0)
     assert pooled.summary()["estimate"].to_numpy() == pytest.approx(qbar)
@@ -155,9 +156,13 @@ def test_variance_components_pool_on_log_scale():
         inference = pd.DataFrame(
             {"scale": ["log"], "transformed": [log_var], "std_error": [0.1]}, index=["g: Intercept"]
         )
-        fits.append(ModelFit(pd.Series([0.0], index=["x"]), pd.DataFrame([[1.0]], index=["x"], columns=["x"]),
-                             variance_components={"g: Intercept": math.exp(log_var)},
-                             variance_inference=inference))
+        fit = ModelFit(
+            pd.Series([0.0], index=["x"]),
+            pd.DataFrame([[1.0]], index=["x"], columns=["x"]),
+            variance_components={"g: Intercept": math.exp(log_var)},
+            variance_inference=inference,
+        )
+        fits.append(fit)
     row = pool(fits).variance_components().loc["g: Intercept"]
     assert row["estimate"] == pytest.approx(2.5)  # plain mean, as mitml
     # log scale: qbar = log 2, b = (log 4)^2 / 2, t = 0.01 + 1.5 b, df = barnard_rubin(2, b, t)

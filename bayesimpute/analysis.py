@@ -327,7 +327,8 @@ def as_model_fit(fit: Any) -> ModelFit:
     Accepted: a :class:`ModelFit`; a statsmodels ``MixedLMResults`` (fixed effects only, with
     variance components); a ``BayesMixedGLMResults`` (posterior mode, fixed effects); any
     statsmodels-like result with ``params`` and ``cov_params()`` (``df_resid`` as dfcom); an
-    ``(estimates, covariance)`` pair.
+    ``(estimates, covariance)`` pair; any object with a ``draws`` DataFrame of posterior draws
+    (posterior mean and covariance, draws kept for mixing).
 
     Raises
     ------
@@ -348,6 +349,12 @@ def as_model_fit(fit: Any) -> ModelFit:
         return _from_bayes_mixed_glm(fit, names, list(vc_names))
     if hasattr(fit, "params") and hasattr(fit, "cov_params"):
         return _from_generic(fit)
+    if isinstance(getattr(fit, "draws", None), pd.DataFrame):
+        # A Bayesian fit known only by its posterior draws: moments for Rubin's rules,
+        # the draws themselves for pool(method="mixing").
+        draws = fit.draws
+        return ModelFit(draws.mean(), draws.cov(), nobs=getattr(fit, "nobs", None), raw=fit,
+                        draws=draws)
     raise TypeError(
         f"cannot pool a {name}: expected a ModelFit, a statsmodels result with params and "
         "cov_params(), or an (estimates, covariance) pair"
@@ -571,10 +578,6 @@ def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndar
     return out
 
 
-def _theta_layout(q: int, blocks: list[list[int]]) -> tuple[list[int], list[tuple[int, int]]]:
-    return list(range(q)), _pairs(blocks)
-
-
 def _theta_to_cov(
     theta: np.ndarray, q: int, pairs: list[tuple[int, int]]
 ) -> tuple[float, np.ndarray]:
@@ -627,7 +630,7 @@ def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
     if model.k_vc:
         raise ValueError("variance components (vc_formula) are not covered")
     q = int(result.k_re)
-    _, pairs = _theta_layout(q, blocks)
+    pairs = _pairs(blocks)
     icc = names == [INTERCEPT]
     rows = _component_rows(group, names, pairs, icc)
     loglik = _ReLikelihood(

@@ -193,6 +193,17 @@ def test_mixing_concatenates_draws():
     assert (table["n_draws"] == 1200).all()
     with pytest.raises(ValueError, match="draws"):
         pool(_pairs(), method="mixing")
+    # Any object with a draws DataFrame is poolable, by mixing or by Rubin's rules on moments.
+
+    class Posterior:
+        def __init__(self, draws):
+            self.draws = draws
+
+    posteriors = [Posterior(f.draws) for f in fits]
+    by_object = pool(posteriors, method="mixing").summary()
+    pd.testing.assert_frame_equal(by_object, table)
+    rubin = pool(posteriors).summary()
+    assert rubin.loc["a", "estimate"] == pytest.approx(mixed["a"].mean())
 
 
 def test_bad_input_errors():

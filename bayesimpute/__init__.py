@@ -1,6 +1,10 @@
 """bayesimpute: Bayesian multiple imputation of incomplete multilevel data."""
 
 from bayesimpute import datasets
+from bayesimpute.api import impute, make_method, make_predictor_matrix
+from bayesimpute.diagnostics import convergence
+from bayesimpute.methods import available_methods, register_method
+from bayesimpute.results import MultipleImputation
 from bayesimpute.exploration import (
     MissingnessSummary,
     correlation_matrix,
@@ -11,7 +15,16 @@ from bayesimpute.exploration import (
 )
 from bayesimpute.plots import plot_corr, plot_flux, plot_missingness, plot_pattern, plot_pred
 
-__all__ = ["datasets"]
+__all__ = [
+    "datasets",
+    "impute",
+    "make_method",
+    "make_predictor_matrix",
+    "convergence",
+    "available_methods",
+    "register_method",
+    "MultipleImputation",
+]
 __all__ += [
     "md_pattern",
     "missingness_summary",

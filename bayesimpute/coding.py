@@ -1,0 +1,110 @@
+"""Column kinds and the encoding between user columns and the sampler's numeric arrays.
+
+The sampler works on one float array per column: numbers as they are, binaries and
+booleans as 0/1, categoricals as integer codes (missing = NaN). A :class:`ColumnCodec`
+remembers how to turn imputed values back into the user's dtype and categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["VariableKind", "ColumnCodec", "variable_kind", "make_codec"]
+
+
+class VariableKind(str, Enum):
+    """What kind of values a column holds; methods declare which kinds they accept."""
+
+    CONTINUOUS = "continuous"
+    BINARY = "binary"
+    CATEGORICAL = "categorical"
+    ORDERED = "ordered"
+
+    def __str__(self) -> str:  # so messages read "binary", not "VariableKind.BINARY"
+        return self.value
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def variable_kind(series: pd.Series) -> VariableKind:
+    """Classify a column: binary (two values, or bool), categorical, ordered or continuous."""
+    if _is_categorical(series):
+        if series.cat.ordered and len(series.cat.categories) > 2:
+            return VariableKind.ORDERED
+        return VariableKind.BINARY if len(series.cat.categories) == 2 else VariableKind.CATEGORICAL
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return VariableKind.BINARY
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        observed = pd.unique(series.dropna())
+        if len(observed) <= 2 and set(np.asarray(observed, dtype=float)) <= {0.0, 1.0}:
+            return VariableKind.BINARY
+        return VariableKind.CONTINUOUS
+    raise TypeError(
+        f"column {series.name!r} has dtype {series.dtype}, which cannot be imputed or used as a "
+        "predictor: convert text to a pandas Categorical, or drop the column"
+    )
+
+
+@dataclass(frozen=True)
+class ColumnCodec:
+    """How one user column maps to the sampler's float array and back."""
+
+    name: str
+    kind: VariableKind
+    dtype: object
+    categories: tuple | None = None  # for categoricals, in code order
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.categories) if self.categories is not None else 0
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        """User column -> float array with NaN for missing values."""
+        if self.categories is not None:
+            codes = series.cat.codes.to_numpy().astype(float)
+            codes[codes < 0] = np.nan
+            return codes
+        values = series.astype("float64") if not pd.api.types.is_bool_dtype(series.dtype) else (
+            series.astype("float64")
+        )
+        return values.to_numpy(dtype=float, na_value=np.nan)
+
+    def decode(self, values: np.ndarray, index: pd.Index) -> pd.Series:
+        """Float array (no NaN where imputed) -> column in the user's dtype and categories."""
+        if self.categories is not None:
+            codes = np.where(np.isnan(values), -1, values).astype(int)
+            cat = pd.Categorical.from_codes(codes, dtype=self.dtype)
+            return pd.Series(cat, index=index, name=self.name)
+        series = pd.Series(values, index=index, name=self.name)
+        return _cast_back(series, self.dtype)
+
+
+def _cast_back(series: pd.Series, dtype) -> pd.Series:
+    """Return imputed numbers in the original dtype where that loses nothing."""
+    if pd.api.types.is_bool_dtype(dtype):
+        if series.isna().any():
+            return series.map({0.0: False, 1.0: True}).astype("boolean")
+        return series.astype(dtype)
+    if pd.api.types.is_integer_dtype(dtype):
+        finite = series.dropna()
+        if np.all(np.equal(np.mod(finite, 1), 0)):
+            if series.isna().any():
+                return series.astype(pd.Int64Dtype() if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype)
+            return series.astype(dtype)
+        # imputed values are not whole numbers (e.g. norm on a count): keep them as floats
+        return series.astype("Float64" if isinstance(dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return series.astype(dtype)
+
+
+def make_codec(series: pd.Series) -> ColumnCodec:
+    """Build the codec of one column (raises TypeError for text or datetime columns)."""
+    kind = variable_kind(series)
+    if _is_categorical(series):
+        return ColumnCodec(str(series.name), kind, series.dtype, tuple(series.cat.categories))
+    return ColumnCodec(str(series.name), kind, series.dtype)

@@ -1,0 +1,153 @@
+"""The contract between the FCS loop and a conditional imputation method.
+
+The sampler knows nothing about any particular model. At every visit it hands a method
+a :class:`MethodData` (the target, which rows are observed and which to impute, and the
+design built from the predictor roles) and receives a :class:`Draw` (the imputed values,
+the current parameters and the sampler's own statistics). A method instance lives for
+one variable in one chain, so it keeps its parameter state between visits: that is what
+lets each visit advance the chain a few transitions instead of refitting from scratch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bayesimpute.coding import VariableKind
+
+__all__ = ["MethodData", "Draw", "ImputationMethod", "MethodError"]
+
+
+class MethodError(RuntimeError):
+    """A conditional model failed; the sampler adds variable, iteration and chain."""
+
+
+@dataclass
+class MethodData:
+    """Everything a method sees at one visit, on the sampler's numeric scale.
+
+    Attributes
+    ----------
+    target : str
+        Name of the variable being imputed.
+    kind : VariableKind
+        Kind of the target.
+    y : ndarray, shape (n,)
+        Current values of the target (observed values and the previous imputations).
+    observed : ndarray of bool, shape (n,)
+        Rows whose observed target value enters the model (mice's ``ry``).
+    impute : ndarray of bool, shape (n,)
+        Rows to impute (mice's ``wy``).
+    X : ndarray, shape (n, p)
+        Fixed-effect design; column 0 is the intercept.
+    x_names : list of str
+        Names of the columns of ``X``.
+    random : ndarray of int
+        Indices into ``X`` of the columns with a random effect (0 = random intercept);
+        empty for single-level methods.
+    cluster : ndarray of int or None
+        Cluster code 0..n_clusters-1 per row, None when no cluster is given.
+    n_clusters : int
+        Number of clusters (0 without a cluster).
+    cluster_labels : ndarray or None
+        The user's cluster labels, in code order.
+    n_levels : int
+        Number of categories for categorical targets (0 otherwise).
+    extra : dict
+        Method-specific designs (e.g. selection-only predictors for Heckman models).
+    """
+
+    target: str
+    kind: VariableKind
+    y: np.ndarray
+    observed: np.ndarray
+    impute: np.ndarray
+    X: np.ndarray
+    x_names: list[str]
+    random: np.ndarray
+    cluster: np.ndarray | None
+    n_clusters: int
+    cluster_labels: np.ndarray | None = None
+    n_levels: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def Z(self) -> np.ndarray:  # noqa: N802 - the usual name of the random-effects design
+        return self.X[:, self.random]
+
+    @property
+    def z_names(self) -> list[str]:
+        return [self.x_names[i] for i in self.random]
+
+
+@dataclass
+class Draw:
+    """What one visit returns.
+
+    Attributes
+    ----------
+    values : ndarray, shape (impute.sum(),)
+        Imputed values for the rows flagged in ``MethodData.impute``, in row order.
+    parameters : dict of str -> ndarray
+        The model's parameters after this visit (same shapes at every visit).
+    stats : dict of str -> float
+        The sampler's statistics for this visit (e.g. divergences, step size).
+    events : list of str
+        Things worth logging (e.g. separation detected, predictors dropped).
+    """
+
+    values: np.ndarray
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+
+class ImputationMethod(ABC):
+    """Base class of the conditional imputation methods.
+
+    Subclasses set ``name``, ``kinds`` (the variable kinds they impute) and
+    ``multilevel`` (whether a cluster identifier is required), and register themselves
+    with :func:`bayesimpute.methods.register_method`.
+    """
+
+    name: ClassVar[str]
+    kinds: ClassVar[frozenset[VariableKind]]
+    multilevel: ClassVar[bool] = False
+    cluster_level: ClassVar[bool] = False
+    #: parameter names and the dims of their trailing axes, filled in by subclasses
+    #: through :meth:`parameter_dims` once the design is known.
+
+    def __init__(self, variable: str, options: Mapping[str, Any] | None = None):
+        self.variable = variable
+        self.options = dict(options or {})
+        unknown = set(self.options) - set(self.default_options())
+        if unknown:
+            raise ValueError(
+                f"method_options for {variable!r} ({self.name}): unknown option(s) "
+                f"{sorted(unknown)}; valid options are {sorted(self.default_options())}"
+            )
+        self.options = {**self.default_options(), **self.options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Options a user may set through ``method_options`` and their defaults."""
+        return {}
+
+    @abstractmethod
+    def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
+        """Advance the parameters given the current data and draw the imputations."""
+
+    def parameter_dims(self, data: MethodData) -> dict[str, tuple[tuple[str, list], ...]]:
+        """Per parameter, its trailing dims as ``((dim_name, coord_values), ...)``."""
+        return {}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The parameter state needed to continue the chain exactly (for checkpoints)."""
+        return {}
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore a state returned by :meth:`get_state`."""

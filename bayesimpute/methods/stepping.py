@@ -1,0 +1,75 @@
+"""Advance a compiled PyMC model a few MCMC transitions per FCS visit.
+
+This is the Gibbs-within-FCS mechanism shared by every method: the model and its step
+method are built once per variable and chain; each visit swaps the current data into the
+``pm.Data`` containers and calls :meth:`ChainStepper.advance`. There is no ``pm.sample``
+call and no re-compilation inside the loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+
+__all__ = ["ChainStepper", "nuts_stepper"]
+
+
+class ChainStepper:
+    """Holds a step method and the chain's current point.
+
+    Parameters
+    ----------
+    step : pymc step method
+        Any PyMC ``BlockedStep`` (NUTS, or an exact Gibbs step of this package).
+    point : dict
+        Starting point in the model's value-variable space.
+    tune : int
+        Transitions run with adaptation on at the first visit (NUTS); 0 for exact steps.
+    """
+
+    def __init__(self, step, point: dict, *, tune: int = 0):
+        self.step = step
+        self.point = point
+        self.tune_remaining = int(tune)
+
+    def advance(self, n_steps: int) -> dict[str, float]:
+        """Run the tuning transitions still due, then ``n_steps`` transitions.
+
+        Returns the sampler statistics of the kept transitions: number of divergences,
+        mean step size and mean tree depth where the step method reports them.
+        """
+        if self.tune_remaining:
+            for _ in range(self.tune_remaining):
+                self.point, _ = self.step.step(self.point)
+            self.step.stop_tuning()
+            self.tune_remaining = 0
+        collected: list[dict] = []
+        for _ in range(n_steps):
+            self.point, stats = self.step.step(self.point)
+            collected.extend(stats or [])
+        return _summarise(collected)
+
+
+def _summarise(stats: list[dict]) -> dict[str, float]:
+    if not stats:
+        return {}
+    out: dict[str, float] = {}
+    if any("diverging" in s for s in stats):
+        out["diverging"] = float(sum(bool(s.get("diverging", False)) for s in stats))
+    for key, name in (("step_size", "step_size"), ("tree_depth", "tree_depth")):
+        values = [s[key] for s in stats if key in s]
+        if values:
+            out[name] = float(np.mean(values))
+    return out
+
+
+def nuts_stepper(
+    model: pm.Model, point: dict, rng: np.random.Generator, *, tune: int, target_accept: float
+) -> ChainStepper:
+    """A NUTS stepper compiled once for ``model`` (adapts during the first visit)."""
+    seed = int(rng.integers(2**31 - 1))
+    with model:
+        step = pm.NUTS(
+            vars=model.value_vars, target_accept=target_accept, rng=seed, initial_point=point
+        )
+    return ChainStepper(step, point, tune=tune)

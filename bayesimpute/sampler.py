@@ -1,0 +1,264 @@
+"""The FCS (chained-equations) loop. It knows nothing of any particular model.
+
+For each chain (imputation stream): fill the missing cells with random observed values,
+then for ``maxit`` iterations visit the variables in turn. A model variable hands its
+method the current data and gets back imputations (and the method's parameters); a
+passive variable is recomputed from its formula; ``post`` adjusts the imputations.
+
+Chains are independent and each has its own ``numpy.random.Generator`` spawned from the
+run's seed, so the same seed gives the same imputations whether chains run one after
+another or in parallel processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesimpute.coding import ColumnCodec
+from bayesimpute.design import TargetDesign
+from bayesimpute.methods import MethodData, get_method
+from bayesimpute.spec import ImputationSpec, is_passive
+
+__all__ = ["SamplerPlan", "ChainTrace", "SamplerError", "make_plan", "run_chain", "chain_seeds"]
+
+
+class SamplerError(RuntimeError):
+    """A conditional model failed; the message names variable, iteration and chain."""
+
+
+@dataclass
+class SamplerPlan:
+    """Everything a chain needs, in a form that pickles to worker processes."""
+
+    values: dict[str, np.ndarray]
+    codecs: dict[str, ColumnCodec]
+    index: pd.Index
+    cluster: np.ndarray | None
+    cluster_labels: np.ndarray | None
+    n_clusters: int
+    where: dict[str, np.ndarray]
+    visit_sequence: list[str]
+    methods: dict[str, str]
+    options: dict[str, dict[str, Any]]
+    designs: dict[str, TargetDesign]
+    post: dict[str, Callable]
+
+
+@dataclass
+class ChainTrace:
+    """What one chain records: per iteration imputations, summaries, parameters, stats."""
+
+    imputations: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    chain_mean: list[list[float]] = field(default_factory=list)
+    chain_var: list[list[float]] = field(default_factory=list)
+    parameters: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+    stats: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    parameter_dims: dict[str, dict[str, tuple]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def make_plan(spec: ImputationSpec) -> SamplerPlan:
+    """Encode the data and fix the design structure of every model variable."""
+    data = spec.data
+    cluster_codes = cluster_labels = None
+    n_clusters = 0
+    if spec.cluster is not None:
+        codes, labels = pd.factorize(data[spec.cluster], sort=True)
+        cluster_codes, cluster_labels, n_clusters = codes.astype(np.int64), np.asarray(labels), len(labels)
+    values = {c: codec.encode(data[c]) for c, codec in spec.codecs.items()}
+    designs = {}
+    for variable in spec.imputed:
+        name = spec.method[variable]
+        if is_passive(name):
+            continue
+        roles = {p: int(code) for p, code in spec.predictor_matrix.loc[variable].items() if code}
+        designs[variable] = TargetDesign(
+            variable, roles, spec.codecs, multilevel=get_method(name).multilevel
+        )
+    return SamplerPlan(
+        values=values, codecs=spec.codecs, index=data.index, cluster=cluster_codes,
+        cluster_labels=cluster_labels, n_clusters=n_clusters,
+        where={v: spec.where[v].to_numpy() for v in spec.imputed},
+        visit_sequence=spec.imputed, methods={v: spec.method[v] for v in spec.imputed},
+        options=spec.method_options, designs=designs, post=spec.post,
+    )
+
+
+def chain_seeds(seed: Any, m: int) -> list[np.random.SeedSequence]:
+    """One independent seed sequence per chain, derived from the run's seed."""
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63))
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return root.spawn(m)
+
+
+class _Chain:
+    """The state of one chain while it runs."""
+
+    def __init__(self, plan: SamplerPlan, chain: int, rng: np.random.Generator):
+        self.plan, self.chain, self.rng = plan, chain, rng
+        self.current = {c: v.copy() for c, v in plan.values.items()}
+        self.methods = {
+            v: get_method(name)(v, plan.options.get(v))
+            for v, name in plan.methods.items() if not is_passive(name)
+        }
+        self.trace = ChainTrace()
+
+    # --- start ---------------------------------------------------------------------------
+    def initial_fill(self) -> None:
+        """mice's start: each missing cell takes a random observed value of its column."""
+        for variable in self.plan.visit_sequence:
+            if is_passive(self.plan.methods[variable]):
+                continue
+            column, wy = self.current[variable], self.plan.where[variable]
+            pool = column[~wy & ~np.isnan(column)]
+            if len(pool) == 0:
+                raise SamplerError(f"column {variable!r} has no observed value to start from")
+            column[wy] = self.rng.choice(pool, size=int(wy.sum()))
+        for variable in self.plan.visit_sequence:
+            if is_passive(self.plan.methods[variable]):
+                self.current[variable][self.plan.where[variable]] = self._passive(variable)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a saved chain state (imputations, method states, generator)."""
+        for variable, values in state["imputations"].items():
+            self.current[variable][self.plan.where[variable]] = values
+        self.rng.bit_generator.state = state["rng"]
+        for variable, method_state in state["methods"].items():
+            if method_state:
+                self.methods[variable].set_state(method_state)
+
+    # --- one iteration ----------------------------------------------------------------------
+    def iterate(self, iteration: int) -> None:
+        for variable in self.plan.visit_sequence:
+            if is_passive(self.plan.methods[variable]):
+                values = self._passive(variable)
+            else:
+                values = self._impute(variable, iteration)
+            values = self._post(variable, values, iteration)
+            self.current[variable][self.plan.where[variable]] = values
+            self.trace.imputations.setdefault(variable, []).append(values.copy())
+        imputed = [self.current[v][self.plan.where[v]] for v in self.plan.visit_sequence]
+        self.trace.chain_mean.append([float(np.mean(x)) if len(x) else np.nan for x in imputed])
+        self.trace.chain_var.append([float(np.var(x, ddof=1)) if len(x) > 1 else np.nan for x in imputed])
+
+    def _method_data(self, variable: str) -> MethodData:
+        plan, design = self.plan, self.plan.designs[variable]
+        X = design.build(self.current, plan.cluster, plan.n_clusters)
+        usable = ~np.isnan(X).any(axis=1)
+        observed_mask = ~np.isnan(plan.values[variable]) & usable
+        codec = plan.codecs[variable]
+        return MethodData(
+            target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
+            impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
+            x_names=design.names, random=design.random, cluster=plan.cluster,
+            n_clusters=plan.n_clusters, cluster_labels=plan.cluster_labels,
+            n_levels=codec.n_levels, extra={"x_roles": design.roles},
+        )
+
+    def _impute(self, variable: str, iteration: int) -> np.ndarray:
+        data = self._method_data(variable)
+        if not np.array_equal(data.impute, self.plan.where[variable]):
+            raise SamplerError(
+                f"{variable!r}: some cells to impute have a predictor that is missing and not "
+                "imputed; impute that predictor too or drop it from this row"
+            )
+        method = self.methods[variable]
+        try:
+            draw = method.update(data, self.rng)
+        except Exception as error:  # noqa: BLE001 - re-raised with where it happened
+            raise SamplerError(
+                f"imputing {variable!r} with {self.plan.methods[variable]} failed at iteration "
+                f"{iteration + 1}, chain {self.chain + 1}: {error}"
+            ) from error
+        values = np.asarray(draw.values, dtype=float)
+        if values.shape != (int(data.impute.sum()),) or not np.all(np.isfinite(values)):
+            raise SamplerError(
+                f"{self.plan.methods[variable]} returned {values.shape[0]} values with "
+                f"{int((~np.isfinite(values)).sum())} non-finite for {variable!r} at iteration "
+                f"{iteration + 1}, chain {self.chain + 1}"
+            )
+        self._record(variable, method, data, draw, iteration)
+        return values
+
+    def _record(self, variable, method, data, draw, iteration) -> None:
+        params = self.trace.parameters.setdefault(variable, {})
+        for name, value in draw.parameters.items():
+            params.setdefault(name, []).append(np.asarray(value, dtype=float))
+        if variable not in self.trace.parameter_dims:
+            self.trace.parameter_dims[variable] = method.parameter_dims(data)
+        stats = self.trace.stats.setdefault(variable, {})
+        for name, value in draw.stats.items():
+            stats.setdefault(name, []).append(float(value))
+        for message in draw.events:
+            self.trace.events.append(
+                {"iteration": iteration + 1, "chain": self.chain + 1, "variable": variable,
+                 "event": message}
+            )
+
+    def _passive(self, variable: str) -> np.ndarray:
+        formula = self.plan.methods[variable].strip()[1:]
+        frame = pd.DataFrame(self.current, copy=False)
+        result = frame.eval(formula, engine="python")
+        return np.asarray(result, dtype=float)[self.plan.where[variable]]
+
+    def _post(self, variable: str, values: np.ndarray, iteration: int) -> np.ndarray:
+        function = self.plan.post.get(variable)
+        if function is None:
+            return values
+        index = self.plan.index[self.plan.where[variable]]
+        adjusted = function(pd.Series(values, index=index, name=variable))
+        adjusted = np.asarray(adjusted)
+        if adjusted.shape != values.shape:
+            raise ValueError(
+                f"post[{variable!r}] returned {adjusted.shape} values, expected {values.shape}"
+            )
+        if not np.issubdtype(adjusted.dtype, np.number) or not np.all(np.isfinite(adjusted)):
+            raise ValueError(
+                f"post[{variable!r}] must return finite numbers (iteration {iteration + 1}, "
+                f"chain {self.chain + 1})"
+            )
+        return adjusted.astype(float)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "imputations": {v: self.current[v][self.plan.where[v]].copy() for v in self.plan.visit_sequence},
+            "rng": self.rng.bit_generator.state,
+            "methods": {v: method.get_state() for v, method in self.methods.items()},
+        }
+
+
+def run_chain(
+    plan: SamplerPlan,
+    chain: int,
+    seed: np.random.SeedSequence,
+    n_iterations: int,
+    start: dict[str, Any] | None = None,
+    on_iteration: Callable[[], None] | None = None,
+    iteration_offset: int = 0,
+) -> ChainTrace:
+    """Run one chain for ``n_iterations`` iterations, from scratch or from ``start``."""
+    runner = _Chain(plan, chain, np.random.default_rng(seed))
+    if start is None:
+        runner.initial_fill()
+    else:
+        runner.initial_fill()  # fills passive and start values; overwritten below
+        runner.restore(start)
+    if n_iterations == 0:
+        for variable in plan.visit_sequence:
+            runner.trace.imputations[variable] = [runner.current[variable][plan.where[variable]].copy()]
+        imputed = [runner.current[v][plan.where[v]] for v in plan.visit_sequence]
+        runner.trace.chain_mean.append([float(np.mean(x)) if len(x) else np.nan for x in imputed])
+        runner.trace.chain_var.append([float(np.var(x, ddof=1)) if len(x) > 1 else np.nan for x in imputed])
+    for iteration in range(iteration_offset, iteration_offset + n_iterations):
+        runner.iterate(iteration)
+        if on_iteration is not None:
+            on_iteration()
+    runner.trace.state = runner.snapshot()
+    return runner.trace

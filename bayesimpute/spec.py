@@ -1,0 +1,411 @@
+"""The validated specification of an imputation run.
+
+Everything a user can get wrong is checked here, before any sampling starts, and each
+error names the column or argument at fault. The sampler only ever sees an
+:class:`ImputationSpec`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesimpute.coding import ColumnCodec, VariableKind, make_codec
+from bayesimpute.design import PREDICTOR_CODES
+from bayesimpute.methods import get_method
+
+__all__ = [
+    "ImputationSpec",
+    "build_spec",
+    "make_method",
+    "make_predictor_matrix",
+    "is_passive",
+    "passive_inputs",
+    "ROLE_NAMES",
+]
+
+#: Named roles accepted beside mice's integer codes.
+ROLE_NAMES = {
+    "none": 0, "fixed": 1, "random": 2, "fixed+mean": 3, "random+mean": 4,
+    "cluster": -2, "selection": -3, "outcome": -4,
+}
+_HECKMAN_CODES = {-3, -4}
+
+
+@dataclass
+class ImputationSpec:
+    """A checked imputation problem; built by :func:`build_spec`."""
+
+    data: pd.DataFrame
+    codecs: dict[str, ColumnCodec]
+    cluster: str | None
+    method: pd.Series
+    predictor_matrix: pd.DataFrame
+    visit_sequence: list[str]
+    where: pd.DataFrame
+    post: dict[str, Callable]
+    method_options: dict[str, dict[str, Any]]
+    m: int
+    maxit: int
+    seed: Any
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def imputed(self) -> list[str]:
+        """Variables that get imputations, in visit order."""
+        return [v for v in self.visit_sequence if self.where[v].any()]
+
+
+# --- helpers a user calls ---------------------------------------------------------------------
+def is_passive(method: str) -> bool:
+    return isinstance(method, str) and method.strip().startswith("~")
+
+
+def passive_inputs(formula: str, columns) -> list[str]:
+    """Column names used by a passive formula such as ``"~ Weight / Height**2"``."""
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    return [c for c in columns if c in names]
+
+
+def _varies_within_clusters(series: pd.Series, cluster: pd.Series) -> bool:
+    spread = series.groupby(cluster, observed=True).agg(lambda s: s.dropna().nunique())
+    return bool((spread > 1).any())
+
+
+def _default_method(series: pd.Series, cluster: pd.Series | None) -> str:
+    kind = make_codec(series).kind
+    if cluster is None:
+        return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
+                VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
+    if kind is VariableKind.CONTINUOUS:
+        return "2l.pmm" if _varies_within_clusters(series, cluster) else "2lonly.pmm"
+    return {VariableKind.BINARY: "2l.bin", VariableKind.CATEGORICAL: "2l.polyreg",
+            VariableKind.ORDERED: "2l.polr"}[kind]
+
+
+def make_method(data: pd.DataFrame, cluster: str | None = None) -> pd.Series:
+    """Default method per column, as mice's ``make.method`` but aware of clusters.
+
+    Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
+    ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm`` (``2lonly.pmm``
+    for a variable constant within clusters), ``2l.bin``, ``2l.polyreg``, ``2l.polr``.
+    """
+    _check_frame(data)
+    groups = _cluster_series(data, cluster)
+    methods = {}
+    for column in data.columns:
+        if column == cluster or not data[column].isna().any():
+            methods[column] = ""
+        else:
+            methods[column] = _default_method(data[column], groups)
+    return pd.Series(methods, dtype=object, name="method")
+
+
+def make_predictor_matrix(data: pd.DataFrame, cluster: str | None = None) -> pd.DataFrame:
+    """mice's default predictor matrix: every other column a fixed-effect predictor (1).
+
+    With ``cluster``, the cluster column is coded -2 in every other row and its own row is
+    all zeros.
+    """
+    _check_frame(data)
+    columns = list(data.columns)
+    matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
+    np.fill_diagonal(matrix.values, 0)
+    if cluster is not None:
+        _cluster_series(data, cluster)
+        matrix[cluster] = -2
+        matrix.loc[cluster, :] = 0
+    return matrix
+
+
+# --- validation --------------------------------------------------------------------------------
+def _check_frame(data: Any) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")
+    bad = [c for c in data.columns if not isinstance(c, str)]
+    if bad:
+        raise ValueError(
+            f"column labels must be strings; got {bad[:5]!r}: rename them, e.g. "
+            "data.columns = data.columns.map(str)"
+        )
+    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"duplicate column names in data: {duplicated}")
+
+
+def _cluster_series(data: pd.DataFrame, cluster: str | None) -> pd.Series | None:
+    if cluster is None:
+        return None
+    if cluster not in data.columns:
+        raise ValueError(f"cluster column {cluster!r} is not a column of data")
+    if data[cluster].isna().any():
+        raise ValueError(
+            f"cluster column {cluster!r} has {int(data[cluster].isna().sum())} missing values; "
+            "cluster identifiers cannot be imputed: drop or recode those rows"
+        )
+    return data[cluster]
+
+
+def _check_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"seed must be an int, a numpy Generator or SeedSequence, or None; got {seed!r}"
+        )
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+
+
+def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame:
+    if isinstance(predictor_matrix, np.ndarray):
+        if predictor_matrix.shape != (len(columns), len(columns)):
+            raise ValueError(
+                f"predictor_matrix has shape {predictor_matrix.shape}, expected "
+                f"{(len(columns), len(columns))} (one row and column per data column)"
+            )
+        predictor_matrix = pd.DataFrame(predictor_matrix, index=columns, columns=columns)
+    if not isinstance(predictor_matrix, pd.DataFrame):
+        raise TypeError("predictor_matrix must be a pandas DataFrame or a square numpy array")
+    if predictor_matrix.shape[0] != predictor_matrix.shape[1]:
+        raise ValueError(
+            f"predictor_matrix must be square (rows = imputed variables, columns = "
+            f"predictors), got shape {predictor_matrix.shape}"
+        )
+    for axis, labels in (("row", predictor_matrix.index), ("column", predictor_matrix.columns)):
+        unknown = [str(x) for x in labels if x not in columns]
+        if unknown:
+            raise ValueError(f"predictor_matrix {axis} names not found in data: {unknown}")
+    matrix = predictor_matrix.replace(ROLE_NAMES) if _has_strings(predictor_matrix) else predictor_matrix
+    matrix = matrix.reindex(index=columns, columns=columns, fill_value=0)
+    values = matrix.to_numpy()
+    if not np.all(np.isin(values, list(PREDICTOR_CODES))):
+        bad = [(r, c) for r in columns for c in columns if matrix.at[r, c] not in PREDICTOR_CODES]
+        raise ValueError(
+            f"predictor_matrix has illegal code(s) at {bad[:5]} (value "
+            f"{matrix.at[bad[0][0], bad[0][1]]!r}); allowed codes: {sorted(PREDICTOR_CODES)}"
+        )
+    return matrix.astype(int)
+
+
+def _has_strings(frame: pd.DataFrame) -> bool:
+    return any(frame[c].dtype == object for c in frame.columns)
+
+
+def _resolve_cluster(matrix: pd.DataFrame, cluster: str | None) -> str | None:
+    coded = sorted({c for c in matrix.columns if (matrix[c] == -2).any()})
+    for row in matrix.index:
+        row_clusters = matrix.columns[matrix.loc[row] == -2].tolist()
+        if len(row_clusters) > 1:
+            raise ValueError(
+                f"predictor_matrix row {row!r} has more than one cluster code (-2): "
+                f"{row_clusters}; only two-level models are supported"
+            )
+    if cluster is None:
+        if len(coded) > 1:
+            raise ValueError(f"predictor_matrix codes several cluster columns (-2): {coded}")
+        return coded[0] if coded else None
+    if coded and coded != [cluster]:
+        raise ValueError(
+            f"cluster={cluster!r} but the predictor_matrix codes {coded} as cluster (-2)"
+        )
+    return cluster
+
+
+def _normalise_method(method: Any, data: pd.DataFrame, cluster: str | None) -> pd.Series:
+    columns = list(data.columns)
+    if method is None:
+        return make_method(data, cluster)
+    if isinstance(method, str):
+        method = {c: (method if data[c].isna().any() and c != cluster else "") for c in columns}
+    if isinstance(method, Mapping):
+        method = pd.Series(dict(method), dtype=object)
+    if not isinstance(method, pd.Series):
+        raise TypeError("method must be a pandas Series, a dict column -> method, or a string")
+    unknown = [str(c) for c in method.index if c not in columns]
+    if unknown:
+        raise ValueError(f"method names columns not found in data: {unknown}")
+    method = method.reindex(columns).fillna("").astype(object)
+    for column, name in method.items():
+        if not isinstance(name, str):
+            raise TypeError(f"method for column {column!r} must be a string, got {name!r}")
+    return method
+
+
+def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: str | None,
+                   matrix: pd.DataFrame, data: pd.DataFrame) -> None:
+    for column, name in method.items():
+        if not name:
+            continue
+        if column == cluster:
+            raise ValueError(f"the cluster column {cluster!r} cannot be imputed (method {name!r})")
+        if is_passive(name):
+            inputs = passive_inputs(name, data.columns)
+            if not inputs:
+                raise ValueError(
+                    f"passive formula for {column!r} ({name!r}) uses no column of data"
+                )
+            continue
+        cls = get_method(name)
+        kind = codecs[column].kind
+        if kind not in cls.kinds:
+            raise ValueError(
+                f"method {name!r} cannot impute column {column!r}: it is {kind}, and "
+                f"{name!r} imputes {', '.join(sorted(str(k) for k in cls.kinds))} variables"
+            )
+        if cls.multilevel and cluster is None:
+            raise ValueError(
+                f"method {name!r} for column {column!r} needs a cluster: pass cluster= or "
+                "code the cluster column -2 in the predictor matrix"
+            )
+        heckman_codes = [c for c in matrix.columns if matrix.at[column, c] in _HECKMAN_CODES]
+        if heckman_codes and "heckman" not in name:
+            raise ValueError(
+                f"predictor_matrix row {column!r} uses codes -3/-4 (at {heckman_codes}), which "
+                f"only 2l.heckman understands; method is {name!r}"
+            )
+        if getattr(cls, "cluster_level", False):
+            _check_cluster_level(data, column, cluster)
+
+
+def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
+    spread = data.groupby(cluster, observed=True)[column].agg(lambda s: s.dropna().nunique())
+    varying = spread.index[spread > 1].tolist()
+    if varying:
+        raise ValueError(
+            f"column {column!r} is imputed by a cluster-level (2lonly) method but varies "
+            f"within cluster(s) {varying[:10]} of {cluster!r}"
+        )
+
+
+def _normalise_where(where: Any, data: pd.DataFrame) -> pd.DataFrame:
+    if where is None:
+        return data.isna()
+    if isinstance(where, np.ndarray):
+        if where.shape != data.shape:
+            raise ValueError(f"where has shape {where.shape}, data has shape {data.shape}")
+        where = pd.DataFrame(where, index=data.index, columns=data.columns)
+    if not isinstance(where, pd.DataFrame):
+        raise TypeError("where must be a boolean DataFrame or array shaped like data")
+    if where.shape != data.shape or list(where.columns) != list(data.columns):
+        raise ValueError(
+            f"where must have the same shape and columns as data; got {where.shape}"
+        )
+    if not all(pd.api.types.is_bool_dtype(where[c]) for c in where.columns):
+        raise TypeError("where must be boolean (True = impute this cell)")
+    return where.set_axis(data.index, axis=0).astype(bool)
+
+
+def _check_visit_sequence(visit_sequence: Any, method: pd.Series) -> list[str]:
+    active = [c for c, name in method.items() if name]
+    if visit_sequence is None:
+        return active
+    visit_sequence = list(visit_sequence)
+    unknown = [v for v in visit_sequence if v not in method.index]
+    if unknown:
+        raise ValueError(f"visit_sequence names columns not found in data: {unknown}")
+    idle = [v for v in visit_sequence if not method[v]]
+    if idle:
+        raise ValueError(f"visit_sequence lists columns without a method: {idle}")
+    return visit_sequence
+
+
+def _check_post(post: Any, columns: list[str]) -> dict[str, Callable]:
+    if post is None:
+        return {}
+    if not isinstance(post, Mapping):
+        raise TypeError("post must be a dict column -> callable")
+    for column, function in post.items():
+        if column not in columns:
+            raise ValueError(f"post names column {column!r}, which is not in data")
+        if not callable(function):
+            raise TypeError(f"post[{column!r}] must be callable, got {type(function).__name__}")
+    return dict(post)
+
+
+def _check_options(method_options: Any, method: pd.Series) -> dict[str, dict]:
+    if method_options is None:
+        return {}
+    if not isinstance(method_options, Mapping):
+        raise TypeError("method_options must be a dict column -> dict of options")
+    out = {}
+    for column, options in method_options.items():
+        if column not in method.index:
+            raise ValueError(f"method_options names column {column!r}, which is not in data")
+        if not method[column] or is_passive(method[column]):
+            raise ValueError(f"method_options given for {column!r}, which has no model method")
+        if not isinstance(options, Mapping):
+            raise TypeError(f"method_options[{column!r}] must be a dict")
+        get_method(method[column])(column, options)  # raises on unknown options
+        out[column] = dict(options)
+    return out
+
+
+def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    diagonal = [c for c in matrix.columns if matrix.at[c, c] != 0]
+    if diagonal:
+        message = f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot predict itself)"
+        warnings.warn(message, UserWarning, stacklevel=4)
+        notes.append(message)
+        matrix = matrix.copy()
+        for c in diagonal:
+            matrix.at[c, c] = 0
+    return matrix
+
+
+def build_spec(
+    data: pd.DataFrame,
+    *,
+    method: Any = None,
+    predictor_matrix: Any = None,
+    cluster: str | None = None,
+    m: int = 5,
+    maxit: int = 10,
+    seed: Any = None,
+    where: Any = None,
+    visit_sequence: Any = None,
+    post: Any = None,
+    method_options: Any = None,
+) -> ImputationSpec:
+    """Validate every argument of :func:`bayesimpute.impute` and return the spec."""
+    _check_frame(data)
+    m = _check_count("m", m, 1)
+    maxit = _check_count("maxit", maxit, 0)
+    _check_seed(seed)
+    columns = list(data.columns)
+    notes: list[str] = []
+    if predictor_matrix is None:
+        matrix = make_predictor_matrix(data, cluster)
+    else:
+        matrix = _zero_diagonal(_normalise_matrix(predictor_matrix, columns), notes)
+    cluster = _resolve_cluster(matrix, cluster)
+    _cluster_series(data, cluster)
+    if cluster is not None:
+        matrix = matrix.copy()
+        matrix.loc[cluster, :] = 0
+    codecs = {c: make_codec(data[c]) for c in columns if c != cluster}
+    method = _normalise_method(method, data, cluster)
+    where = _normalise_where(where, data)
+    _check_methods(method, codecs, cluster, matrix, data)
+    return ImputationSpec(
+        data=data, codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
+        visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,
+        post=_check_post(post, columns), method_options=_check_options(method_options, method),
+        m=m, maxit=maxit, seed=seed, warnings=notes,
+    )

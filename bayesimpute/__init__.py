@@ -3,6 +3,7 @@
 from bayesimpute import datasets
 from bayesimpute.api import impute, make_method, make_predictor_matrix
 from bayesimpute.diagnostics import convergence
+from bayesimpute.quickpred import quickpred
 from bayesimpute.methods import available_methods, register_method
 from bayesimpute.results import MultipleImputation
 from bayesimpute.exploration import (
@@ -21,6 +22,7 @@ __all__ = [
     "make_method",
     "make_predictor_matrix",
     "convergence",
+    "quickpred",
     "available_methods",
     "register_method",
     "MultipleImputation",

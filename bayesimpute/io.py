@@ -1,0 +1,149 @@
+"""Writing a MultipleImputation to netCDF and reading it back.
+
+The file is the run's InferenceData. What is needed to rebuild the object — the original
+dtypes and categories, the cluster column, the methods and predictor matrix, and each
+chain's state for continuing the run — travels as JSON in the root attributes.
+``post`` callables cannot be stored; a run read back continues without them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+__all__ = ["write_netcdf", "read_netcdf"]
+
+_FORMAT = "bayesimpute-1"
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return {"__array__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_jsonable(value):
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return np.asarray(value["__array__"], dtype=value["dtype"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def _column_meta(series: pd.Series) -> dict:
+    meta = {"dtype": str(series.dtype)}
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        meta["categories"] = series.cat.categories.tolist()
+        meta["ordered"] = bool(series.cat.ordered)
+    return meta
+
+
+def write_netcdf(imp, path) -> str:
+    """Write ``imp`` to ``path`` (netCDF4 via h5netcdf); returns the path."""
+    spec = imp.spec
+    data = imp.data
+    header = {
+        "format": _FORMAT,
+        "columns": {c: _column_meta(data[c]) for c in data.columns},
+        "index": data.index.tolist(),
+        "index_name": data.index.name,
+        "cluster": spec.cluster,
+        "cluster_values": data[spec.cluster].astype(str).tolist() if spec.cluster else None,
+        "method": spec.method.to_dict(),
+        "predictor_matrix": spec.predictor_matrix.to_dict(orient="split"),
+        "visit_sequence": spec.visit_sequence,
+        "where": {v: np.flatnonzero(spec.where[v].to_numpy()).tolist() for v in spec.where.columns
+                  if spec.where[v].any()},
+        "method_options": spec.method_options,
+        "m": spec.m,
+        "seed": spec.seed if isinstance(spec.seed, (int, type(None))) else None,
+        "had_post": sorted(spec.post),
+        "chain_states": [
+            {"rng": s["rng"], "methods": _jsonable(s["methods"])} for s in imp._chain_states
+        ],
+        "events": imp.logged_events.to_dict(orient="records"),
+    }
+    idata = imp.idata.copy()
+    idata.posterior.attrs["bayesimpute"] = json.dumps(header)
+    path = str(Path(path))
+    idata.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def _rebuild_data(idata, header) -> pd.DataFrame:
+    observed = idata.observed_data
+    index = pd.Index(header["index"], name=header.get("index_name"))
+    columns = {}
+    for column, meta in header["columns"].items():
+        if column == header["cluster"]:
+            values = pd.Series(header["cluster_values"], index=index)
+            if meta["dtype"] == "category":
+                values = pd.Categorical(values, categories=[str(c) for c in meta["categories"]])
+            elif meta["dtype"] != "object":
+                values = values.astype(meta["dtype"])
+            columns[column] = values
+            continue
+        codes = observed[column].values
+        if "categories" in meta:
+            dtype = pd.CategoricalDtype(meta["categories"], ordered=meta["ordered"])
+            codes = np.where(np.isnan(codes), -1, codes).astype(int)
+            columns[column] = pd.Categorical.from_codes(codes, dtype=dtype)
+        else:
+            series = pd.Series(codes, index=index)
+            dtype = meta["dtype"]
+            if dtype in ("bool", "boolean"):
+                columns[column] = series.map({0.0: False, 1.0: True}).astype("boolean" if series.isna().any() else "bool")
+            elif series.isna().any() and dtype.startswith("int"):
+                columns[column] = series.astype("float64")
+            else:
+                columns[column] = series.astype(dtype)
+    return pd.DataFrame(columns, index=index)[list(header["columns"])]
+
+
+def read_netcdf(path):
+    """Read a file written by :func:`write_netcdf` back into a MultipleImputation."""
+    from bayesimpute.api import _assemble
+    from bayesimpute.sampler import make_plan
+    from bayesimpute.spec import build_spec
+
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    header = json.loads(idata.posterior.attrs.pop("bayesimpute"))
+    if header.get("format") != _FORMAT:
+        raise ValueError(f"{path} was not written by bayesimpute's to_netcdf")
+    data = _rebuild_data(idata, header)
+    where = pd.DataFrame(False, index=data.index, columns=data.columns)
+    for variable, rows in header["where"].items():
+        where.iloc[rows, where.columns.get_loc(variable)] = True
+    matrix = pd.DataFrame(**header["predictor_matrix"])
+    spec = build_spec(
+        data, method=pd.Series(header["method"], dtype=object), predictor_matrix=matrix,
+        cluster=header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
+        seed=header["seed"], where=where, visit_sequence=header["visit_sequence"],
+        method_options=header["method_options"],
+    )
+    plan = make_plan(spec)
+    states = []
+    for chain, saved in enumerate(header["chain_states"]):
+        imputations = {v: idata.posterior_predictive[v].isel(chain=chain, draw=-1).values
+                       for v in plan.visit_sequence}
+        rng = saved["rng"]
+        states.append({"imputations": imputations, "rng": rng,
+                       "methods": _from_jsonable(saved["methods"])})
+    from bayesimpute.sampler import chain_seeds
+
+    imp = _assemble(spec, plan, [], idata, chain_seeds(header["seed"], header["m"]))
+    imp._chain_states = states
+    imp.logged_events = pd.DataFrame(header["events"], columns=["iteration", "chain", "variable", "event"])
+    return imp

@@ -13,7 +13,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-__all__ = ["VariableKind", "ColumnCodec", "variable_kind", "make_codec"]
+__all__ = ["VariableKind", "ColumnCodec", "variable_kind", "make_codec", "object_content"]
 
 
 class VariableKind(str, Enum):
@@ -32,23 +32,66 @@ def _is_categorical(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.CategoricalDtype)
 
 
+def _is_datetime_like(dtype) -> bool:
+    return (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype))
+
+
+def object_content(series: pd.Series) -> str | None:
+    """What an ``object`` column holds: ``"bool"``, ``"number"``, or None for anything else.
+
+    Columns built from Python lists with ``None`` for missing values arrive as ``object``;
+    when every non-missing value is a bool (or every one a number) the column is usable
+    and ``None`` is just another missing-value marker.
+    """
+    if series.dtype != object:
+        return None
+    present = series[series.notna()]
+    if all(isinstance(v, (bool, np.bool_)) for v in present):
+        return "bool"
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in present):
+        return "number"
+    return None
+
+
+def _unusable_dtype_error(series: pd.Series) -> TypeError:
+    name, dtype = series.name, series.dtype
+    if _is_datetime_like(dtype):
+        return TypeError(
+            f"column {name!r} has dtype {dtype} (dates/times), which cannot be imputed or used "
+            "as a predictor: convert it to a number (e.g. days since a reference date) or drop "
+            "the column"
+        )
+    return TypeError(
+        f"column {name!r} has dtype {dtype} and holds free text, which cannot be imputed or "
+        f"used as a predictor: convert it to category (data[{name!r}].astype('category')) "
+        "or drop the column"
+    )
+
+
 def variable_kind(series: pd.Series) -> VariableKind:
-    """Classify a column: binary (two values, or bool), categorical, ordered or continuous."""
+    """Classify a column: binary (two values, or bool), categorical, ordered or continuous.
+
+    Raises
+    ------
+    TypeError
+        For text (``object`` / ``string``) and date-time columns, naming the column.
+    """
     if _is_categorical(series):
         if series.cat.ordered and len(series.cat.categories) > 2:
             return VariableKind.ORDERED
         return VariableKind.BINARY if len(series.cat.categories) == 2 else VariableKind.CATEGORICAL
-    if pd.api.types.is_bool_dtype(series.dtype):
+    content = object_content(series)
+    if pd.api.types.is_bool_dtype(series.dtype) or content == "bool":
         return VariableKind.BINARY
-    if pd.api.types.is_numeric_dtype(series.dtype):
+    if (pd.api.types.is_numeric_dtype(series.dtype) and not _is_datetime_like(series.dtype)) or (
+        content == "number"
+    ):
         observed = pd.unique(series.dropna())
         if len(observed) <= 2 and set(np.asarray(observed, dtype=float)) <= {0.0, 1.0}:
             return VariableKind.BINARY
         return VariableKind.CONTINUOUS
-    raise TypeError(
-        f"column {series.name!r} has dtype {series.dtype}, which cannot be imputed or used as a "
-        "predictor: convert text to a pandas Categorical, or drop the column"
-    )
+    raise _unusable_dtype_error(series)
 
 
 @dataclass(frozen=True)
@@ -59,6 +102,7 @@ class ColumnCodec:
     kind: VariableKind
     dtype: object
     categories: tuple | None = None  # for categoricals, in code order
+    content: str | None = None  # for object columns: "bool" or "number" (see object_content)
 
     @property
     def n_levels(self) -> int:
@@ -70,10 +114,10 @@ class ColumnCodec:
             codes = series.cat.codes.to_numpy().astype(float)
             codes[codes < 0] = np.nan
             return codes
-        values = series.astype("float64") if not pd.api.types.is_bool_dtype(series.dtype) else (
-            series.astype("float64")
-        )
-        return values.to_numpy(dtype=float, na_value=np.nan)
+        if self.content is not None:
+            # None / pd.NA in an object column become NaN like any other missing marker
+            return series.where(series.notna(), np.nan).to_numpy(dtype=float)
+        return series.astype("float64").to_numpy(dtype=float, na_value=np.nan)
 
     def decode(self, values: np.ndarray, index: pd.Index) -> pd.Series:
         """Float array (no NaN where imputed) -> column in the user's dtype and categories."""
@@ -82,6 +126,10 @@ class ColumnCodec:
             cat = pd.Categorical.from_codes(codes, dtype=self.dtype)
             return pd.Series(cat, index=index, name=self.name)
         series = pd.Series(values, index=index, name=self.name)
+        if self.content == "bool":
+            return series.map({0.0: False, 1.0: True}).astype(object)
+        if self.content == "number":
+            return series.astype(object).where(series.notna(), None)
         return _cast_back(series, self.dtype)
 
 
@@ -107,4 +155,4 @@ def make_codec(series: pd.Series) -> ColumnCodec:
     kind = variable_kind(series)
     if _is_categorical(series):
         return ColumnCodec(str(series.name), kind, series.dtype, tuple(series.cat.categories))
-    return ColumnCodec(str(series.name), kind, series.dtype)
+    return ColumnCodec(str(series.name), kind, series.dtype, content=object_content(series))

@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from bayesimpute.coding import ColumnCodec, VariableKind
 
-__all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means"]
+__all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors"]
 
 PREDICTOR_CODES = {
     -4: "outcome equation only",
@@ -140,3 +141,147 @@ def cluster_means(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> n
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums / counts
     return mean[cluster]
+
+
+# --- predictors the models cannot use -----------------------------------------------------------
+#: |correlation| above which the later of two predictors is dropped (mice's find.collinear)
+COLLINEAR_THRESHOLD = 0.999
+#: relative size of a QR pivot below which a predictor is a linear combination of earlier ones
+RANK_TOLERANCE = 1e-8
+#: fewest rows two columns must share before their correlation is trusted
+MIN_OVERLAP = 10
+
+
+def _is_dummy_coded(codec: ColumnCodec) -> bool:
+    return codec.categories is not None
+
+
+def _drop(matrix: pd.DataFrame, rows: list[str], predictor: str, reason: str,
+          notes: list[str]) -> None:
+    if not rows:
+        return
+    for row in rows:
+        matrix.at[row, predictor] = 0
+    where = f"the model of {rows[0]!r}" if len(rows) == 1 else f"the models of {rows}"
+    notes.append(f"predictor {predictor!r} removed from {where}: {reason}")
+
+
+def _remove_constants(matrix, encoded, rows, notes) -> None:
+    for predictor, values in encoded.items():
+        users = [r for r in rows if matrix.at[r, predictor] not in (0, -2)]
+        if users and len(np.unique(values[~np.isnan(values)])) <= 1:
+            _drop(matrix, users, predictor, "constant (a single observed value)", notes)
+
+
+def _remove_pairwise_collinear(matrix, encoded, codecs, rows, notes) -> None:
+    numeric = [c for c in encoded if not _is_dummy_coded(codecs[c])
+               and any(matrix.at[r, c] not in (0, -2) for r in rows)]
+    if len(numeric) < 2:
+        return
+    frame = pd.DataFrame({c: encoded[c] for c in numeric})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = frame.corr(min_periods=MIN_OVERLAP).abs().to_numpy()
+    for j, later in enumerate(numeric):
+        twins = [numeric[i] for i in range(j) if corr[i, j] > COLLINEAR_THRESHOLD]
+        if not twins:
+            continue
+        users = [r for r in rows if matrix.at[r, later] not in (0, -2)
+                 and any(matrix.at[r, t] not in (0, -2) for t in twins)]
+        _drop(matrix, users, later, f"collinear with {twins} (|r| > {COLLINEAR_THRESHOLD})", notes)
+
+
+def _remove_linear_combinations(matrix, encoded, codecs, rows, notes) -> None:
+    """Per model: a numeric predictor in the span of earlier ones on the complete cases.
+
+    One unpivoted QR of the standardised complete cases finds them all: a column whose
+    pivot vanishes is a combination of the columns before it. Categorical predictors are
+    left out: an empty level on the complete cases would look like a dependency.
+    """
+    for row in rows:
+        names = [c for c in matrix.columns if matrix.at[row, c] not in (0, -2)
+                 and c in encoded and not _is_dummy_coded(codecs[c])]
+        if len(names) < 2:
+            continue
+        X = np.column_stack([encoded[c] for c in names])
+        X = X[~np.isnan(X).any(axis=1)]
+        if len(X) < max(20, 5 * (len(names) + 1)):
+            continue  # too few complete cases to tell a real dependency from chance
+        sd = X.std(axis=0)
+        varying = sd > 0
+        Z = (X[:, varying] - X[:, varying].mean(axis=0)) / sd[varying]
+        pivots = np.abs(np.diag(np.linalg.qr(Z, mode="r")))
+        kept_names = [n for n, v in zip(names, varying) if v]
+        for k, name in enumerate(kept_names):
+            if pivots[k] < RANK_TOLERANCE * np.sqrt(len(Z)):
+                _drop(matrix, [row], name,
+                      f"a linear combination of {kept_names[:k]} (complete cases)", notes)
+
+
+def _count_design_columns(row: str, matrix: pd.DataFrame, codecs, multilevel: bool) -> int:
+    roles = {c: int(v) for c, v in matrix.loc[row].items() if v and c in codecs}
+    return len(TargetDesign(row, roles, codecs, multilevel=multilevel).columns)
+
+
+def prune_predictors(data: pd.DataFrame, codecs: dict[str, ColumnCodec],
+                     model_rows: dict[str, bool], matrix: pd.DataFrame, where: pd.DataFrame,
+                     notes: list[str]) -> pd.DataFrame:
+    """Remove predictors the models cannot use, once, before sampling (mice's loggedEvents).
+
+    Constant predictors (one observed value) leave every model; of two predictors whose
+    correlation exceeds :data:`COLLINEAR_THRESHOLD` the later one leaves the models that
+    use both; a numeric predictor that is a linear combination of earlier ones on the
+    complete cases leaves that model. Each removal is described in ``notes``.
+
+    Parameters
+    ----------
+    data, codecs
+        The data and the codecs of its usable columns.
+    model_rows : dict
+        Variables imputed by a model -> whether the model is multilevel.
+    matrix : DataFrame
+        The checked predictor matrix (not modified).
+    where : DataFrame
+        Cells to impute (their values, if any, do not count as observed).
+    notes : list of str
+        Receives one message per removal and per model with more design columns than
+        observed rows.
+
+    Returns
+    -------
+    DataFrame
+        The predictor matrix without the removed predictors.
+
+    Raises
+    ------
+    ValueError
+        When a model had predictors and all of them were removed. (A model given no
+        predictor at all, e.g. a random-intercept-only 2l model, is legitimate.)
+    """
+    matrix = matrix.copy()
+    rows = list(model_rows)
+    given = {r: [c for c in matrix.columns if matrix.at[r, c] not in (0, -2)] for r in rows}
+    encoded = {}
+    for c in codecs:
+        if any(matrix.at[r, c] not in (0, -2) for r in rows):
+            values = codecs[c].encode(data[c])
+            values[where[c].to_numpy()] = np.nan  # cells to impute are not observations
+            encoded[c] = values
+    _remove_constants(matrix, encoded, rows, notes)
+    _remove_pairwise_collinear(matrix, encoded, codecs, rows, notes)
+    _remove_linear_combinations(matrix, encoded, codecs, rows, notes)
+    for row in rows:
+        if given[row] and all(matrix.at[row, c] in (0, -2) for c in given[row]):
+            raise ValueError(
+                f"no predictor remains in the model of {row!r}: {given[row]} were all removed "
+                "(constant or collinear, see the messages above); give it other predictors, "
+                "or set its row of the predictor matrix to 0 for an intercept-only model"
+            )
+        n_observed = int((data[row].notna() & ~where[row]).sum())
+        p = _count_design_columns(row, matrix, codecs, model_rows[row])
+        if p > n_observed:
+            notes.append(
+                f"the model of {row!r} has {p} design columns but {n_observed} observed rows: "
+                "the coefficients are identified only through their prior; consider fewer "
+                "predictors"
+            )
+    return matrix

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.coding import ColumnCodec, VariableKind, make_codec
-from bayesimpute.design import PREDICTOR_CODES
+from bayesimpute.design import PREDICTOR_CODES, prune_predictors
 from bayesimpute.methods import get_method
 
 __all__ = [
@@ -369,6 +369,117 @@ def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     return matrix
 
 
+def _model_rows(method: pd.Series) -> list[str]:
+    """Columns imputed by a model (not passive, not idle)."""
+    return [c for c, name in method.items() if name and not is_passive(name)]
+
+
+def _used_columns(method: pd.Series, matrix: pd.DataFrame, data: pd.DataFrame,
+                  cluster: str | None) -> list[str]:
+    """Columns the sampler touches: imputed ones, their predictors, passive inputs."""
+    used = {c for c, name in method.items() if name}
+    for row in _model_rows(method):
+        used.update(c for c in matrix.columns if matrix.at[row, c] not in (0, -2))
+    for c, name in method.items():
+        if is_passive(name):
+            used.update(passive_inputs(name, data.columns))
+    return [c for c in data.columns if c in used and c != cluster]
+
+
+def _make_codecs(data: pd.DataFrame, used: list[str], cluster: str | None,
+                 notes: list[str]) -> dict[str, ColumnCodec]:
+    """Codecs of the usable columns; an unusable (text, date) column is an error only
+    when the run needs it, otherwise it passes through unchanged and a note says so."""
+    codecs = {}
+    for column in data.columns:
+        if column == cluster:
+            continue
+        try:
+            codecs[column] = make_codec(data[column])
+        except TypeError:
+            if column in used:
+                raise
+            notes.append(f"column {column!r} (dtype {data[column].dtype}) is neither imputed nor "
+                         "used as a predictor: passed through unchanged")
+    return codecs
+
+
+def _check_finite(data: pd.DataFrame, codecs: dict[str, ColumnCodec]) -> None:
+    """inf is never a missing-value marker: it would poison every sum the models take."""
+    for column, codec in codecs.items():
+        if codec.categories is not None:
+            continue
+        count = int(np.isinf(codec.encode(data[column])).sum())
+        if count:
+            raise ValueError(
+                f"column {column!r} has {count} infinite value(s) (inf or -inf); replace them "
+                "with NaN to impute them, or with finite values"
+            )
+
+
+def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
+                    method: pd.Series, notes: list[str]) -> None:
+    """No observed value: error for a used column; more than 90% missing: a warning."""
+    for column in used:
+        observed = int((data[column].notna() & ~where[column]).sum())
+        if observed == 0:
+            raise ValueError(
+                f"column {column!r} has no observed values (every cell is missing or to be "
+                "imputed): there is nothing to learn its model from; drop the column"
+            )
+        if method.get(column) and not is_passive(method[column]):
+            share = 1.0 - observed / len(data)
+            if share > 0.9:
+                message = (f"column {column!r} is {share:.0%} missing: its imputations rest on "
+                           f"{observed} observed value(s) and mostly reflect the model")
+                warnings.warn(message, UserWarning, stacklevel=4)
+                notes.append(message)
+
+
+def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
+                    notes: list[str]) -> None:
+    """A two-level model needs several clusters to identify the between-cluster variance.
+
+    A single cluster is an error rather than a silent single-level fallback: the user asked
+    for a multilevel model and should choose ``norm`` / ``pmm`` knowingly.
+    """
+    multilevel = [c for c in _model_rows(method) if get_method(method[c]).multilevel]
+    if cluster is None or not multilevel:
+        return
+    n_clusters = int(data[cluster].nunique())
+    if n_clusters < 2:
+        raise ValueError(
+            f"cluster column {cluster!r} has a single cluster, so {multilevel} cannot be "
+            "imputed by a two-level method; use a single-level method (norm, pmm, logreg, "
+            "polyreg) or check the cluster column"
+        )
+    if n_clusters < 10:
+        message = (f"cluster column {cluster!r} has only {n_clusters} clusters: the "
+                   "between-cluster variance is weakly identified and its prior matters")
+        warnings.warn(message, UserWarning, stacklevel=4)
+        notes.append(message)
+
+
+def _check_incomplete_predictors(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series,
+                                 matrix: pd.DataFrame) -> None:
+    """A predictor that stays missing on a row to impute leaves that row without a design."""
+    imputed = {c for c, name in method.items() if name}
+    for row in _model_rows(method):
+        for predictor in matrix.columns:
+            if matrix.at[row, predictor] in (0, -2):
+                continue
+            stays_missing = data[predictor].isna().to_numpy()
+            if predictor in imputed:
+                stays_missing &= ~where[predictor].to_numpy()
+            clash = int((stays_missing & where[row].to_numpy()).sum())
+            if clash:
+                raise ValueError(
+                    f"predictor {predictor!r} of {row!r} is missing and not imputed on {clash} "
+                    f"row(s) where {row!r} is to be imputed: give {predictor!r} a method, or set "
+                    f"predictor_matrix.loc[{row!r}, {predictor!r}] = 0"
+                )
+
+
 def build_spec(
     data: pd.DataFrame,
     *,
@@ -383,7 +494,19 @@ def build_spec(
     post: Any = None,
     method_options: Any = None,
 ) -> ImputationSpec:
-    """Validate every argument of :func:`bayesimpute.impute` and return the spec."""
+    """Validate every argument of :func:`bayesimpute.impute` and return the spec.
+
+    Every check runs here, before any sampling. Errors name the column or argument at
+    fault; things the engine changes (zeroed diagonal, removed predictors, ...) are kept in
+    ``spec.warnings`` and end up in ``MultipleImputation.logged_events``.
+
+    Raises
+    ------
+    TypeError
+        For arguments of the wrong type and columns of an unusable dtype (text, dates).
+    ValueError
+        For values the run cannot use (see :mod:`bayesimpute.spec`'s checks).
+    """
     _check_frame(data)
     m = _check_count("m", m, 1)
     maxit = _check_count("maxit", maxit, 0)
@@ -399,10 +522,17 @@ def build_spec(
     if cluster is not None:
         matrix = matrix.copy()
         matrix.loc[cluster, :] = 0
-    codecs = {c: make_codec(data[c]) for c in columns if c != cluster}
     method = _normalise_method(method, data, cluster)
     where = _normalise_where(where, data)
+    used = _used_columns(method, matrix, data, cluster)
+    codecs = _make_codecs(data, used, cluster, notes)
+    _check_finite(data, codecs)
     _check_methods(method, codecs, cluster, matrix, data)
+    _check_observed(data, where, used, method, notes)
+    _check_clusters(data, cluster, method, notes)
+    _check_incomplete_predictors(data, where, method, matrix)
+    models = {c: get_method(method[c]).multilevel for c in _model_rows(method) if where[c].any()}
+    matrix = prune_predictors(data, codecs, models, matrix, where, notes)
     return ImputationSpec(
         data=data, codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
         visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,

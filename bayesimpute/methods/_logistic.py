@@ -141,6 +141,46 @@ def draw_categories(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- the exact Gibbs transition ------------------------------------------------------------------
+#: up to this many clusters, per-cluster cross-products are one BLAS product per cluster on
+#: rows sorted by cluster (fastest); beyond it, one bincount per pair of columns.
+_SEGMENT_LIMIT = 256
+
+
+class ClusterSums:
+    """Per-cluster weighted cross-products ``X_j' W_j X_j`` and ``X_j' v_j``.
+
+    Built once per FCS visit from the cluster codes of the observed rows.
+    """
+
+    def __init__(self, cluster: np.ndarray, n_clusters: int):
+        self.cluster, self.n_clusters = cluster, n_clusters
+        self.segmented = n_clusters <= _SEGMENT_LIMIT
+        if self.segmented:
+            self.order = np.argsort(cluster, kind="stable")
+            counts = np.bincount(cluster, minlength=n_clusters)
+            self.bounds = np.concatenate([[0], np.cumsum(counts)])
+
+    def crossproducts(self, X: np.ndarray, weights: np.ndarray, v: np.ndarray):
+        """(J, p, p) sums of w x x' and (J, p) sums of x v."""
+        p = X.shape[1]
+        if not self.segmented:
+            XX = cluster_crossproducts(np.sqrt(weights)[:, None] * X, self.cluster,
+                                       self.n_clusters)
+            Xv = np.stack([np.bincount(self.cluster, weights=X[:, c] * v,
+                                       minlength=self.n_clusters) for c in range(p)], axis=1)
+            return XX, Xv
+        Xs, ws, vs = X[self.order], weights[self.order], v[self.order]
+        XX = np.zeros((self.n_clusters, p, p))
+        Xv = np.zeros((self.n_clusters, p))
+        for j in range(self.n_clusters):
+            lo, hi = self.bounds[j], self.bounds[j + 1]
+            if hi > lo:
+                block = Xs[lo:hi]
+                XX[j] = (block.T * ws[lo:hi]) @ block
+                Xv[j] = vs[lo:hi] @ block
+        return XX, Xv
+
+
 def _offsets(eta: np.ndarray, k: int) -> np.ndarray:
     """log(1 + sum_{l != k} exp(eta_l)): category k versus all others is a logit with this offset."""
     others = np.delete(eta, k, axis=1)
@@ -152,7 +192,7 @@ def _draw_block(
     kappa: np.ndarray,
     offset: np.ndarray,
     cluster: np.ndarray,
-    n_clusters: int,
+    sums: ClusterSums,
     random: np.ndarray,
     state: LogitState,
     k: int,
@@ -167,14 +207,8 @@ def _draw_block(
     omega = random_polyagamma(1.0, psi_lin, random_state=rng)
     # Given omega the model is Gaussian: pseudo-response offset + kappa / omega with
     # precision omega. Only its weighted cross-products are needed, kappa + omega * offset.
-    weighted_y = kappa + omega * offset
-    root = np.sqrt(omega)[:, None] * X
-    XX = cluster_crossproducts(root, cluster, n_clusters)
-    Xy = np.stack(
-        [np.bincount(cluster, weights=X[:, c] * weighted_y, minlength=n_clusters)
-         for c in range(X.shape[1])],
-        axis=1,
-    )
+    XX, Xy = sums.crossproducts(X, omega, kappa + omega * offset)
+    n_clusters = sums.n_clusters
     prior_precision = np.diag(1.0 / priors.beta_sd(X.shape[1]) ** 2)
     if not q:
         state.beta[k] = draw_mvn_from_precision(XX.sum(0) + prior_precision, Xy.sum(0), rng)
@@ -208,6 +242,7 @@ def gibbs_sweep(
 ) -> LogitState:
     """One exact Gibbs transition over every non-reference category's block."""
     state = state.copy()
+    sums = ClusterSums(cluster, n_clusters)
     n_free = state.beta.shape[0]
     for k in range(n_free):
         if n_free == 1:
@@ -215,7 +250,7 @@ def gibbs_sweep(
         else:
             offset = _offsets(linear_predictors(state, X, random, cluster), k)
         kappa = (y == k + 1) - 0.5
-        _draw_block(X, kappa, offset, cluster, n_clusters, random, state, k, priors, rng)
+        _draw_block(X, kappa, offset, cluster, sums, random, state, k, priors, rng)
     return state
 
 

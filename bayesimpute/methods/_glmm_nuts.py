@@ -1,0 +1,173 @@
+"""Generalised linear mixed models sampled by NUTS (2l.polr, polr, 2l.pois, 2l.nb).
+
+These families have no convenient exact Gibbs step, so their PyMC model is advanced by
+NUTS, compiled once per variable and chain and adapted during the first visit only
+(:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred:
+``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi;
+one random effect has a half-normal sd, several an LKJ(2) correlation with half-normal
+sds. Clusters never observed get effects from N(0, Psi): their ``u_raw`` has only its
+prior. Subclasses write the likelihood and the predictive draw.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayesimpute.methods._logistic import ColumnScaler
+from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
+from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+
+__all__ = ["NutsGlmmMethod"]
+
+
+class NutsGlmmMethod(ImputationMethod):
+    """Base class: a GLMM on the observed rows, eta = X beta + Z u_j, advanced by NUTS."""
+
+    random_effects: ClassVar[bool] = False
+    #: drop the intercept column from X (ordinal models: the cutpoints take its place)
+    drop_intercept: ClassVar[bool] = False
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"n_steps": 1, "tune": 150, "target_accept": 0.85, "slope_sd": 2.5,
+                "re_scale": 1.0}
+
+    def __init__(self, variable, options=None):
+        super().__init__(variable, options)
+        self._stepper: ChainStepper | None = None
+
+    # --- hooks ------------------------------------------------------------------------------
+    @abstractmethod
+    def _likelihood(self, eta, y_data, y_obs: np.ndarray, data: MethodData) -> list:
+        """Add the family's parameters and likelihood; return the extra tensors to record."""
+
+    @abstractmethod
+    def _draw(self, eta: np.ndarray, extra: dict[str, np.ndarray], rng) -> np.ndarray:
+        """Predictive draws for the imputed rows given their linear predictor."""
+
+    def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
+        """Validate the observed values (subclasses)."""
+
+    # --- set-up ---------------------------------------------------------------------------
+    def _columns(self, p: int) -> np.ndarray:
+        return np.arange(1 if self.drop_intercept else 0, p)
+
+    def _setup(self, data: MethodData, rng: np.random.Generator) -> None:
+        obs = data.observed
+        if obs.sum() < 2:
+            raise MethodError(f"{self.name} needs at least 2 observed values of {data.target!r}")
+        if self.random_effects and data.cluster is None:
+            raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
+        y_obs = np.asarray(data.y[obs])
+        self._check_y(y_obs, data)
+        self.scaler = ColumnScaler(data.X)
+        self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
+            [], dtype=int)
+        self.n_clusters = data.n_clusters if self.random_effects else 1
+        self.model, self._outputs = self._build(data, y_obs)
+        # the recorded quantities as functions of the value variables the stepper moves
+        outputs = self.model.replace_rvs_by_values([v for _, v in self._outputs])
+        self._extract = self.model.compile_fn(
+            outputs, inputs=self.model.value_vars, point_fn=True, on_unused_input="ignore"
+        )
+        point = self.model.initial_point(random_seed=int(rng.integers(2**31 - 1)))
+        self._stepper = nuts_stepper(
+            self.model, point, rng, tune=int(self.options["tune"]),
+            target_accept=float(self.options["target_accept"]),
+        )
+
+    def _build(self, data: MethodData, y_obs: np.ndarray):
+        obs = data.observed
+        cols = self._columns(data.X.shape[1])
+        names = [data.x_names[c] for c in cols]
+        q = len(self.random)
+        coords = {"x": names, "cluster": np.arange(self.n_clusters)}
+        if q:
+            coords["re"] = [data.x_names[i] for i in self.random]
+            coords["re_bis"] = list(coords["re"])
+        with pm.Model(coords=coords) as model:
+            X_data = pm.Data("X", self.scaler(data.X)[obs])
+            y_data = pm.Data("y", y_obs.astype("int64"))
+            cluster_data = pm.Data("cluster_index", self._cluster(data)[obs])
+            sd = np.full(len(cols), float(self.options["slope_sd"]))
+            beta = pm.Normal("beta", 0.0, sd, dims="x")
+            eta = pt.dot(X_data[:, cols], beta)
+            outputs = [("beta", beta)]
+            if q:
+                u = self._random_effects(q)
+                outputs += [("u", u), ("psi", model["psi"])]
+                eta = eta + pt.sum(X_data[:, self.random] * u[cluster_data], axis=1)
+            outputs += self._likelihood(eta, y_data, y_obs, data)
+        return model, outputs
+
+    def _random_effects(self, q: int):
+        scale = float(self.options["re_scale"])
+        u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("cluster", "re"))
+        if q == 1:
+            sd = pm.HalfNormal("re_sd", scale)
+            chol = pt.reshape(sd, (1, 1))
+        else:
+            chol, _, _ = pm.LKJCholeskyCov(
+                "re_chol", n=q, eta=2.0, sd_dist=pm.HalfNormal.dist(scale, shape=q),
+                compute_corr=True,
+            )
+        pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
+        return pm.Deterministic("u", pt.dot(u_raw, chol.T), dims=("cluster", "re"))
+
+    def _cluster(self, data: MethodData) -> np.ndarray:
+        if self.random_effects:
+            return np.asarray(data.cluster, dtype="int64")
+        return np.zeros(len(data.y), dtype="int64")
+
+    # --- one visit ------------------------------------------------------------------------
+    def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
+        if self._stepper is None:
+            self._setup(data, rng)
+        X_std = self.scaler(data.X)
+        with self.model:
+            pm.set_data({"X": X_std[data.observed]})
+        stats = self._stepper.advance(int(self.options["n_steps"]))
+        values = self._extract(self._stepper.point)
+        params = {name: np.asarray(v, dtype=float) for (name, _), v in zip(self._outputs, values)}
+        if not all(np.all(np.isfinite(v)) for v in params.values()):
+            raise MethodError(f"{self.name}: non-finite parameters for {data.target!r}")
+        wy = data.impute
+        eta = X_std[wy][:, self._columns(data.X.shape[1])] @ params["beta"]
+        if len(self.random):
+            u = params["u"][self._cluster(data)[wy]]
+            eta = eta + np.einsum("nq,nq->n", X_std[wy][:, self.random], u)
+        events = []
+        if stats.get("diverging"):
+            events.append(f"{self.name} for {data.target!r}: {int(stats['diverging'])} "
+                          "divergent NUTS transition(s)")
+        return Draw(self._draw(eta, params, rng), params, stats, events)
+
+    def parameter_dims(self, data: MethodData):
+        names = [data.x_names[c] for c in self._columns(data.X.shape[1])]
+        dims: dict[str, tuple] = {"beta": (("x", names),)}
+        if self.random_effects and len(data.random):
+            labels = list(data.cluster_labels) if data.cluster_labels is not None else list(
+                range(data.n_clusters))
+            re = [data.x_names[i] for i in data.random]
+            dims["u"] = (("cluster", labels), ("re", re))
+            dims["psi"] = (("re", re), ("re_bis", re))
+        dims.update(self._extra_dims(data))
+        return dims
+
+    def _extra_dims(self, data: MethodData) -> dict[str, tuple]:
+        return {}
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        if self._stepper is None:
+            return {}
+        return {k: np.asarray(v) for k, v in self._stepper.point.items()}
+
+    def set_state(self, state) -> None:
+        if self._stepper is None:
+            raise MethodError("set_state needs the model to be set up by a first visit")
+        self._stepper.point = {k: np.asarray(v) for k, v in state.items()}

@@ -1,0 +1,105 @@
+"""Categorical methods: polyreg / 2l.polyreg (unordered) and polr / 2l.polr (ordered).
+
+``polyreg`` and ``2l.polyreg`` are multinomial logistic (mixed) models, the first level the
+reference, with one random intercept (and random slopes for predictors coded 2 or 4) per
+non-reference category; they are sampled by the exact Pólya–Gamma Gibbs step of
+:mod:`bayesimpute.methods._logistic`. They impute codes 0..K-1, which the engine maps back
+to the column's own categories, so levels and the categorical dtype survive.
+
+``polr`` and ``2l.polr`` are cumulative-logit (proportional-odds) models with ordered
+cutpoints, advanced by NUTS (:mod:`bayesimpute.methods._glmm_nuts`):
+
+    P(y <= k) = logistic(c_k - x' beta - z' u_j),   c ~ N(0, 5^2) ordered
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pymc as pm
+from scipy import special
+
+from bayesimpute.coding import VariableKind
+from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
+from bayesimpute.methods._logistic import draw_categories
+from bayesimpute.methods._logit_method import LogitMethod
+from bayesimpute.methods.base import MethodData, MethodError
+from bayesimpute.methods.registry import register_method
+
+__all__ = ["PolyReg", "TwoLevelPolyReg", "Polr", "TwoLevelPolr", "cumulative_probabilities"]
+
+_CATEGORICAL = frozenset({VariableKind.CATEGORICAL, VariableKind.BINARY, VariableKind.ORDERED})
+
+
+@register_method("polyreg")
+class PolyReg(LogitMethod):
+    """Bayesian multinomial logistic regression (reference = first level)."""
+
+    kinds = _CATEGORICAL
+
+
+@register_method("2l.polyreg", aliases=("2l.multinom",))
+class TwoLevelPolyReg(LogitMethod):
+    """Multinomial logistic mixed model: K-1 random intercepts (and slopes) per cluster."""
+
+    kinds = _CATEGORICAL
+    multilevel = True
+    random_effects = True
+
+
+def cumulative_probabilities(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    """Category probabilities (n, K) of the cumulative-logit model."""
+    below = special.expit(cutpoints[None, :] - eta[:, None])
+    cumulative = np.column_stack([np.zeros(len(eta)), below, np.ones(len(eta))])
+    return np.clip(np.diff(cumulative, axis=1), 0.0, 1.0)
+
+
+class _OrderedLogit(NutsGlmmMethod):
+    kinds = frozenset({VariableKind.ORDERED, VariableKind.CATEGORICAL, VariableKind.BINARY})
+    drop_intercept = True
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {**super().default_options(), "cutpoint_sd": 5.0}
+
+    def _n_categories(self, data: MethodData) -> int:
+        return 2 if data.n_levels in (0, 2) else int(data.n_levels)
+
+    def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
+        K = self._n_categories(data)
+        if np.any((y_obs < 0) | (y_obs > K - 1) | (y_obs != np.round(y_obs))):
+            raise MethodError(f"{self.name}: observed values of {data.target!r} must be "
+                              f"codes 0..{K - 1}")
+
+    def _likelihood(self, eta, y_data, y_obs, data):
+        K = self._n_categories(data)
+        # start the cutpoints at the observed cumulative logits: a sensible, ordered start
+        share = np.cumsum(np.bincount(y_obs.astype(int), minlength=K))[:-1] / len(y_obs)
+        start = special.logit(np.clip(share, 0.02, 0.98)) + np.arange(K - 1) * 1e-3
+        cutpoints = pm.Normal(
+            "cutpoints", 0.0, float(self.options["cutpoint_sd"]), shape=K - 1,
+            transform=pm.distributions.transforms.ordered, initval=start,
+        )
+        pm.OrderedLogistic("y_obs", eta=eta, cutpoints=cutpoints, observed=y_data,
+                           compute_p=False)
+        return [("cutpoints", cutpoints)]
+
+    def _draw(self, eta, extra, rng):
+        return draw_categories(cumulative_probabilities(eta, extra["cutpoints"]), rng)
+
+    def _extra_dims(self, data):
+        return {"cutpoints": (("cutpoint", list(range(1, self._n_categories(data)))),)}
+
+
+@register_method("polr")
+class Polr(_OrderedLogit):
+    """Bayesian proportional-odds (cumulative logit) regression for ordered factors."""
+
+
+@register_method("2l.polr", aliases=("2l.ordinal",))
+class TwoLevelPolr(_OrderedLogit):
+    """Cumulative-logit mixed model with a random intercept (and slopes) per cluster."""
+
+    multilevel = True
+    random_effects = True

@@ -45,3 +45,7 @@ from bayesimpute.pooling import MultiParameterTest, PooledResult, d1, d2, pool
 
 __all__ += ["analyze", "AnalysisResults", "ModelFit", "pool", "PooledResult", "d1", "d2", "MultiParameterTest"]
 __version__ = "0.1.0"
+from bayesimpute.plots.estimates import estimates_table, plot_estimates
+from bayesimpute.plots.imputed import plot_imputed
+
+__all__ += ["plot_imputed", "plot_estimates", "estimates_table"]

@@ -395,7 +395,7 @@ def _box(ax, imp, completed, x, y, rows, level, **_) -> None:
         for j, line in enumerate(parts[key]):
             line.set_color(colors[keep[j // 2]])
     for i, line in zip(keep, parts["medians"]):
-        line.set(color=colors[i], linewidth=2)
+        line.set(color=colors[i], linewidth=2, gid="median")
     for i, flier in zip(keep, parts["fliers"]):
         flier.set(markeredgecolor=colors[i], markersize=3)
     ax.set_xticks(range(imp.m + 1))

@@ -1,0 +1,266 @@
+"""``2l.heckman`` (alias ``2l.2stage.heckman``): Bayesian two-level Heckman selection model.
+
+The Bayesian counterpart of micemd's ``2l.2stage.heckman`` for data missing not at
+random: a probit selection equation (is the value observed?) and the outcome equation,
+with bivariate-normal errors of correlation ``rho``, cluster random intercepts in both
+equations, random slopes for predictors coded 2 (or 4), and partially pooled
+cluster-specific residual scales ``log sigma_j ~ N(mu, tau^2)``. Predictor codes:
+1 (and 3) fixed in both equations, 2 (and 4) random in both, -3 selection equation only
+(the exclusion restriction, e.g. response time), -4 outcome equation only. A cluster
+without observed values informs only the selection equation; its outcome effects come from
+the population distribution (given its selection effects). A binary target gets the
+bivariate probit with sample selection.
+
+Imputation uses the exact law of a missing value: the latent selection value ``z`` is drawn
+from its normal truncated to "not observed" (``z <= 0``), then ``y`` from its normal given
+``z``: ``N(mu_o + rho sigma_j (z - mu_s), sigma_j^2 (1 - rho^2))`` (no inverse-Mills mean
+shift approximation). With ``pmm=True`` the imputed value is the observed value of a donor
+whose expected observed value ``E[y | x, observed]`` is close to the recipient's expected
+value ``E[y | x, missing]``, so imputations stay in the observed range.
+
+Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Weight]``):
+
+``rho_prior``
+    ``("normal_atanh", mu, sd)`` (default ``(0, 1)``), ``("uniform", low, high)``,
+    ``("beta", a, b)`` on ``(rho + 1) / 2``, or ``("fixed", value)`` / a number. See
+    :class:`~bayesimpute.methods._heckman_model.RhoPrior`.
+``sampler``
+    ``"gibbs"`` (default; exact data-augmentation sweeps, see
+    :mod:`~bayesimpute.methods._heckman_gibbs`) or ``"nuts"`` (the same PyMC model).
+``n_steps``, ``burn``
+    Transitions per visit (default 5) and extra transitions at the first visit (default 150).
+``pmm``, ``donors``
+    Predictive mean matching (default off) and the number of donors (default 5).
+``random_exclusion``
+    Give the selection-only (-3) predictors a random slope in the selection equation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pymc as pm
+from scipy import special
+
+from bayesimpute.coding import VariableKind
+from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
+from bayesimpute.methods._heckman_model import (
+    HeckmanDesign,
+    HeckmanPriors,
+    RhoPrior,
+    build_heckman_model,
+    truncated_normal,
+)
+from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
+from bayesimpute.methods.matching import match_donors
+from bayesimpute.methods.registry import register_method
+from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+
+__all__ = ["TwoLevelHeckman", "heckman_design"]
+
+#: |rho| beyond this counts as "at the boundary" for the weak-identification warning
+RHO_BOUNDARY = 0.98
+
+
+def heckman_design(data: MethodData, *, random_exclusion: bool = False) -> HeckmanDesign:
+    """The two equations' columns from the predictor codes of ``data.extra["x_roles"]``."""
+    codes = data.extra.get("x_roles")
+    codes = np.ones(data.X.shape[1], dtype=int) if codes is None else np.asarray(codes, int)
+    random = set(np.asarray(data.random, dtype=int).tolist())
+    roles = [c if c in (-3, -4) else (2 if i in random else 1) for i, c in enumerate(codes)]
+    return HeckmanDesign.from_roles(roles, data.x_names, random_exclusion=random_exclusion)
+
+
+class _Scale:
+    """Standardisation fixed at the first visit (binary targets keep their 0/1 scale)."""
+
+    def __init__(self, data: MethodData, binary: bool):
+        y_obs = data.y[data.observed]
+        self.y_mean = 0.0 if binary else float(np.mean(y_obs))
+        self.y_sd = 1.0 if binary else float(np.std(y_obs)) or 1.0
+        self.x_mean, self.x_sd = data.X.mean(axis=0), data.X.std(axis=0)
+        self.x_mean[0], self.x_sd[0] = 0.0, 1.0
+        self.x_sd[self.x_sd == 0] = 1.0
+
+    def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
+        return (X - self.x_mean) / self.x_sd
+
+    def y(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.y_mean) / self.y_sd
+
+
+@register_method("2l.heckman", aliases=("2l.2stage.heckman",))
+class TwoLevelHeckman(ImputationMethod):
+    """Bayesian two-level Heckman selection model (continuous or binary target)."""
+
+    kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY})
+    multilevel = True
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"rho_prior": ("normal_atanh", 0.0, 1.0), "sampler": "gibbs", "n_steps": 5,
+                "burn": 150, "tune": 300, "target_accept": 0.9, "pmm": False, "donors": 5,
+                "random_exclusion": False}
+
+    def __init__(self, variable: str, options=None):
+        super().__init__(variable, options)
+        if self.options["sampler"] not in {"gibbs", "nuts"}:
+            raise ValueError(f"method_options for {variable!r}: sampler must be 'gibbs' or "
+                             f"'nuts', got {self.options['sampler']!r}")
+        try:
+            rho_prior = RhoPrior.parse(self.options["rho_prior"])
+        except ValueError as error:
+            raise ValueError(f"method_options for {variable!r} (2l.heckman): {error}") from None
+        self.priors = HeckmanPriors(rho=rho_prior)
+        self._stepper: ChainStepper | None = None
+        self._rho_history: list[float] = []
+        self._warned_boundary = False
+
+    # --- set-up at the first visit ------------------------------------------------------------
+    def _setup(self, data: MethodData, rng: np.random.Generator) -> list[str]:
+        self._check(data)
+        self.binary = data.kind == VariableKind.BINARY
+        self.design = heckman_design(data, random_exclusion=bool(self.options["random_exclusion"]))
+        self.scale = _Scale(data, self.binary)
+        self.model = build_heckman_model(
+            self.scale.X(data.X), self.scale.y(data.y), data.observed, data.cluster,
+            data.n_clusters, self.design, binary=self.binary, priors=self.priors,
+        )
+        self._gibbs = HeckmanGibbs(model=self.model, design=self.design, priors=self.priors,
+                                   binary=self.binary, rng=rng.spawn(1)[0])
+        point = self._gibbs.initial_point()
+        burn = int(self.options["burn"])
+        if self.options["sampler"] == "nuts":
+            self._stepper = nuts_stepper(self.model, point, rng, tune=int(self.options["tune"]),
+                                         target_accept=float(self.options["target_accept"]))
+        else:
+            self._stepper = ChainStepper(self._gibbs, point, tune=burn)
+        return self._identification_events(data)
+
+    def _check(self, data: MethodData) -> None:
+        if data.cluster is None:
+            raise MethodError("2l.heckman needs a cluster identifier (predictor code -2)")
+        if data.observed.sum() < 2 or data.observed.all():
+            raise MethodError(
+                f"2l.heckman for {data.target!r} needs both observed and missing values "
+                f"({int(data.observed.sum())} of {len(data.y)} observed)"
+            )
+        if self.options["pmm"] and data.kind == VariableKind.BINARY:
+            raise MethodError("2l.heckman: pmm applies to continuous targets only")
+
+    def _identification_events(self, data: MethodData) -> list[str]:
+        if set(self.design.sel) - set(self.design.out):  # an exclusion restriction
+            return []
+        return [self._warn(
+            f"2l.heckman for {data.target!r}: no selection-only predictor (code -3, the "
+            "exclusion restriction) is given, so rho is identified only through the "
+            "normality assumption (weak identification); its prior matters a lot"
+        )]
+
+    @staticmethod
+    def _warn(message: str) -> str:
+        warnings.warn(message, UserWarning, stacklevel=3)
+        return message
+
+    # --- one visit ----------------------------------------------------------------------------
+    def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
+        events = self._setup(data, rng) if self._stepper is None else []
+        X_std = self.scale.X(data.X)
+        with self.model:
+            pm.set_data({"X": X_std})
+        self._gibbs.refresh_data()
+        stats = self._stepper.advance(int(self.options["n_steps"]))
+        state = self._gibbs.point_to_state(self._stepper.point)
+        events += self._boundary_events(data, state)
+        values = self._impute(state, X_std, data, rng)
+        return Draw(values, self._parameters(state), stats, events)
+
+    def _boundary_events(self, data: MethodData, state: HeckmanState) -> list[str]:
+        if self.priors.rho.is_fixed:
+            return []
+        self._rho_history.append(state.rho)
+        recent = np.abs(self._rho_history[-10:])
+        if self._warned_boundary or len(recent) < 5 or np.mean(recent > RHO_BOUNDARY) < 0.5:
+            return []
+        self._warned_boundary = True
+        return [self._warn(
+            f"2l.heckman for {data.target!r}: the draws of rho pile up at "
+            f"{np.sign(np.mean(self._rho_history[-10:])):+.0f} (|rho| > {RHO_BOUNDARY} in "
+            f"{np.mean(recent > RHO_BOUNDARY):.0%} of the last {len(recent)} iterations): "
+            "the selection model is weakly identified; give an exclusion-restriction "
+            "predictor (code -3) or an informative rho_prior"
+        )]
+
+    # --- imputation ---------------------------------------------------------------------------
+    def _impute(self, state: HeckmanState, X_std: np.ndarray, data: MethodData, rng) -> np.ndarray:
+        wy = data.impute
+        sampler = self._gibbs.sampler
+        mu_s, mu_o = sampler.linear_predictors(state, X_std[:, self.design.sel],
+                                               X_std[:, self.design.out], data.cluster)
+        sigma = np.exp(state.log_sigma)[data.cluster]
+        if self.options["pmm"]:
+            return self._match(state, mu_s, mu_o, sigma, data, rng)
+        selected = data.observed[wy]
+        z = truncated_normal(mu_s[wy], 1.0, selected, rng)
+        rho = state.rho
+        mean = mu_o[wy] + rho * sigma[wy] * (z - mu_s[wy])
+        draw = mean + sigma[wy] * np.sqrt(1.0 - rho**2) * rng.standard_normal(int(wy.sum()))
+        if self.binary:
+            return (draw > 0).astype(float)
+        return self.scale.y_mean + self.scale.y_sd * draw
+
+    def _match(self, state, mu_s, mu_o, sigma, data: MethodData, rng) -> np.ndarray:
+        """Donors by E[y | x, observed]; recipients by E[y | x, their selection status]."""
+        shift = state.rho * sigma
+        expected_obs = mu_o + shift * _mills(mu_s)  # E[e_s | e_s > -mu_s]
+        expected_mis = mu_o - shift * _mills(-mu_s)  # E[e_s | e_s <= -mu_s]
+        recipients = np.where(data.observed, expected_obs, expected_mis)[data.impute]
+        obs = data.observed
+        return match_donors(expected_obs[obs], recipients, data.y[obs],
+                            int(self.options["donors"]), rng)
+
+    # --- what the posterior group records ---------------------------------------------------
+    def _parameters(self, state: HeckmanState) -> dict[str, np.ndarray]:
+        ps = len(self.design.sel)
+        params = {"beta_sel": state.beta[:ps].copy(), "beta_out": state.beta[ps:].copy(),
+                  "rho": np.asarray(state.rho)}
+        if not self.binary:
+            params["sigma"] = np.exp(state.log_sigma) * self.scale.y_sd
+        if len(self.design.random):
+            params["psi"] = state.psi.copy()
+        return params
+
+    def parameter_dims(self, data: MethodData) -> dict[str, tuple[tuple[str, list], ...]]:
+        design = heckman_design(data, random_exclusion=bool(self.options["random_exclusion"]))
+        labels = list(data.cluster_labels) if data.cluster_labels is not None else []
+        dims: dict[str, tuple] = {"beta_sel": (("sel_term", design.sel_names),),
+                                  "beta_out": (("out_term", design.out_names),), "rho": ()}
+        if data.kind != VariableKind.BINARY:
+            dims["sigma"] = (("cluster", labels),)
+        if len(design.random):
+            dims["psi"] = (("heckman_re", design.re_names), ("heckman_re_bis", design.re_names))
+        return dims
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        if self._stepper is None:
+            return {}
+        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
+        state["_latent_z"] = np.asarray(self._gibbs.sampler.z)
+        state["_latent_ystar"] = np.asarray(self._gibbs.sampler.ystar)
+        return state
+
+    def set_state(self, state) -> None:
+        if self._stepper is None:
+            raise MethodError("set_state needs the model to be set up by a first visit")
+        state = dict(state)
+        self._gibbs.sampler.z = np.asarray(state.pop("_latent_z"), dtype=float)
+        self._gibbs.sampler.ystar = np.asarray(state.pop("_latent_ystar"), dtype=float)
+        self._stepper.point = {k: np.asarray(v) for k, v in state.items()}
+        self._stepper.tune_remaining = 0
+
+
+def _mills(a: np.ndarray) -> np.ndarray:
+    """phi(a) / Phi(a), computed in log space."""
+    return np.exp(-0.5 * a**2 - 0.5 * np.log(2 * np.pi) - special.log_ndtr(a))

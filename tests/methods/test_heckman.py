@@ -1,0 +1,351 @@
+"""The two-level Heckman model: Gibbs vs NUTS, exact truncated draws, the method itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import stats
+
+from bayesimpute.coding import VariableKind
+from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanSampler, slice_sample
+from bayesimpute.methods._heckman_model import (
+    HeckmanDesign,
+    HeckmanPriors,
+    RhoPrior,
+    build_heckman_model,
+    truncated_normal,
+)
+
+NAMES = ["Intercept", "x", "t"]
+
+
+def simulate(n_clusters=6, per_cluster=60, rho=0.6, seed=1, binary=False, empty_cluster=False):
+    """A small two-level selection data set: x in both equations, t selection only."""
+    rng = np.random.default_rng(seed)
+    cluster = np.repeat(np.arange(n_clusters), per_cluster)
+    n = len(cluster)
+    x, t = rng.normal(size=n), rng.normal(size=n)
+    a, c = rng.normal(0, 0.4, n_clusters), rng.normal(0, 0.4, n_clusters)
+    sigma = np.exp(rng.normal(0, 0.1, n_clusters))[cluster]
+    e_sel = rng.normal(size=n)
+    e_out = sigma * (rho * e_sel + np.sqrt(1 - rho**2) * rng.normal(size=n))
+    y = 0.3 + a[cluster] + x + e_out
+    if binary:
+        y = (y > 0).astype(float)
+    observed = 0.2 + c[cluster] + 0.5 * x + 1.0 * t + e_sel > 0
+    if empty_cluster:
+        observed[cluster == 0] = False
+    X = np.column_stack([np.ones(n), x, t])
+    return X, y, observed, cluster, n_clusters
+
+
+# --- building blocks -------------------------------------------------------------------------
+@pytest.mark.parametrize("above", [True, False])
+@pytest.mark.parametrize("mean", [-6.0, -1.0, 0.0, 1.5, 7.0])
+def test_truncated_normal_matches_rejection_sampler(mean, above):
+    rng = np.random.default_rng(11)
+    sd = 0.8
+    n = 20000
+    draws = truncated_normal(np.full(n, mean), sd, np.full(n, above), rng)
+    assert np.all(draws > 0) if above else np.all(draws <= 0)
+    # brute force: rejection from the untruncated normal, shifted into the region when the
+    # acceptance rate would be tiny (mean far on the wrong side) via scipy's exact truncnorm
+    lower, upper = (0.0, np.inf) if above else (-np.inf, 0.0)
+    accept_rate = stats.norm.sf(0, mean, sd) if above else stats.norm.cdf(0, mean, sd)
+    if accept_rate > 0.05:
+        proposals = rng.normal(mean, sd, size=int(3 * n / accept_rate))
+        reference = proposals[(proposals > lower) & (proposals <= upper)][:n]
+    else:
+        a, b = (lower - mean) / sd, (upper - mean) / sd
+        reference = stats.truncnorm.rvs(a, b, loc=mean, scale=sd, size=n, random_state=rng)
+    assert stats.ks_2samp(draws, reference).pvalue > 0.001
+
+
+def test_truncated_normal_far_tail_is_finite():
+    rng = np.random.default_rng(0)
+    draws = truncated_normal(np.array([-40.0, 40.0]), 1.0, np.array([True, False]), rng)
+    assert np.all(np.isfinite(draws))
+    assert draws[0] > 0 and draws[1] <= 0
+    assert np.allclose(np.abs(draws), 0.0, atol=0.1)
+
+
+def test_slice_sampler_targets_independent_normals():
+    rng = np.random.default_rng(4)
+    means, sds = np.array([0.0, 3.0, -2.0]), np.array([1.0, 0.1, 5.0])
+    x, draws = means.copy(), []
+    for _ in range(6000):
+        x = slice_sample(x, lambda v: -0.5 * ((v - means) / sds) ** 2, 1.0, rng)
+        draws.append(x)
+    draws = np.array(draws)
+    assert np.allclose(draws.mean(0), means, atol=4 * sds * np.sqrt(5 / 6000) + 1e-9)
+    assert np.allclose(draws.std(0), sds, rtol=0.08)
+
+
+@pytest.mark.parametrize(
+    "spec, family",
+    [(None, "normal_atanh"), (("uniform", -1, 1), "uniform"), (["beta", 2, 2], "beta"),
+     (0.4, "fixed"), ({"family": "normal_atanh", "mu": 0.5, "sd": 0.3}, "normal_atanh")],
+)
+def test_rho_prior_forms(spec, family):
+    prior = RhoPrior() if spec is None else RhoPrior.parse(spec)
+    assert prior.family == family
+    assert np.isfinite(prior.log_density_atanh(np.array(prior.start())))
+
+
+@pytest.mark.parametrize("bad", [("normal_atanh", 0, -1), ("uniform", 0.5, 0.2), ("cauchy", 1),
+                                 ("fixed", 1.0), "strong"])
+def test_rho_prior_rejects_bad_specs(bad):
+    with pytest.raises(ValueError, match="rho_prior"):
+        RhoPrior.parse(bad)
+
+
+def test_design_roles():
+    design = HeckmanDesign.from_roles([2, 1, -3, -4, 2], ["1", "a", "b", "c", "d"])
+    assert list(design.sel) == [0, 1, 2, 4] and list(design.out) == [0, 1, 3, 4]
+    assert list(design.random) == [0, 3, 4, 7]
+    assert design.re_names == ["sel:1", "sel:d", "out:1", "out:d"]
+
+
+# --- Gibbs vs NUTS on the same PyMC model ---------------------------------------------------
+def _gibbs_draws(model, design, binary, n_draws, seed, burn=500):
+    step = HeckmanGibbs(model=model, design=design, binary=binary, rng=seed)
+    point, draws = step.initial_point(), []
+    for i in range(n_draws + burn):
+        point, _ = step.step(point)
+        if i >= burn:
+            draws.append(step.point_to_state(point))
+    return draws
+
+
+def _gibbs_summaries(states, binary):
+    out = {
+        "beta": np.array([s.beta for s in states]),
+        "rho": np.array([s.rho for s in states]),
+        "log_psi": np.log(np.array([np.diag(s.psi) for s in states])),
+    }
+    if not binary:
+        out["log_sigma"] = np.array([s.log_sigma for s in states])
+    return out
+
+
+def _nuts_summaries(idata, design, binary):
+    post = idata.posterior.stack(sample=("chain", "draw"))
+    q = len(design.random)
+    from bayesimpute.methods._linalg import unpack_cholesky
+
+    packed = post["psi_chol"].values.T
+    out = {
+        "beta": np.concatenate([post["beta_sel"].values.T, post["beta_out"].values.T], axis=1),
+        "rho": post["rho"].values,
+        "log_psi": np.log(np.array([np.diag(unpack_cholesky(p, q)) for p in packed])),
+    }
+    if not binary:
+        out["log_sigma"] = post["log_sigma"].values.T
+    return out
+
+
+def _assert_same_posterior(gibbs, nuts, ess_fraction=10):
+    for name, g in gibbs.items():
+        n = nuts[name]
+        # difference of two autocorrelated means: 5 s.e. with a conservative effective size
+        se = np.sqrt(g.var(0) / (len(g) / ess_fraction) + n.var(0) / (len(n) / 5))
+        assert np.all(np.abs(g.mean(0) - n.mean(0)) < 5 * se + 1e-3), name
+        assert np.allclose(g.std(0), n.std(0), rtol=0.3), name
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_gibbs_matches_nuts(binary):
+    X, y, observed, cluster, n_clusters = simulate(binary=binary, empty_cluster=True)
+    design = HeckmanDesign.from_roles([2, 1, -3], NAMES)
+    model = build_heckman_model(X, y, observed, cluster, n_clusters, design, binary=binary)
+    gibbs = _gibbs_summaries(_gibbs_draws(model, design, binary, 8000, seed=1), binary)
+    with model:
+        idata = pm.sample(draws=1000, tune=1000, chains=2, cores=1, random_seed=2,
+                          progressbar=False, target_accept=0.95,
+                          compute_convergence_checks=False)
+    _assert_same_posterior(gibbs, _nuts_summaries(idata, design, binary))
+
+
+def test_gibbs_step_runs_inside_pm_sample():
+    X, y, observed, cluster, n_clusters = simulate()
+    design = HeckmanDesign.from_roles([2, 1, -3], NAMES)
+    model = build_heckman_model(X, y, observed, cluster, n_clusters, design)
+    with model:
+        step = HeckmanGibbs(model=model, design=design, rng=5)
+        idata = pm.sample(draws=200, tune=0, chains=1, step=[step], random_seed=5,
+                          progressbar=False, compute_convergence_checks=False,
+                          initvals=step.initial_point())
+    assert idata.posterior["rho"].shape == (1, 200)
+    assert np.isfinite(idata.posterior["log_sigma"].values).all()
+
+
+# --- the imputation method on hand-made MethodData ------------------------------------------
+def make_data(X, y, observed, cluster, n_clusters, roles, kind=VariableKind.CONTINUOUS):
+    from bayesimpute.methods.base import MethodData
+
+    y = np.where(observed, y, np.nan)
+    y_current = np.where(observed, y, np.nanmean(y))
+    random = np.flatnonzero(np.asarray(roles) == 2)
+    return MethodData(
+        target="y", kind=kind, y=y_current, observed=observed.copy(), impute=~observed,
+        X=X, x_names=list(NAMES[: X.shape[1]]), random=random, cluster=cluster,
+        n_clusters=n_clusters, cluster_labels=np.arange(n_clusters) + 1,
+        extra={"x_roles": np.asarray(roles)},
+    )
+
+
+def _run(method, data, visits, seed=0):
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(visits):
+        draw = method.update(data, rng)
+        data.y[data.impute] = draw.values
+        draws.append(draw)
+    return draws
+
+
+def test_registered_under_both_names():
+    from bayesimpute.methods import get_method
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    assert get_method("2l.heckman") is TwoLevelHeckman
+    assert get_method("2l.2stage.heckman") is TwoLevelHeckman
+
+
+def test_mnar_imputations_follow_the_selection():
+    """With rho > 0 the observed rows have high outcome errors, so the missing values lie
+    below the MAR prediction: the imputations must track the unseen truth instead."""
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y_true, observed, cluster, J = simulate(n_clusters=8, per_cluster=400, rho=0.7, seed=5)
+    data = make_data(X, y_true, observed, cluster, J, [2, 1, -3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an exclusion restriction is given: no warning
+        draws = _run(TwoLevelHeckman("y"), data, visits=15)
+    imputed = np.mean([d.values for d in draws[5:]], axis=0)
+    truth = y_true[~observed]
+    # mean of the imputations tracks the (unseen) mean of the missing values
+    se = np.std(truth) / np.sqrt(len(truth))
+    assert abs(imputed.mean() - truth.mean()) < 6 * se + 0.05
+    # a MAR regression fitted on the observed rows would over-predict the missing values
+    beta_mar = np.linalg.lstsq(X[observed][:, :2], y_true[observed], rcond=None)[0]
+    assert (X[~observed][:, :2] @ beta_mar).mean() > imputed.mean() + 0.1
+    rho = np.array([float(d.parameters["rho"]) for d in draws[5:]])
+    assert 0.4 < rho.mean() < 0.95
+    assert draws[-1].parameters["sigma"].shape == (J,)
+    assert draws[-1].parameters["beta_sel"].shape == (3,)
+    assert draws[-1].parameters["beta_out"].shape == (2,)
+
+
+def test_parameter_dims_match_parameters():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=50)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    method = TwoLevelHeckman("y", {"burn": 5, "n_steps": 1})
+    draw = method.update(data, np.random.default_rng(0))
+    dims = method.parameter_dims(data)
+    assert set(dims) == set(draw.parameters)
+    for name, value in draw.parameters.items():
+        assert value.shape == tuple(len(coords) for _, coords in dims[name]), name
+
+
+def test_systematically_missing_cluster_is_imputed_from_population():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=6, per_cluster=200, seed=2,
+                                          empty_cluster=True)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    draws = _run(TwoLevelHeckman("y"), data, visits=6)
+    values = draws[-1].values
+    assert np.all(np.isfinite(values)) and len(values) == (~observed).sum()
+    in_empty = cluster[~observed] == 0
+    assert in_empty.sum() == 200
+    assert abs(values[in_empty].mean() - values[~in_empty].mean()) < 2.0
+
+
+def test_pmm_imputes_observed_values():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=100)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    draws = _run(TwoLevelHeckman("y", {"pmm": True, "burn": 30}), data, visits=3)
+    assert np.isin(draws[-1].values, y[observed]).all()
+
+
+def test_binary_target():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=5, per_cluster=150, binary=True)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3], kind=VariableKind.BINARY)
+    draws = _run(TwoLevelHeckman("y", {"burn": 30}), data, visits=3)
+    assert set(np.unique(draws[-1].values)) <= {0.0, 1.0}
+    assert "sigma" not in draws[-1].parameters
+
+
+def test_warns_without_exclusion_restriction():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=50)
+    data = make_data(X[:, :2], y, observed, cluster, J, [2, 1])
+    with pytest.warns(UserWarning, match="exclusion restriction"):
+        draw = TwoLevelHeckman("y", {"burn": 5}).update(data, np.random.default_rng(1))
+    assert any("exclusion restriction" in event for event in draw.events)
+
+
+def test_warns_when_rho_piles_up_at_the_boundary():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=100)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    method = TwoLevelHeckman("y", {"rho_prior": ("uniform", 0.985, 1.0), "burn": 5})
+    with pytest.warns(UserWarning, match="pile up"):
+        draws = _run(method, data, visits=6)
+    assert sum("pile up" in e for d in draws for e in d.events) == 1
+
+
+def test_fixed_rho_prior_holds_rho():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=80)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    draws = _run(TwoLevelHeckman("y", {"rho_prior": -0.3, "burn": 5}), data, visits=2)
+    assert float(draws[-1].parameters["rho"]) == pytest.approx(-0.3)
+
+
+def test_bad_options_are_rejected():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    with pytest.raises(ValueError, match="rho_prior"):
+        TwoLevelHeckman("Weight", {"rho_prior": ("uniform", 2, 3)})
+    with pytest.raises(ValueError, match="unknown option"):
+        TwoLevelHeckman("Weight", {"rho": 0.5})
+
+
+def test_state_round_trip_continues_the_chain_exactly():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=60)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    method = TwoLevelHeckman("y", {"burn": 5})
+    method.update(data, np.random.default_rng(0))
+    saved = method.get_state()
+    gibbs_rng = method._gibbs.rng.bit_generator.state
+    first = method.update(data, np.random.default_rng(1)).values
+    method.set_state(saved)
+    method._gibbs.rng.bit_generator.state = gibbs_rng
+    assert np.allclose(method.update(data, np.random.default_rng(1)).values, first)
+
+
+def test_nuts_sampler_option_runs():
+    from bayesimpute.methods.heckman import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=60)
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3])
+    method = TwoLevelHeckman("y", {"sampler": "nuts", "tune": 50, "n_steps": 2})
+    draw = method.update(data, np.random.default_rng(0))
+    assert np.all(np.isfinite(draw.values))
+    assert "diverging" in draw.stats

@@ -1,0 +1,44 @@
+import pandas as pd
+import pytest
+
+import bayesimpute as bi
+
+
+def test_popmis():
+    df = bi.datasets.load_popmis()
+    assert df.shape == (2000, 7)
+    assert df["popular"].isna().sum() == 848
+    assert df["school"].nunique() == 100
+    assert (df.groupby("school")["texp"].nunique() == 1).all()
+
+
+@pytest.mark.parametrize("variant, n_missing", [("complete", 0), ("incomplete", 11870),
+                                                ("systematic", 9839)])
+def test_impact_variants(variant, n_missing):
+    df = bi.datasets.load_impact(variant)
+    assert df.shape == (11022, 11)
+    assert int(df.isna().sum().sum()) == n_missing
+    # the level literally called "None" must survive reading (pandas' NA list would eat it)
+    assert "None" in df["pupil"].cat.categories
+    assert (df["pupil"] == "None").sum() > 1800
+    assert list(df["ct"].cat.categories) == ["I/II", "III", "IV/V"]
+    assert list(df["type"].cat.categories) == ["OBS", "RCT"]  # reference level first
+    assert df["name"].nunique() == 15
+
+
+def test_impact_systematic_ct_never_measured_in_three_studies():
+    df = bi.datasets.load_impact("systematic")
+    share = df["ct"].isna().groupby(df["name"], observed=True).mean()
+    assert set(share[share == 1].index) == {"CSTAT", "HIT II", "NABIS"}
+
+
+def test_obesity():
+    df = bi.datasets.load_obesity()
+    assert df.shape == (2111, 8)
+    assert isinstance(df["FamOb"].dtype, pd.CategoricalDtype)
+    assert df.loc[df["Cluster"] == 3, "Weight"].isna().all()
+
+
+def test_unknown_variant_is_an_error():
+    with pytest.raises(ValueError, match="variant"):
+        bi.datasets.load_impact("nope")

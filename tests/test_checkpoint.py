@@ -1,0 +1,143 @@
+"""Checkpoints: an interrupted run resumes to exactly the imputations of an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayesimpute as bi
+from bayesimpute.checkpoint import impute_with_checkpoint, read_progress, resume
+
+ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=2, maxit=5, seed=4)
+
+
+def make_data() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 120
+    data = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=n),
+                         "y": rng.normal(size=n)})
+    data.loc[rng.random(n) < 0.3, "x"] = np.nan
+    data.loc[rng.random(n) < 0.3, "y"] = np.nan
+    return data
+
+
+@pytest.fixture(scope="module")
+def reference() -> bi.MultipleImputation:
+    return bi.impute(make_data(), **ARGUMENTS)
+
+
+def assert_same_run(got: bi.MultipleImputation, expected: bi.MultipleImputation) -> None:
+    pd.testing.assert_frame_equal(got.complete("long"), expected.complete("long"))
+    xr.testing.assert_equal(got.idata.posterior, expected.idata.posterior)
+    xr.testing.assert_equal(got.idata.sample_stats, expected.idata.sample_stats)
+
+
+def test_checkpointed_run_equals_plain_run(tmp_path, reference):
+    imp = impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
+    assert_same_run(imp, reference)
+    assert read_progress(tmp_path / "run") == [5, 5]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "chain-1.pkl", "chain-2.pkl", "header.pkl"]  # no temporary file left behind
+
+
+def test_resume_after_interrupt(tmp_path, reference):
+    calls = {"n": 0}
+
+    def interrupt_on_eighth_call(values):
+        calls["n"] += 1
+        if calls["n"] == 8:  # chain 2, iteration 3 (post runs once per iteration and chain)
+            raise KeyboardInterrupt
+        return values
+
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt, match="resume"):
+        impute_with_checkpoint(make_data(), checkpoint=folder,
+                               post={"y": interrupt_on_eighth_call}, **ARGUMENTS)
+    assert read_progress(folder) == [5, 2]
+    calls["n"] = -1000
+    assert_same_run(resume(folder), reference)
+    assert read_progress(folder) == [5, 5]
+    assert_same_run(resume(folder), reference)  # a finished checkpoint just rebuilds
+
+
+def test_existing_checkpoint_is_not_overwritten(tmp_path):
+    impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **{**ARGUMENTS, "maxit": 1})
+    with pytest.raises(FileExistsError, match="resume"):
+        impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
+
+
+def test_resume_refuses_other_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a bayesimpute checkpoint"):
+        resume(tmp_path)
+    (tmp_path / "header.pkl").write_bytes(pickle.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not written by"):
+        resume(tmp_path)
+
+
+def test_maxit_zero_checkpoint(tmp_path):
+    arguments = {**ARGUMENTS, "maxit": 0}
+    imp = impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **arguments)
+    pd.testing.assert_frame_equal(imp.complete("long"),
+                                  bi.impute(make_data(), **arguments).complete("long"))
+
+
+SCRIPT = """
+import sys, time
+import pandas as pd
+from bayesimpute.checkpoint import impute_with_checkpoint
+
+def slow(values):
+    time.sleep(0.15)  # slow enough to be killed mid-run; values unchanged
+    return values
+
+data = pd.read_pickle(sys.argv[1])
+impute_with_checkpoint(data, checkpoint=sys.argv[2], post={{"x": slow}}, **{arguments!r})
+print("finished")
+"""
+
+
+def _wait_for(folder: Path, chain_done: int, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before it could be killed: {process.stdout.read()}")
+        try:
+            if (folder / "header.pkl").exists() and read_progress(folder)[0] >= chain_done:
+                return
+        except (EOFError, FileNotFoundError):  # cannot happen with atomic writes; be safe
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint progress within the time limit")
+
+
+def test_killed_process_resumes_to_the_same_imputations(tmp_path, reference):
+    data_path, folder = tmp_path / "data.pkl", tmp_path / "run"
+    make_data().to_pickle(data_path)
+    script = tmp_path / "run_imputation.py"
+    script.write_text(textwrap.dedent(SCRIPT.format(arguments=ARGUMENTS)))
+    env = {**os.environ, "PYTHONPATH": str(Path(bi.__file__).parents[1])}
+    process = subprocess.Popen([sys.executable, str(script), str(data_path), str(folder)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+    try:
+        _wait_for(folder, 2, process, timeout=120)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    done = read_progress(folder)
+    assert 2 <= done[0] < 5 and done[1] == 0, done
+    assert_same_run(resume(folder), reference)

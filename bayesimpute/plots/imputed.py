@@ -433,5 +433,9 @@ def _scatter(ax, imp, completed, x, y, rows, level, *, rng, jitter, alpha) -> No
                    rasterized=True)
     if xlabels:
         ax.set_xticks(range(len(xlabels)), xlabels)
+    elif x_discrete:
+        ax.set_xticks(np.unique(xs0[np.isfinite(xs0)]))
     if ylabels:
         ax.set_yticks(range(len(ylabels)), ylabels)
+    elif y_discrete:
+        ax.set_yticks(np.unique(ys0[np.isfinite(ys0)]))

@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/bayesimpute run models/popmis.toml --out demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile -q --nbmake --nbmake-timeout=900 tests notebooks
+	BAYESIMPUTE_FAST=1 $(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile -q --durations=15 --nbmake --nbmake-timeout=900 tests notebooks
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q --nbmake tests notebooks

@@ -1,0 +1,64 @@
+"""The Gaussian methods through impute(): options and their statistical behaviour."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesimpute as bi
+
+
+def two_level(seed=4, n_clusters=30, size=30, sd_by_cluster=None):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_clusters), size)
+    x = rng.normal(size=g.size)
+    sd = np.ones(n_clusters) if sd_by_cluster is None else sd_by_cluster
+    y = 1 + 0.5 * x + rng.normal(scale=0.8, size=n_clusters)[g] + rng.normal(size=g.size) * sd[g]
+    data = pd.DataFrame({"g": g, "x": x, "y": y})
+    data.loc[rng.random(g.size) < 0.3, "y"] = np.nan
+    return data
+
+
+def test_heterogeneous_residual_variances_follow_the_clusters():
+    sd = np.where(np.arange(30) < 15, 0.5, 2.0)
+    data = two_level(sd_by_cluster=sd)
+    imp = bi.impute(data, method={"y": "2l.norm"}, cluster="g", m=2, maxit=15, seed=1,
+                    method_options={"y": {"heterogeneous": True}})
+    sigma2 = imp.idata.posterior["y_sigma2"].isel(draw=slice(5, None)).mean(("chain", "draw"))
+    assert sigma2.dims == ("y_cluster",)
+    small, large = sigma2.values[:15].mean(), sigma2.values[15:].mean()
+    # the true ratio is 16; the hierarchical InvGamma(3, s) prior pools the cluster
+    # variances towards each other (about 21 observed rows per cluster), so the posterior
+    # ratio is smaller, but the two groups must be clearly apart
+    assert 4 < large / small < 24
+
+
+def test_nuts_and_gibbs_give_the_same_imputation_distribution():
+    data = two_level(n_clusters=12, size=20)
+    runs = {}
+    for sampler in ("gibbs", "nuts"):
+        imp = bi.impute(data, method={"y": "2l.norm"}, cluster="g", m=2, maxit=20, seed=3,
+                        method_options={"y": {"sampler": sampler, "tune": 150}})
+        beta = imp.idata.posterior["y_beta"].isel(draw=slice(5, None)).values.reshape(-1, 2)
+        runs[sampler] = beta
+    for column in range(2):
+        g, n = runs["gibbs"][:, column], runs["nuts"][:, column]
+        se = np.sqrt(g.var() / 8 + n.var() / 8)  # ~8 effective draws each: conservative
+        assert abs(g.mean() - n.mean()) < 4 * se + 0.02
+
+
+@pytest.mark.parametrize("method", ["norm", "pmm", "2l.norm", "2l.pmm"])
+def test_imputations_follow_the_predictor(method):
+    data = two_level()
+    imp = bi.impute(data, method={"y": method}, cluster="g", m=1, maxit=5, seed=2)
+    completed = imp.complete(0)
+    imputed = completed[data["y"].isna()]
+    slope = np.polyfit(imputed["x"], imputed["y"], 1)[0]
+    assert 0.2 < slope < 0.8  # generating slope 0.5
+    if "pmm" in method:
+        assert set(imputed["y"]) <= set(data["y"].dropna())
+
+
+def test_unknown_option_names_the_column():
+    data = two_level()
+    with pytest.raises(ValueError, match="'y'.*donorz"):
+        bi.impute(data, method={"y": "2l.pmm"}, cluster="g", method_options={"y": {"donorz": 3}})

@@ -4,7 +4,8 @@ Run from the repository root::
 
     .venv/bin/python docs/make_gallery.py
 
-Each figure has its own function ``figure_<name>() -> Figure``; ``FIGURES`` maps the PNG
+The imputation plots (trace, density, strip, box, scatter, estimates) impute popmis once
+(m = 5, maxit = 10, seed 123) and reuse it. Each figure has its own function ``figure_<name>() -> Figure``; ``FIGURES`` maps the PNG
 file name to it, and :func:`main` renders them all. To add a figure (e.g. trace or
 density plots of an imputation), write one more function and add it to ``FIGURES``.
 """
@@ -137,6 +138,68 @@ def figure_flux_obesity() -> Figure:
     return plot_flux(bi.datasets.load_obesity())
 
 
+# ----------------------------------------------------------------------- imputations of popmis
+_CACHE: dict = {}
+FORMULA = "popular ~ texp + sex + (1 | school)"
+
+
+def _popmis_imputations():
+    """The tutorial's 2l.pmm imputation and single-level pmm for contrast (m=5, maxit=10)."""
+    if not _CACHE:
+        dat = bi.datasets.load_popmis()[["school", "popular", "texp", "sex"]]
+        pred = bi.make_predictor_matrix(dat, cluster="school")
+        pred.loc["popular", "sex"] = 2
+        _CACHE["data"] = dat
+        _CACHE["2l.pmm"] = bi.impute(dat, method={"popular": "2l.pmm"}, predictor_matrix=pred,
+                                     m=5, maxit=10, seed=123)
+        pred_1l = bi.make_predictor_matrix(dat)
+        pred_1l.loc["popular", "school"] = 0
+        _CACHE["pmm"] = bi.impute(dat, method={"popular": "pmm"}, predictor_matrix=pred_1l,
+                                  m=5, maxit=10, seed=123)
+    return _CACHE
+
+
+def figure_trace_popmis() -> Figure:
+    return _popmis_imputations()["2l.pmm"].plot_trace()
+
+
+def figure_trace_parameters_popmis() -> Figure:
+    return _popmis_imputations()["2l.pmm"].plot_trace(parameters=True)
+
+
+def figure_density_popmis() -> Figure:
+    return bi.plot_imputed(_popmis_imputations()["2l.pmm"], "popular")
+
+
+def figure_density_schools_popmis() -> Figure:
+    return bi.plot_imputed(_popmis_imputations()["2l.pmm"], "popular", by="school")
+
+
+def figure_strip_popmis() -> Figure:
+    return bi.plot_imputed(_popmis_imputations()["2l.pmm"], "popular", kind="strip")
+
+
+def figure_box_popmis() -> Figure:
+    return bi.plot_imputed(_popmis_imputations()["2l.pmm"], "popular", kind="box")
+
+
+def figure_scatter_popmis() -> Figure:
+    return bi.plot_imputed(_popmis_imputations()["2l.pmm"], "sex", "popular", by=".imp")
+
+
+def figure_estimates_popmis() -> Figure:
+    runs = _popmis_imputations()
+    published = pd.DataFrame({"estimate": [3.599, 0.092, 0.852],
+                              "std_error": [0.181, 0.012, 0.039]},
+                             index=["Intercept", "texp", "sex"])
+    return bi.plot_estimates({
+        "complete cases": bi.analyze(runs["data"].dropna(), FORMULA),
+        "2l.pmm": bi.pool(runs["2l.pmm"].analyze(FORMULA)),
+        "pmm (ignores schools)": bi.pool(runs["pmm"].analyze(FORMULA)),
+        "published (R, 2l.pmm)": published,
+    })
+
+
 FIGURES: dict[str, Callable[[], Figure]] = {
     "pattern_popmis.png": figure_pattern_popmis,
     "pattern_impact.png": figure_pattern_impact,
@@ -153,6 +216,14 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "flux_popmis.png": figure_flux_popmis,
     "flux_impact.png": figure_flux_impact,
     "flux_obesity.png": figure_flux_obesity,
+    "trace_popmis.png": figure_trace_popmis,
+    "trace_parameters_popmis.png": figure_trace_parameters_popmis,
+    "density_popmis.png": figure_density_popmis,
+    "density_schools_popmis.png": figure_density_schools_popmis,
+    "strip_popmis.png": figure_strip_popmis,
+    "box_popmis.png": figure_box_popmis,
+    "scatter_popmis.png": figure_scatter_popmis,
+    "estimates_popmis.png": figure_estimates_popmis,
 }
 
 

@@ -283,7 +283,7 @@ def plot_imputed(
     if note:
         fig.suptitle(note, fontsize="small")
     if ax is None:
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.95) if kind == "box" or note else None)
     return fig
 
 
@@ -313,6 +313,10 @@ def _legend(axes, kind) -> None:
     if kind == "box":
         handles = [plt.Rectangle((0, 0), 1, 1, fc="none", ec=OBSERVED_COLOR, label="observed"),
                    plt.Rectangle((0, 0), 1, 1, fc="none", ec=IMPUTED_COLOR, label="imputed")]
+    if kind == "box":  # boxes fill the axes: the legend goes above them
+        axes[0].figure.legend(handles=handles, loc="upper right", ncol=2, fontsize="small",
+                              frameon=False)
+        return
     axes[0].legend(handles=handles, loc="best", fontsize="small", framealpha=0.8)
 
 

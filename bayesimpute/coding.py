@@ -126,10 +126,9 @@ class ColumnCodec:
             cat = pd.Categorical.from_codes(codes, dtype=self.dtype)
             return pd.Series(cat, index=index, name=self.name)
         series = pd.Series(values, index=index, name=self.name)
-        if self.content == "bool":
-            return series.map({0.0: False, 1.0: True}).astype(object)
-        if self.content == "number":
-            return series.astype(object).where(series.notna(), None)
+        if self.content is not None:  # object columns: Python values, None where missing
+            content = series.map({0.0: False, 1.0: True}) if self.content == "bool" else series
+            return content.astype(object).where(series.notna(), None)
         return _cast_back(series, self.dtype)
 
 

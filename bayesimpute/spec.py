@@ -192,7 +192,9 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
         unknown = [str(x) for x in labels if x not in columns]
         if unknown:
             raise ValueError(f"predictor_matrix {axis} names not found in data: {unknown}")
-    matrix = predictor_matrix.replace(ROLE_NAMES) if _has_strings(predictor_matrix) else predictor_matrix
+    matrix = predictor_matrix
+    if _has_strings(matrix):  # role names -> codes; unknown names fail the code check below
+        matrix = matrix.map(lambda v: ROLE_NAMES.get(v.strip().lower(), v) if isinstance(v, str) else v)
     matrix = matrix.reindex(index=columns, columns=columns, fill_value=0)
     values = matrix.to_numpy()
     if not np.all(np.isin(values, list(PREDICTOR_CODES))):

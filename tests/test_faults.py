@@ -45,7 +45,10 @@ def register():
 
             def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
                 self.visits += 1
-                return Draw(np.asarray(behaviour(self, data, rng), dtype=float))
+                result = behaviour(self, data, rng)
+                if isinstance(result, Draw):
+                    return result
+                return Draw(np.asarray(result, dtype=float))
 
         bi.register_method(name)(Broken)
         added.append(name)
@@ -99,6 +102,21 @@ def test_bad_draws_are_refused(register, data, behaviour, fragment):
     name = register(behaviour)
     with pytest.raises(SamplerError, match=rf"{fragment}.*'x' at iteration 1, chain 1"):
         bi.impute(data, method={"x": name}, m=1, maxit=2, seed=1)
+
+
+def test_divergences_reported_in_one_warning(register, data):
+    def divergent_in_chain_two(method, d, rng):
+        values = _draw_normal(method, d, rng)
+        return Draw(values, stats={"diverging": 3.0 if method.chain == 1 else 0.0})
+
+    name = register(divergent_in_chain_two)
+    with pytest.warns(RuntimeWarning) as record:
+        bi.impute(data, method={"x": name}, m=2, maxit=2, seed=1)
+    divergence = [str(w.message) for w in record if "divergent" in str(w.message)]
+    assert len(divergence) == 1
+    assert "x (iteration 1, chain 2): 3" in divergence[0]
+    assert "x (iteration 2, chain 2): 3" in divergence[0]
+    assert "chain 1)" not in divergence[0]
 
 
 # --- imputations far outside the observed range ---------------------------------------------------

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pymc as pm
+from scipy import sparse
 from pymc.step_methods.compound import BlockedStep
 
 from bayesimpute.methods._heckman_model import HeckmanDesign, HeckmanPriors, truncated_normal
@@ -113,18 +114,26 @@ class HeckmanSampler:
     # --- data ----------------------------------------------------------------------------
     def set_data(self, X: np.ndarray, y: np.ndarray, observed: np.ndarray,
                  cluster: np.ndarray) -> None:
-        """Standardised design, outcome, selection indicator, cluster codes; cross-products."""
+        """Standardised design, outcome, selection indicator, cluster codes; cross-products.
+
+        Clusters without any observed value carry no information about the selection
+        process of the others (their values were never asked for): their rows are left out
+        of the selection likelihood, so their random effects are drawn from the population.
+        """
         d, J = self.design, self.n_clusters
-        self.Xs, self.Xo = X[:, d.sel], X[:, d.out]
-        self.W = np.column_stack([self.Xs, self.Xo])
         self.observed = np.asarray(observed, dtype=bool)
         self.cluster = np.asarray(cluster, dtype=int)
+        self.n_obs = np.bincount(self.cluster[self.observed], minlength=J).astype(float)
+        self.in_selection = self.n_obs[self.cluster] > 0
+        self.Xs, self.Xo = X[:, d.sel], X[:, d.out]
+        self.W = np.column_stack([self.Xs, self.Xo])
         self.y = np.where(self.observed, y, 0.0)
         self.cluster_obs = self.cluster[self.observed]
         self.W_obs = self.W[self.observed]
-        self.A_all = cluster_crossproducts(self.Xs, self.cluster, J)
+        self.sum_sel = _summing_matrix(self.cluster, self.in_selection, J)
+        self.sum_obs = _summing_matrix(self.cluster, self.observed, J)[:, self.observed]
+        self.A_all = cluster_crossproducts(self.Xs * self.in_selection[:, None], self.cluster, J)
         self.C_obs = cluster_crossproducts(self.W_obs, self.cluster_obs, J)
-        self.n_obs = np.bincount(self.cluster_obs, minlength=J).astype(float)
         if self.z is None or len(self.z) != len(self.y):
             self.z = np.where(self.observed, 0.5, -0.5)
             self.ystar = np.where(self.y > 0.5, 0.5, -0.5)
@@ -176,9 +185,9 @@ class HeckmanSampler:
         J, ps = self.n_clusters, len(self.design.sel)
         P = self.design.n_params
         z_obs, y_obs = self.z[self.observed], y_latent[self.observed]
-        Xs_z = _cluster_sums(self.Xs * self.z[:, None], self.cluster, J)
-        W_z = _cluster_sums(self.W_obs * z_obs[:, None], self.cluster_obs, J)
-        W_y = _cluster_sums(self.W_obs * y_obs[:, None], self.cluster_obs, J)
+        Xs_z = self.sum_sel @ (self.Xs * self.z[:, None])
+        W_z = self.sum_obs @ (self.W_obs * z_obs[:, None])
+        W_y = self.sum_obs @ (self.W_obs * y_obs[:, None])
         sigma = np.exp(state.log_sigma)
         gamma, omega = state.rho * sigma, sigma**2 * (1.0 - state.rho**2)
         g = np.ones((J, P))
@@ -214,9 +223,7 @@ class HeckmanSampler:
         mu_s, mu_o = self.linear_predictors(state)
         obs = self.observed
         e_s, e_o = (self.z - mu_s)[obs], (y_latent - mu_o)[obs]
-        J = self.n_clusters
-        return np.stack([np.bincount(self.cluster_obs, w, minlength=J)
-                         for w in (e_s * e_s, e_s * e_o, e_o * e_o)])
+        return (self.sum_obs @ np.column_stack([e_s * e_s, e_s * e_o, e_o * e_o])).T
 
     def _draw_rho(self, state: HeckmanState, stats: np.ndarray, rng) -> float:
         inv_sigma = np.exp(-state.log_sigma)
@@ -275,10 +282,12 @@ class HeckmanSampler:
         )
 
 
-def _cluster_sums(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Per-cluster column sums, shape (J, k)."""
-    return np.stack([np.bincount(cluster, values[:, k], minlength=n_clusters)
-                     for k in range(values.shape[1])], axis=1)
+def _summing_matrix(cluster: np.ndarray, include: np.ndarray, n_clusters: int):
+    """Sparse (J, n) matrix whose product with a (n, k) array gives per-cluster sums over
+    the included rows."""
+    n = len(cluster)
+    return sparse.csr_matrix((include.astype(float), (cluster, np.arange(n))),
+                             shape=(n_clusters, n))
 
 
 class HeckmanGibbs(BlockedStep):
@@ -309,6 +318,8 @@ class HeckmanGibbs(BlockedStep):
             m["X"].get_value(), m["y"].get_value(), m["observed"].get_value() > 0.5,
             m["cluster_index"].get_value().astype(int),
         )
+        # (rows of clusters without observed values are dropped from the selection
+        # likelihood by the model as well: see build_heckman_model)
         self._fresh = True
 
     def point_to_state(self, point: dict) -> HeckmanState:

@@ -208,7 +208,9 @@ def build_heckman_model(
     ``X`` is the standardised common design (intercept in column 0), ``y`` the
     standardised outcome (any finite value on unobserved rows), ``observed`` the selection
     indicator. Data live in ``pm.Data`` containers ``X``, ``y``, ``observed``,
-    ``cluster_index``.
+    ``cluster_index`` and ``in_selection`` (0 for the rows of clusters without any observed
+    value: their missingness is by design, so they are left out of the selection
+    likelihood and their random effects come from the population distribution).
     """
     q = len(design.random)
     coords = {"sel": design.sel_names, "out": design.out_names,
@@ -236,7 +238,11 @@ def build_heckman_model(
             loglik_obs = _bivariate_probit_loglik(mu_s, mu_o, y_data, rho)
         else:
             loglik_obs = _selection_normal_loglik(mu_s, mu_o, y_data, rho, _sigma(priors)[cluster_data])
-        loglik = pt.switch(pt.gt(obs_data, 0.5), loglik_obs, normal_lcdf(0.0, 1.0, -mu_s))
+        # clusters without any observed value do not inform the selection process
+        any_observed = np.bincount(cluster, observed.astype(float), n_clusters) > 0
+        in_selection = pm.Data("in_selection", any_observed[cluster].astype(float))
+        loglik_mis = normal_lcdf(0.0, 1.0, -mu_s) * in_selection
+        loglik = pt.switch(pt.gt(obs_data, 0.5), loglik_obs, loglik_mis)
         pm.Potential("likelihood", pt.sum(loglik))
     return model
 

@@ -7,8 +7,7 @@ equations, random slopes for predictors coded 2 (or 4), and partially pooled
 cluster-specific residual scales ``log sigma_j ~ N(mu, tau^2)``. Predictor codes:
 1 (and 3) fixed in both equations, 2 (and 4) random in both, -3 selection equation only
 (the exclusion restriction, e.g. response time), -4 outcome equation only. A cluster
-without observed values informs only the selection equation; its outcome effects come from
-the population distribution (given its selection effects). A binary target gets the
+without observed values gets its effects from the population distribution. A binary target gets the
 bivariate probit with sample selection.
 
 Imputation uses the exact law of a missing value: the latent selection value ``z`` is drawn
@@ -33,6 +32,13 @@ Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Wei
     Predictive mean matching (default off) and the number of donors (default 5).
 ``random_exclusion``
     Give the selection-only (-3) predictors a random slope in the selection equation.
+``systematic``
+    Clusters without any observed value: ``"population"`` (default) treats their
+    missingness as by design (the question was never asked): they are left out of the
+    selection likelihood, their effects are drawn from the population distribution and
+    their values from the outcome model without selection. ``"selection"`` (micemd's
+    choice) still draws the latent selection value truncated to "not observed", with
+    the cluster's selection effects from the population.
 """
 
 from __future__ import annotations
@@ -102,13 +108,16 @@ class TwoLevelHeckman(ImputationMethod):
     def default_options(cls) -> dict[str, Any]:
         return {"rho_prior": ("normal_atanh", 0.0, 1.0), "sampler": "gibbs", "n_steps": 5,
                 "burn": 150, "tune": 300, "target_accept": 0.9, "pmm": False, "donors": 5,
-                "random_exclusion": False}
+                "random_exclusion": False, "systematic": "population"}
 
     def __init__(self, variable: str, options=None):
         super().__init__(variable, options)
         if self.options["sampler"] not in {"gibbs", "nuts"}:
             raise ValueError(f"method_options for {variable!r}: sampler must be 'gibbs' or "
                              f"'nuts', got {self.options['sampler']!r}")
+        if self.options["systematic"] not in {"population", "selection"}:
+            raise ValueError(f"method_options for {variable!r}: systematic must be 'population' "
+                             f"or 'selection', got {self.options['systematic']!r}")
         try:
             rho_prior = RhoPrior.parse(self.options["rho_prior"])
         except ValueError as error:
@@ -205,7 +214,8 @@ class TwoLevelHeckman(ImputationMethod):
         selected = data.observed[wy]
         z = truncated_normal(mu_s[wy], 1.0, selected, rng)
         rho = state.rho
-        mean = mu_o[wy] + rho * sigma[wy] * (z - mu_s[wy])
+        shift = rho * sigma[wy] * (z - mu_s[wy])
+        mean = mu_o[wy] + np.where(self._by_design(data)[wy], 0.0, shift)
         draw = mean + sigma[wy] * np.sqrt(1.0 - rho**2) * rng.standard_normal(int(wy.sum()))
         if self.binary:
             return (draw > 0).astype(float)
@@ -216,10 +226,17 @@ class TwoLevelHeckman(ImputationMethod):
         shift = state.rho * sigma
         expected_obs = mu_o + shift * _mills(mu_s)  # E[e_s | e_s > -mu_s]
         expected_mis = mu_o - shift * _mills(-mu_s)  # E[e_s | e_s <= -mu_s]
+        expected_mis = np.where(self._by_design(data), mu_o, expected_mis)
         recipients = np.where(data.observed, expected_obs, expected_mis)[data.impute]
         obs = data.observed
         return match_donors(expected_obs[obs], recipients, data.y[obs],
                             int(self.options["donors"]), rng)
+
+    def _by_design(self, data: MethodData) -> np.ndarray:
+        """Rows of clusters without observed values, imputed without selection (default)."""
+        if self.options["systematic"] == "selection":
+            return np.zeros(len(data.y), dtype=bool)
+        return ~self._gibbs.sampler.in_selection
 
     # --- what the posterior group records ---------------------------------------------------
     def _parameters(self, state: HeckmanState) -> dict[str, np.ndarray]:

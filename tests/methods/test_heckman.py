@@ -156,6 +156,7 @@ def _assert_same_posterior(gibbs, nuts, ess_fraction=10):
         assert np.allclose(g.std(0), n.std(0), rtol=0.3), name
 
 
+@pytest.mark.slow  # NUTS on the probit-selection likelihood: minutes on a shared CPU
 @pytest.mark.parametrize("binary", [False, True])
 def test_gibbs_matches_nuts(binary):
     X, y, observed, cluster, n_clusters = simulate(binary=binary, empty_cluster=True)
@@ -163,14 +164,14 @@ def test_gibbs_matches_nuts(binary):
     model = build_heckman_model(X, y, observed, cluster, n_clusters, design, binary=binary)
     gibbs = _gibbs_summaries(_gibbs_draws(model, design, binary, 8000, seed=1), binary)
     with model:
-        idata = pm.sample(draws=1000, tune=1000, chains=2, cores=1, random_seed=2,
+        idata = pm.sample(draws=600, tune=600, chains=2, cores=1, random_seed=2,
                           progressbar=False, target_accept=0.95,
                           compute_convergence_checks=False)
     _assert_same_posterior(gibbs, _nuts_summaries(idata, design, binary))
 
 
 def test_gibbs_step_runs_inside_pm_sample():
-    X, y, observed, cluster, n_clusters = simulate()
+    X, y, observed, cluster, n_clusters = simulate(per_cluster=30)
     design = HeckmanDesign.from_roles([2, 1, -3], NAMES)
     model = build_heckman_model(X, y, observed, cluster, n_clusters, design)
     with model:
@@ -343,9 +344,9 @@ def test_state_round_trip_continues_the_chain_exactly():
 def test_nuts_sampler_option_runs():
     from bayesimpute.methods.heckman import TwoLevelHeckman
 
-    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=60)
+    X, y, observed, cluster, J = simulate(n_clusters=3, per_cluster=30)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
-    method = TwoLevelHeckman("y", {"sampler": "nuts", "tune": 50, "n_steps": 2})
+    method = TwoLevelHeckman("y", {"sampler": "nuts", "tune": 10, "n_steps": 2})
     draw = method.update(data, np.random.default_rng(0))
     assert np.all(np.isfinite(draw.values))
     assert "diverging" in draw.stats

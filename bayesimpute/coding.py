@@ -142,10 +142,12 @@ def _cast_back(series: pd.Series, dtype) -> pd.Series:
         finite = series.dropna()
         if np.all(np.equal(np.mod(finite, 1), 0)):
             if series.isna().any():
-                return series.astype(pd.Int64Dtype() if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype)
+                nullable = isinstance(dtype, pd.api.extensions.ExtensionDtype)
+                return series.astype(dtype if nullable else pd.Int64Dtype())
             return series.astype(dtype)
         # imputed values are not whole numbers (e.g. norm on a count): keep them as floats
-        return series.astype("Float64" if isinstance(dtype, pd.api.extensions.ExtensionDtype) else "float64")
+        nullable = isinstance(dtype, pd.api.extensions.ExtensionDtype)
+        return series.astype("Float64" if nullable else "float64")
     return series.astype(dtype)
 
 

@@ -194,7 +194,7 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
             raise ValueError(f"predictor_matrix {axis} names not found in data: {unknown}")
     matrix = predictor_matrix
     if _has_strings(matrix):  # role names -> codes; unknown names fail the code check below
-        matrix = matrix.map(lambda v: ROLE_NAMES.get(v.strip().lower(), v) if isinstance(v, str) else v)
+        matrix = matrix.map(_role_code)
     matrix = matrix.reindex(index=columns, columns=columns, fill_value=0)
     values = matrix.to_numpy()
     if not np.all(np.isin(values, list(PREDICTOR_CODES))):
@@ -204,6 +204,11 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
             f"{matrix.at[bad[0][0], bad[0][1]]!r}); allowed codes: {sorted(PREDICTOR_CODES)}"
         )
     return matrix.astype(int)
+
+
+def _role_code(value: Any) -> Any:
+    """A role name ("random", "cluster", ...) as its integer code; anything else as is."""
+    return ROLE_NAMES.get(value.strip().lower(), value) if isinstance(value, str) else value
 
 
 def _has_strings(frame: pd.DataFrame) -> bool:
@@ -362,7 +367,8 @@ def _check_options(method_options: Any, method: pd.Series) -> dict[str, dict]:
 def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     diagonal = [c for c in matrix.columns if matrix.at[c, c] != 0]
     if diagonal:
-        message = f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot predict itself)"
+        message = (f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot "
+                   "predict itself)")
         warnings.warn(message, UserWarning, stacklevel=4)
         notes.append(message)
         matrix = matrix.copy()

@@ -111,7 +111,8 @@ def _wait_for(folder: Path, chain_done: int, process: subprocess.Popen, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the run ended before it could be killed: {process.stdout.read()}")
+            output = process.stdout.read()
+            raise AssertionError(f"the run ended before it could be killed: {output}")
         try:
             if (folder / "header.pkl").exists() and read_progress(folder)[0] >= chain_done:
                 return

@@ -78,7 +78,8 @@ def test_failing_method_reraised_with_variable_iteration_chain(register, data):
         return _draw_normal(method, d, rng)
 
     name = register(fail_in_chain_two_iteration_three)
-    with pytest.raises(SamplerError, match=r"'x'.*iteration 3, chain 2.*not positive definite") as info:
+    pattern = r"'x'.*iteration 3, chain 2.*not positive definite"
+    with pytest.raises(SamplerError, match=pattern) as info:
         bi.impute(data, method={"x": name}, m=3, maxit=4, seed=1)
     assert isinstance(info.value.__cause__, np.linalg.LinAlgError)  # the original is kept
 
@@ -136,7 +137,8 @@ def test_far_out_imputations_flagged(register, data):
 
     plan, traces = _run(data, {"x": register(runaway)}, maxit=3)
     events = out_of_range_events(plan, traces)
-    assert [(e["variable"], e["chain"], e["iteration"]) for e in events] == [("x", 1, 2), ("x", 2, 2)]
+    where = [(e["variable"], e["chain"], e["iteration"]) for e in events]
+    assert where == [("x", 1, 2), ("x", 2, 2)]
     assert "2 imputed value(s) of 'x'" in events[0]["event"]
     assert "most extreme 1e+06" in events[0]["event"]
 

@@ -36,7 +36,8 @@ def multilevel_frames(draw) -> tuple[pd.DataFrame, dict[str, str]]:
     effect = rng.normal(size=len(sizes))[cluster]
     x = effect + rng.normal(size=n)
     ids = {"int": cluster * 3 + 1, "str": np.char.add("c", cluster.astype(str)),
-           "float": cluster + 0.25, "category": pd.Categorical(np.char.add("k", cluster.astype(str)))}
+           "float": cluster + 0.25,
+           "category": pd.Categorical(np.char.add("k", cluster.astype(str)))}
     data = pd.DataFrame({
         "cluster": ids[cluster_type],
         "x": x * 10 + 50,

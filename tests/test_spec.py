@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.spec import build_spec, is_passive, make_method, make_predictor_matrix, passive_inputs
+from bayesimpute.spec import (
+    build_spec,
+    is_passive,
+    make_method,
+    make_predictor_matrix,
+    passive_inputs,
+)
 
 
 @pytest.fixture
@@ -48,7 +54,8 @@ def test_make_predictor_matrix(data):
 
 def test_passive_helpers():
     assert is_passive(" ~ a / b**2") and not is_passive("pmm") and not is_passive(None)
-    assert passive_inputs("~ Weight / Height**2", ["Height", "Weight", "BMI"]) == ["Height", "Weight"]
+    inputs = passive_inputs("~ Weight / Height**2", ["Height", "Weight", "BMI"])
+    assert inputs == ["Height", "Weight"]
 
 
 def _spec(data, **kwargs):
@@ -133,7 +140,8 @@ def test_bad_method_options(data, options, error, fragment):
 def test_cluster_given_twice_must_agree(data):
     data = data.assign(other=data["school"] // 2)
     matrix = make_predictor_matrix(data, cluster="school")
-    with pytest.raises(ValueError, match=r"cluster='other' but the predictor_matrix codes \['school'\]"):
+    with pytest.raises(ValueError,
+                       match=r"cluster='other' but the predictor_matrix codes \['school'\]"):
         _spec(data, predictor_matrix=matrix, cluster="other")
 
 

@@ -409,7 +409,8 @@ def test_method_not_fitting_the_type(frame, name, column, kind):
     ("m", 0, ValueError), ("m", -1, ValueError), ("m", 2.5, TypeError), ("m", True, TypeError),
     ("m", "5", TypeError), ("maxit", -1, ValueError), ("maxit", 1.0, TypeError),
     ("maxit", False, TypeError), ("seed", 1.5, TypeError), ("seed", "abc", TypeError),
-    ("seed", True, TypeError), ("seed", -3, ValueError), ("seed", np.random.RandomState(1), TypeError),
+    ("seed", True, TypeError), ("seed", -3, ValueError),
+    ("seed", np.random.RandomState(1), TypeError),
 ])
 def test_bad_scalar_arguments(frame, name, value, error):
     with pytest.raises(error, match=name):

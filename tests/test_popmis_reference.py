@@ -42,3 +42,18 @@ def test_single_level_pmm_shrinks_the_icc(popmis, popmis_pred):
     # R's pmm: ICC 0.203. The two-level value is about 0.49: pmm loses more than half of it.
     assert 0.12 < icc < 0.30
     assert school < 0.6 * R_SCHOOL_VAR
+
+
+def test_pooled_2l_pmm_matches_the_published_table(popmis, popmis_pred):
+    """Issue 3: fixed effects within one published SE, variance components within 10%."""
+    imp = bi.impute(popmis, method={"popular": "2l.pmm"}, predictor_matrix=popmis_pred,
+                    m=5, maxit=10, seed=123)
+    pooled = bi.pool(imp.analyze("popular ~ texp + sex + (1 | school)"))
+    summary = pooled.summary()
+    published = {"Intercept": (3.599, 0.181), "texp": (0.092, 0.012), "sex": (0.852, 0.039)}
+    for term, (estimate, se) in published.items():
+        assert abs(summary.loc[term, "estimate"] - estimate) < se, term
+    components = pooled.variance_components()["estimate"]
+    assert components["school: Intercept"] == pytest.approx(0.470, rel=0.10)
+    assert components["residual"] == pytest.approx(0.462, rel=0.10)
+    assert components["icc"] == pytest.approx(0.504, rel=0.10)

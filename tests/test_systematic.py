@@ -10,7 +10,6 @@ imputations with the population's frequencies.
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import bayesimpute as bi
 from bayesimpute.coding import VariableKind

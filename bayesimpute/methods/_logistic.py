@@ -182,7 +182,7 @@ class ClusterSums:
 
 
 def _offsets(eta: np.ndarray, k: int) -> np.ndarray:
-    """log(1 + sum_{l != k} exp(eta_l)): category k versus all others is a logit with this offset."""
+    """log(1 + sum_{l != k} exp(eta_l)): category k versus the rest is a logit with this offset."""
     others = np.delete(eta, k, axis=1)
     return np.logaddexp.reduce(np.column_stack([np.zeros(len(eta)), others]), axis=1)
 

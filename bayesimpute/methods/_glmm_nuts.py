@@ -40,6 +40,7 @@ class NutsGlmmMethod(ImputationMethod):
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
         self._stepper: ChainStepper | None = None
+        self._pending_state: dict[str, np.ndarray] | None = None
 
     # --- hooks ------------------------------------------------------------------------------
     @abstractmethod
@@ -66,6 +67,10 @@ class NutsGlmmMethod(ImputationMethod):
         y_obs = np.asarray(data.y[obs])
         self._check_y(y_obs, data)
         self.scaler = ColumnScaler(data.X)
+        pending, self._pending_state = self._pending_state, None
+        if pending is not None:  # continuing a saved chain: same scale, same point
+            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
+            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
@@ -76,6 +81,8 @@ class NutsGlmmMethod(ImputationMethod):
             outputs, inputs=self.model.value_vars, point_fn=True, on_unused_input="ignore"
         )
         point = self.model.initial_point(random_seed=int(rng.integers(2**31 - 1)))
+        if pending is not None:
+            point = {k: pending.get(k, v) for k, v in point.items()}
         self._stepper = nuts_stepper(
             self.model, point, rng, tune=int(self.options["tune"]),
             target_accept=float(self.options["target_accept"]),
@@ -165,9 +172,12 @@ class NutsGlmmMethod(ImputationMethod):
     def get_state(self) -> dict[str, np.ndarray]:
         if self._stepper is None:
             return {}
-        return {k: np.asarray(v) for k, v in self._stepper.point.items()}
+        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
+        state["scale.x_mean"] = self.scaler.mean.copy()
+        state["scale.x_sd"] = self.scaler.sd.copy()
+        return state
 
     def set_state(self, state) -> None:
-        if self._stepper is None:
-            raise MethodError("set_state needs the model to be set up by a first visit")
-        self._stepper.point = {k: np.asarray(v) for k, v in state.items()}
+        # applied at the next visit (NUTS adapts again from the saved point: a continued
+        # NUTS chain is a valid continuation, not a bit-identical one)
+        self._pending_state = {k: np.asarray(v) for k, v in state.items()}

@@ -57,6 +57,7 @@ class LogitMethod(ImputationMethod):
             re_scale=float(self.options["re_scale"]),
         )
         self._stepper: ChainStepper | None = None
+        self._pending_state: dict[str, np.ndarray] | None = None
         self._warned_large = False
 
     # --- set-up at the first visit ---------------------------------------------------------
@@ -76,6 +77,10 @@ class LogitMethod(ImputationMethod):
                 f"{self.name}: observed values of {data.target!r} must be codes 0..{self.K - 1}"
             )
         self.scaler = ColumnScaler(data.X)
+        pending, self._pending_state = self._pending_state, None
+        if pending is not None:  # continuing a saved chain: same scale, same point
+            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
+            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
@@ -86,7 +91,7 @@ class LogitMethod(ImputationMethod):
         )
         self._gibbs = LogisticMixedGibbs(model=self.model, priors=self.priors,
                                          rng=rng.spawn(1)[0])
-        point = self._gibbs.initial_point()
+        point = self._gibbs.initial_point() if pending is None else pending
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
@@ -115,6 +120,7 @@ class LogitMethod(ImputationMethod):
         with self.model:
             pm.set_data({"X": X_std[data.observed]})
         self._gibbs.refresh_data()
+        self._gibbs.rng = rng  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
         if not np.all(np.isfinite(state.beta)):
@@ -163,9 +169,11 @@ class LogitMethod(ImputationMethod):
     def get_state(self) -> dict[str, np.ndarray]:
         if self._stepper is None:
             return {}
-        return {k: np.asarray(v) for k, v in self._stepper.point.items()}
+        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
+        state["scale.x_mean"] = self.scaler.mean.copy()
+        state["scale.x_sd"] = self.scaler.sd.copy()
+        return state
 
     def set_state(self, state) -> None:
-        if self._stepper is None:
-            raise MethodError("set_state needs the model to be set up by a first visit")
-        self._stepper.point = {k: np.asarray(v) for k, v in state.items()}
+        # applied at the next visit, once the model is built for that visit's data
+        self._pending_state = {k: np.asarray(v) for k, v in state.items()}

@@ -135,3 +135,24 @@ def test_random_slope_and_nuts_option_run():
 def test_unknown_sampler_is_rejected():
     with pytest.raises(ValueError, match="sampler"):
         TwoLevelBin("y", {"sampler": "metropolis"})
+
+
+def test_continued_run_is_identical_to_one_run():
+    import pandas as pd
+
+    import bayesimpute as bi
+
+    rng = np.random.default_rng(3)
+    n = 300
+    g = np.repeat(np.arange(10), 30)
+    x = rng.normal(size=n)
+    b = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(float)
+    f = pd.Categorical.from_codes(rng.integers(0, 3, n), categories=["a", "b", "c"])
+    df = pd.DataFrame({"g": g, "x": x, "b": b, "f": f})
+    df.loc[rng.random(n) < 0.2, "b"] = np.nan
+    df.loc[rng.random(n) < 0.2, "f"] = np.nan
+    options = dict(method={"b": "2l.bin", "f": "2l.polyreg"}, cluster="g", m=2, seed=4)
+    short = bi.impute(df, maxit=2, **options).iterate(2)
+    full = bi.impute(df, maxit=4, **options)
+    for i in range(2):
+        pd.testing.assert_frame_equal(short.complete(i), full.complete(i))

@@ -28,7 +28,6 @@ from pymc.step_methods.compound import BlockedStep
 
 from bayesimpute.methods._heckman_model import HeckmanDesign, HeckmanPriors, truncated_normal
 from bayesimpute.methods._linalg import (
-    cluster_crossproducts,
     draw_batched_mvn,
     draw_inverse_wishart,
     draw_mvn_from_precision,
@@ -132,8 +131,8 @@ class HeckmanSampler:
         self.W_obs = self.W[self.observed]
         self.sum_sel = _summing_matrix(self.cluster, self.in_selection, J)
         self.sum_obs = _summing_matrix(self.cluster, self.observed, J)[:, self.observed]
-        self.A_all = cluster_crossproducts(self.Xs * self.in_selection[:, None], self.cluster, J)
-        self.C_obs = cluster_crossproducts(self.W_obs, self.cluster_obs, J)
+        self.A_all = _cluster_crossproducts(self.sum_sel, self.Xs)
+        self.C_obs = _cluster_crossproducts(self.sum_obs, self.W_obs)
         if self.z is None or len(self.z) != len(self.y):
             self.z = np.where(self.observed, 0.5, -0.5)
             self.ystar = np.where(self.y > 0.5, 0.5, -0.5)
@@ -280,6 +279,13 @@ class HeckmanSampler:
             rho_atanh=self.priors.rho.start(), log_sigma=np.zeros(J),
             log_sigma_mu=0.0, log_sigma_tau=0.3,
         )
+
+
+def _cluster_crossproducts(summing, values: np.ndarray) -> np.ndarray:
+    """Per-cluster ``V_j' V_j`` (J, k, k) through the sparse summing matrix."""
+    k = values.shape[1]
+    outer = (values[:, :, None] * values[:, None, :]).reshape(len(values), k * k)
+    return np.asarray(summing @ outer).reshape(-1, k, k)
 
 
 def _summing_matrix(cluster: np.ndarray, include: np.ndarray, n_clusters: int):

@@ -1,9 +1,8 @@
 """bayesimpute: Bayesian multiple imputation of incomplete multilevel data."""
 
 from bayesimpute import datasets
-from bayesimpute.api import impute, make_method, make_predictor_matrix
+from bayesimpute.api import find_default_method, impute, make_method, make_predictor_matrix, quickpred
 from bayesimpute.diagnostics import convergence
-from bayesimpute.quickpred import quickpred
 from bayesimpute.methods import available_methods, register_method
 from bayesimpute.results import MultipleImputation
 from bayesimpute.exploration import (
@@ -23,6 +22,7 @@ __all__ = [
     "make_predictor_matrix",
     "convergence",
     "quickpred",
+    "find_default_method",
     "available_methods",
     "register_method",
     "MultipleImputation",

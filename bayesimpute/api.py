@@ -12,11 +12,13 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from bayesimpute.defaults import find_default_method
+from bayesimpute.quickpred import quickpred
 from bayesimpute.results import MultipleImputation, build_inference_data
 from bayesimpute.sampler import ChainTrace, SamplerPlan, chain_seeds, make_plan, run_chain
 from bayesimpute.spec import ImputationSpec, build_spec, make_method, make_predictor_matrix
 
-__all__ = ["impute", "make_method", "make_predictor_matrix"]
+__all__ = ["impute", "make_method", "make_predictor_matrix", "quickpred", "find_default_method"]
 
 
 def impute(

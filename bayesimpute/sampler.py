@@ -159,7 +159,8 @@ class _Chain:
             impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
             x_names=design.names, random=design.random, cluster=plan.cluster,
             n_clusters=plan.n_clusters, cluster_labels=plan.cluster_labels,
-            n_levels=codec.n_levels, extra={"x_roles": design.roles},
+            n_levels=codec.n_levels,
+            extra={"x_roles": design.roles, "levels": codec.categories},
         )
 
     def _impute(self, variable: str, iteration: int) -> np.ndarray:

@@ -155,8 +155,10 @@ class LogitMethod(ImputationMethod):
         return params
 
     def parameter_dims(self, data: MethodData):
-        category = () if self.n_categories(data) == 2 else (
-            ("category", list(range(1, self.n_categories(data)))),)
+        levels = data.extra.get("levels")
+        names = ([str(level) for level in levels[1:]] if levels is not None
+                 else list(range(1, self.n_categories(data))))
+        category = () if self.n_categories(data) == 2 else (("category", names),)
         dims: dict[str, tuple] = {"beta": (*category, ("x", list(data.x_names)))}
         if self.random_effects and len(data.random):
             labels = list(data.cluster_labels) if data.cluster_labels is not None else list(

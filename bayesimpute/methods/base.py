@@ -58,7 +58,8 @@ class MethodData:
     n_levels : int
         Number of categories for categorical targets (0 otherwise).
     extra : dict
-        Method-specific designs (e.g. selection-only predictors for Heckman models).
+        ``"x_roles"``: the predictor-matrix code of each column of ``X``; ``"levels"``:
+        the categories of a categorical target (code order), else None.
     """
 
     target: str

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pymc as pm
-from scipy import sparse
+from scipy import sparse, special
 from pymc.step_methods.compound import BlockedStep
 
 from bayesimpute.methods._heckman_model import HeckmanDesign, HeckmanPriors, truncated_normal
@@ -154,18 +154,41 @@ class HeckmanSampler:
 
     # --- the sweep --------------------------------------------------------------------------
     def sweep(self, state: HeckmanState, rng: np.random.Generator) -> HeckmanState:
-        """One exact Gibbs transition (slice steps for rho and sigma)."""
-        y_latent = self._draw_latents(state, rng)
+        """One Gibbs transition (exact conditionals; slice steps for rho and sigma).
+
+        For a continuous outcome rho is drawn first with the latent selection values
+        integrated out (a partially collapsed step: rho and then z given rho form one joint
+        draw from their conditional), which mixes much faster than rho given z when |rho|
+        is large; for a binary outcome rho is drawn given the latents.
+        """
+        mu_s, mu_o = self.linear_predictors(state)
+        if not self.priors.rho.is_fixed and not self.binary:
+            state = replace(state, rho_atanh=self._draw_rho_collapsed(state, mu_s, mu_o, rng))
+        y_latent = self._draw_latents(state, mu_s, mu_o, rng)
         state = self._draw_coefficients(state, y_latent, rng)
         stats = self._residual_stats(state, y_latent)
-        if not self.priors.rho.is_fixed:
+        if not self.priors.rho.is_fixed and self.binary:
             state = replace(state, rho_atanh=self._draw_rho(state, stats, rng))
         if not self.binary:
             state = self._draw_sigma(state, stats, rng)
         return state
 
-    def _draw_latents(self, state: HeckmanState, rng) -> np.ndarray:
-        mu_s, mu_o = self.linear_predictors(state)
+    def _draw_rho_collapsed(self, state: HeckmanState, mu_s, mu_o, rng) -> float:
+        """atanh(rho) | coefficients, sigma, y: only the observed rows' selection terms
+        ``Phi((mu_s + rho r) / sqrt(1 - rho^2))``, ``r = (y - mu_o) / sigma``, depend on it."""
+        obs = self.observed
+        sigma = np.exp(state.log_sigma)[self.cluster[obs]]
+        resid, mean = (self.y[obs] - mu_o[obs]) / sigma, mu_s[obs]
+        prior = self.priors.rho
+
+        def log_density(a: np.ndarray) -> np.ndarray:
+            r = np.tanh(a)
+            value = special.log_ndtr((mean + r * resid) / np.sqrt(1.0 - r**2)).sum()
+            return value + prior.log_density_atanh(a)
+
+        return float(slice_sample(np.array([state.rho_atanh]), log_density, 0.5, rng)[0])
+
+    def _draw_latents(self, state: HeckmanState, mu_s, mu_o, rng) -> np.ndarray:
         rho, obs = state.rho, self.observed
         sd = np.sqrt(1.0 - rho**2)
         if self.binary:

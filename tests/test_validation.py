@@ -162,8 +162,14 @@ def test_datetime_column_is_an_error(frame, values):
         run(data)
 
 
-@pytest.mark.parametrize("container", ["boolean", "object"])
-def test_boolean_column_imputed_as_binary_and_returned_as_bool(frame, container):
+@pytest.mark.parametrize("container, method", [
+    ("boolean", "2l.pmm"), ("object", "2l.pmm"), ("boolean", "2l.bin"), ("object", "logreg"),
+])
+def test_boolean_column_imputed_as_binary_and_returned_as_bool(frame, container, method):
+    from bayesimpute.methods import available_methods
+
+    if method not in available_methods():
+        pytest.skip(f"{method} is not registered yet")
     flags = (frame["y"] > 0).tolist()
     if container == "boolean":
         column = pd.array(flags, dtype="boolean")
@@ -172,7 +178,7 @@ def test_boolean_column_imputed_as_binary_and_returned_as_bool(frame, container)
         column = pd.Series(flags, dtype=object)
         column[[2, 9, 31]] = None
     data = frame.assign(b=column)
-    imp = run(data, method={"x": "2l.pmm", "b": "2l.pmm"})
+    imp = run(data, method={"x": "2l.pmm", "b": method})
     completed = imp.complete(0)["b"]
     assert completed.dtype == data["b"].dtype
     assert completed.notna().all()

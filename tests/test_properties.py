@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 import bayesimpute as bi
 
 CLUSTER_TYPES = ["int", "str", "float", "category"]
+#: methods for the unordered factor, where registered (they are developed alongside)
+CATEGORICAL_METHODS = [m for m in ("2l.polyreg", "polyreg") if m in bi.available_methods()]
 
 
 @st.composite
@@ -27,8 +29,9 @@ def multilevel_frames(draw) -> tuple[pd.DataFrame, dict[str, str]]:
     sizes = draw(st.lists(st.integers(1, 8), min_size=3, max_size=9).filter(lambda s: sum(s) >= 12))
     cluster_type = draw(st.sampled_from(CLUSTER_TYPES))
     binary_as_bool = draw(st.booleans())
-    rates = draw(st.tuples(*[st.floats(0.0, 0.5)] * 3))
+    rates = draw(st.tuples(*[st.floats(0.0, 0.5)] * 4))
     continuous_method = draw(st.sampled_from(["2l.pmm", "2l.norm", "pmm", "norm"]))
+    factor_method = draw(st.sampled_from(["", *CATEGORICAL_METHODS]))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     cluster = np.repeat(np.arange(len(sizes)), sizes)
@@ -47,14 +50,15 @@ def multilevel_frames(draw) -> tuple[pd.DataFrame, dict[str, str]]:
         "group": pd.Categorical(rng.choice(["a", "b", "c"], n), categories=["c", "a", "b", "z"]),
     })
     data["b"] = data["b"].astype("boolean" if binary_as_bool else "float64")
-    for column, rate in zip(["x", "b", "level"], rates):
+    incomplete = ["x", "b", "level"] + (["group"] if factor_method else [])
+    for column, rate in zip(incomplete, rates):
         missing = rng.random(n) < rate
         missing[:4] = False  # a few observed values in every column
         missing[4] = True  # and something to impute
         data.loc[missing, column] = np.nan if column != "b" else None
     if cluster_type == "category":
         data["cluster"] = data["cluster"].astype("category")
-    method = {"x": continuous_method, "b": "2l.pmm", "level": "2l.pmm"}
+    method = {"x": continuous_method, "b": "2l.pmm", "level": "2l.pmm", "group": factor_method}
     return data, method
 
 

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time_one_imputation()
     runs: list[pd.DataFrame] = []
     for seed in range(args.replications):  # report after every round: partial runs count
-        runs += [run_replication(rho, seed, method) for rho in args.rho for method in args.methods]
+        runs += [run_replication(rho, seed, method)
+                 for rho in args.rho for method in args.methods]
         write_report(summarise(pd.concat(runs)), seconds, args)
 
 
@@ -148,7 +149,8 @@ def write_report(summary: pd.DataFrame, seconds: float, args) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# 2l.heckman: two-level Heckman simulation (Munoz et al. design)", "",
-        f"Replications per rho and method: see the table (of {args.replications} planned); J = 10 clusters x 1,000 rows, "
+        f"Replications per rho and method: see the table (of {args.replications} planned); "
+        "J = 10 clusters x 1,000 rows, "
         "2 clusters systematically missing; m = 5, maxit = 10. Truth (0.3, 1, 1).", "",
         f"One imputation (m = 5, maxit = 10) of a 10 x 1,000 data set: {seconds:.1f} s "
         "(target <= 16 s, micemd's reported time).", "",
@@ -166,7 +168,8 @@ def _markdown(table: pd.DataFrame) -> str:
         return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
 
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
     return "\n".join(lines)
 
 

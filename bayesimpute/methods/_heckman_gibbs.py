@@ -352,7 +352,7 @@ class HeckmanGibbs(BlockedStep):
         self._fresh = True
 
     def point_to_state(self, point: dict) -> HeckmanState:
-        q, J, ps = len(self.design.random), self.sampler.n_clusters, len(self.design.sel)
+        q, J = len(self.design.random), self.sampler.n_clusters
         beta = np.concatenate([point["beta_sel"], point["beta_out"]]).astype(float)
         rho_atanh = (float(point["rho_atanh"]) if "rho_atanh" in point
                      else self.sampler.priors.rho.start())
@@ -364,7 +364,6 @@ class HeckmanGibbs(BlockedStep):
             state.log_sigma = np.asarray(point["log_sigma"], dtype=float)
             state.log_sigma_mu = float(point["log_sigma_mu"])
             state.log_sigma_tau = float(np.exp(point["log_sigma_tau_log__"]))
-        assert len(beta) == ps + len(self.design.out)
         return state
 
     def state_to_point(self, state: HeckmanState, point: dict) -> dict:

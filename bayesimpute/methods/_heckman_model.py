@@ -237,7 +237,8 @@ def build_heckman_model(
         if binary:
             loglik_obs = _bivariate_probit_loglik(mu_s, mu_o, y_data, rho)
         else:
-            loglik_obs = _selection_normal_loglik(mu_s, mu_o, y_data, rho, _sigma(priors)[cluster_data])
+            sigma = _sigma(priors)[cluster_data]
+            loglik_obs = _selection_normal_loglik(mu_s, mu_o, y_data, rho, sigma)
         # clusters without any observed value do not inform the selection process
         any_observed = np.bincount(cluster, observed.astype(float), n_clusters) > 0
         in_selection = pm.Data("in_selection", any_observed[cluster].astype(float))

@@ -10,10 +10,9 @@ import pytest
 from scipy import stats
 
 from bayesimpute.coding import VariableKind
-from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanSampler, slice_sample
+from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, slice_sample
 from bayesimpute.methods._heckman_model import (
     HeckmanDesign,
-    HeckmanPriors,
     RhoPrior,
     build_heckman_model,
     truncated_normal,

@@ -471,21 +471,23 @@ def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
 def _check_incomplete_predictors(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series,
                                  matrix: pd.DataFrame) -> None:
     """A predictor that stays missing on a row to impute leaves that row without a design."""
-    imputed = {c for c, name in method.items() if name}
+    imputed = [c for c, name in method.items() if name]
+    # cells that are still missing once every imputed variable is filled in
+    stays_missing = data.isna().to_numpy() & ~(where.to_numpy() & data.columns.isin(imputed))
+    columns = list(data.columns)
     for row in _model_rows(method):
-        for predictor in matrix.columns:
-            if matrix.at[row, predictor] in (0, -2):
-                continue
-            stays_missing = data[predictor].isna().to_numpy()
-            if predictor in imputed:
-                stays_missing &= ~where[predictor].to_numpy()
-            clash = int((stays_missing & where[row].to_numpy()).sum())
-            if clash:
-                raise ValueError(
-                    f"predictor {predictor!r} of {row!r} is missing and not imputed on {clash} "
-                    f"row(s) where {row!r} is to be imputed: give {predictor!r} a method, or set "
-                    f"predictor_matrix.loc[{row!r}, {predictor!r}] = 0"
-                )
+        rows = where[row].to_numpy()
+        used = np.isin(matrix.loc[row].to_numpy(), (0, -2), invert=True)
+        clashes = stays_missing[rows][:, used].sum(axis=0)  # O(rows to impute x predictors)
+        if clashes.any():
+            first = int(np.flatnonzero(clashes)[0])
+            predictor = [c for c, u in zip(columns, used) if u][first]
+            clash = int(clashes[first])
+            raise ValueError(
+                f"predictor {predictor!r} of {row!r} is missing and not imputed on {clash} "
+                f"row(s) where {row!r} is to be imputed: give {predictor!r} a method, or set "
+                f"predictor_matrix.loc[{row!r}, {predictor!r}] = 0"
+            )
 
 
 def build_spec(
@@ -508,12 +510,39 @@ def build_spec(
     fault; things the engine changes (zeroed diagonal, removed predictors, ...) are kept in
     ``spec.warnings`` and end up in ``MultipleImputation.logged_events``.
 
+    Checks, in order (errors name the column or argument):
+
+    - ``data`` a non-empty DataFrame with unique string column labels; ``m`` >= 1 and
+      ``maxit`` >= 0 integers (not bool; ``maxit=0`` only fills starting values); ``seed``
+      an int >= 0, a numpy Generator or SeedSequence, or None.
+    - ``predictor_matrix``: square, known names, legal codes or role names, at most one
+      cluster code (-2) per row; a non-zero diagonal is zeroed with a warning.
+    - the cluster column: present, no missing ids; ids of any type (int, float, string,
+      categorical) keep their labels.
+    - column dtypes: NaN, None, ``pd.NA`` and nullable dtypes (Int64, Float64, boolean) are
+      all missing values and give identical imputations; bool columns are binary; free
+      text (object / string) and date-time columns are an error when the run uses them
+      and pass through untouched when it does not; ``inf`` is an error, never missing.
+    - methods: known names, fitting the column's kind, a cluster for 2l methods, 2lonly
+      variables constant within clusters.
+    - a used column with no observed value is an error; an imputed one more than 90%
+      missing gives a warning.
+    - clusters: a single cluster is an error for 2l methods (there is no silent
+      single-level fallback: choose norm / pmm / logreg / polyreg instead); fewer than
+      10 clusters give a warning that the between-cluster variance is weakly identified;
+      one-row clusters are fine.
+    - a predictor missing and not imputed on a row to impute is an error.
+    - constant and collinear predictors are removed (:func:`~bayesimpute.design.prune_predictors`,
+      a logged event each); removing all the predictors a model was given is an error; a
+      model with more design columns than observed rows is logged (the priors keep it
+      proper).
+
     Raises
     ------
     TypeError
         For arguments of the wrong type and columns of an unusable dtype (text, dates).
     ValueError
-        For values the run cannot use (see :mod:`bayesimpute.spec`'s checks).
+        For values the run cannot use.
     """
     _check_frame(data)
     m = _check_count("m", m, 1)

@@ -146,8 +146,8 @@ def cluster_means(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> n
 # --- predictors the models cannot use -----------------------------------------------------------
 #: |correlation| above which the later of two predictors is dropped (mice's find.collinear)
 COLLINEAR_THRESHOLD = 0.999
-#: relative size of a QR pivot below which a predictor is a linear combination of earlier ones
-RANK_TOLERANCE = 1e-8
+#: 1 - R^2 below which a predictor is a linear combination of earlier ones
+RANK_TOLERANCE = 1e-9
 #: fewest rows two columns must share before their correlation is trusted
 MIN_OVERLAP = 10
 
@@ -190,31 +190,57 @@ def _remove_pairwise_collinear(matrix, encoded, codecs, rows, notes) -> None:
         _drop(matrix, users, later, f"collinear with {twins} (|r| > {COLLINEAR_THRESHOLD})", notes)
 
 
+def _dependencies(correlation: np.ndarray) -> dict[int, list[int]]:
+    """Columns that are linear combinations of earlier independent ones, and of which.
+
+    Column ``j`` is dependent when its residual variance after regressing it on the
+    earlier independent columns is below :data:`RANK_TOLERANCE` of its variance (R^2 above
+    ``1 - RANK_TOLERANCE``). Works on the correlation matrix, so the cost does not grow
+    with the number of rows.
+    """
+    found: dict[int, list[int]] = {}
+    basis: list[int] = []
+    for j in range(len(correlation)):
+        residual, partners = 1.0, []
+        if basis:
+            coefficients = np.linalg.lstsq(correlation[np.ix_(basis, basis)],
+                                           correlation[basis, j], rcond=None)[0]
+            residual = 1.0 - float(correlation[basis, j] @ coefficients)
+            scale = max(np.abs(coefficients).max(), 1e-300)
+            partners = [b for b, c in zip(basis, coefficients) if abs(c) > 1e-6 * scale]
+        if residual < RANK_TOLERANCE:
+            found[j] = partners
+        else:
+            basis.append(j)
+    return found
+
+
 def _remove_linear_combinations(matrix, encoded, codecs, rows, notes) -> None:
     """Per model: a numeric predictor in the span of earlier ones on the complete cases.
 
-    One unpivoted QR of the standardised complete cases finds them all: a column whose
-    pivot vanishes is a combination of the columns before it. Categorical predictors are
-    left out: an empty level on the complete cases would look like a dependency.
+    Categorical predictors are left out: an empty level on the complete cases would look
+    like a dependency.
     """
+    numeric = [c for c in encoded if not _is_dummy_coded(codecs[c])]
+    if len(numeric) < 2:
+        return
+    values = np.column_stack([encoded[c] for c in numeric])
+    position = {c: k for k, c in enumerate(numeric)}
     for row in rows:
-        names = [c for c in matrix.columns if matrix.at[row, c] not in (0, -2)
-                 and c in encoded and not _is_dummy_coded(codecs[c])]
+        names = [c for c in numeric if matrix.at[row, c] not in (0, -2)]
         if len(names) < 2:
             continue
-        X = np.column_stack([encoded[c] for c in names])
+        X = values[:, [position[c] for c in names]]
         X = X[~np.isnan(X).any(axis=1)]
         if len(X) < max(20, 5 * (len(names) + 1)):
             continue  # too few complete cases to tell a real dependency from chance
         sd = X.std(axis=0)
-        varying = sd > 0
+        varying = sd > 0  # constant on the complete cases only: not evidence of anything
         Z = (X[:, varying] - X[:, varying].mean(axis=0)) / sd[varying]
-        pivots = np.abs(np.diag(np.linalg.qr(Z, mode="r")))
         kept_names = [n for n, v in zip(names, varying) if v]
-        for k, name in enumerate(kept_names):
-            if pivots[k] < RANK_TOLERANCE * np.sqrt(len(Z)):
-                _drop(matrix, [row], name,
-                      f"a linear combination of {kept_names[:k]} (complete cases)", notes)
+        for k, partners in _dependencies(Z.T @ Z / len(Z)).items():
+            _drop(matrix, [row], kept_names[k], "a linear combination of "
+                  f"{[kept_names[j] for j in partners]} (complete cases)", notes)
 
 
 def _count_design_columns(row: str, matrix: pd.DataFrame, codecs, multilevel: bool) -> int:

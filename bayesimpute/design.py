@@ -28,7 +28,8 @@ import pandas as pd
 
 from bayesimpute.coding import ColumnCodec, VariableKind
 
-__all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors"]
+__all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors",
+           "Note"]
 
 PREDICTOR_CODES = {
     -4: "outcome equation only",
@@ -144,6 +145,25 @@ def cluster_means(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> n
 
 
 # --- predictors the models cannot use -----------------------------------------------------------
+class Note(str):
+    """A message for ``logged_events`` that also knows which variable it concerns.
+
+    It is a ``str``, so lists of notes read as lists of messages; ``variable`` is the
+    imputed variable whose model changed, or the column the note is about ("" for the
+    whole run).
+    """
+
+    variable: str
+
+    def __new__(cls, text: str, variable: str = "") -> Note:
+        note = super().__new__(cls, text)
+        note.variable = variable
+        return note
+
+    def __reduce__(self):
+        return (Note, (str(self), self.variable))
+
+
 #: |correlation| above which the later of two predictors is dropped (mice's find.collinear)
 COLLINEAR_THRESHOLD = 0.999
 #: 1 - R^2 below which a predictor is a linear combination of earlier ones
@@ -163,7 +183,8 @@ def _drop(matrix: pd.DataFrame, rows: list[str], predictor: str, reason: str,
     for row in rows:
         matrix.at[row, predictor] = 0
     where = f"the model of {rows[0]!r}" if len(rows) == 1 else f"the models of {rows}"
-    notes.append(f"predictor {predictor!r} removed from {where}: {reason}")
+    variable = rows[0] if len(rows) == 1 else predictor
+    notes.append(Note(f"predictor {predictor!r} removed from {where}: {reason}", variable))
 
 
 def _remove_constants(matrix, encoded, rows, notes) -> None:
@@ -299,15 +320,16 @@ def prune_predictors(data: pd.DataFrame, codecs: dict[str, ColumnCodec],
         if given[row] and all(matrix.at[row, c] in (0, -2) for c in given[row]):
             raise ValueError(
                 f"no predictor remains in the model of {row!r}: {given[row]} were all removed "
-                "(constant or collinear, see the messages above); give it other predictors, "
-                "or set its row of the predictor matrix to 0 for an intercept-only model"
+                f"({'; '.join(n for n in notes if repr(row) in n)}); give it other "
+                "predictors, or set its row of the predictor matrix to 0 for an "
+                "intercept-only model"
             )
         n_observed = int((data[row].notna() & ~where[row]).sum())
         p = _count_design_columns(row, matrix, codecs, model_rows[row])
         if p > n_observed:
-            notes.append(
+            notes.append(Note(
                 f"the model of {row!r} has {p} design columns but {n_observed} observed rows: "
                 "the coefficients are identified only through their prior; consider fewer "
-                "predictors"
-            )
+                "predictors", row,
+            ))
     return matrix

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.coding import ColumnCodec, VariableKind, make_codec
-from bayesimpute.design import PREDICTOR_CODES, prune_predictors
+from bayesimpute.design import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.methods import get_method
 
 __all__ = [
@@ -54,6 +54,8 @@ class ImputationSpec:
     m: int
     maxit: int
     seed: Any
+    #: what the engine changed or noticed, as :class:`~bayesimpute.design.Note` strings
+    #: (``note.variable`` says which variable each concerns)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -370,7 +372,7 @@ def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         message = (f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot "
                    "predict itself)")
         warnings.warn(message, UserWarning, stacklevel=4)
-        notes.append(message)
+        notes.append(Note(message, diagonal[0] if len(diagonal) == 1 else ""))
         matrix = matrix.copy()
         for c in diagonal:
             matrix.at[c, c] = 0
@@ -407,8 +409,9 @@ def _make_codecs(data: pd.DataFrame, used: list[str], cluster: str | None,
         except TypeError:
             if column in used:
                 raise
-            notes.append(f"column {column!r} (dtype {data[column].dtype}) is neither imputed nor "
-                         "used as a predictor: passed through unchanged")
+            notes.append(Note(f"column {column!r} (dtype {data[column].dtype}) is neither "
+                              "imputed nor used as a predictor: passed through unchanged",
+                              column))
     return codecs
 
 
@@ -441,7 +444,7 @@ def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
                 message = (f"column {column!r} is {share:.0%} missing: its imputations rest on "
                            f"{observed} observed value(s) and mostly reflect the model")
                 warnings.warn(message, UserWarning, stacklevel=4)
-                notes.append(message)
+                notes.append(Note(message, column))
 
 
 def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
@@ -465,7 +468,7 @@ def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
         message = (f"cluster column {cluster!r} has only {n_clusters} clusters: the "
                    "between-cluster variance is weakly identified and its prior matters")
         warnings.warn(message, UserWarning, stacklevel=4)
-        notes.append(message)
+        notes.append(Note(message, cluster))
 
 
 def _check_incomplete_predictors(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series,

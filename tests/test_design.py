@@ -152,3 +152,22 @@ def test_input_matrix_is_not_modified(base):
     before = matrix.copy()
     _prune(base.assign(k=1.0), {"y": False}, matrix)
     pd.testing.assert_frame_equal(matrix, before)
+
+
+def test_notes_know_their_variable_and_pickle(base):
+    import pickle
+
+    _, notes = _prune(base.assign(c=-3 * base["a"] + 1), {"y": False})
+    assert isinstance(notes[0], str) and notes[0].variable == "y"
+    copy = pickle.loads(pickle.dumps(notes[0]))
+    assert copy == notes[0] and copy.variable == "y"
+    _, notes = _prune(base.assign(k=1.0), {"y": False, "a": False})
+    assert notes[0].variable == "k"  # one note for several models: about the predictor
+
+
+def test_no_predictor_error_gives_the_reasons(base):
+    data = base.assign(k=1.0)
+    matrix = _matrix(list(data.columns), ["y"])
+    matrix.loc["y", ["a", "b"]] = 0
+    with pytest.raises(ValueError, match=r"removed \(predictor 'k' removed .*constant"):
+        _prune(data, {"y": False}, matrix)

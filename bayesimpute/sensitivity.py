@@ -125,12 +125,13 @@ def delta_sweep(
 def tipping_point(
     table: pd.DataFrame, term: str, *, setting: str = "delta", null: float = 0.0
 ) -> float:
-    """The setting at which the 95% interval of ``term`` first reaches ``null``.
+    """The setting at which the conclusion about ``term`` changes.
 
-    Starting from the setting closest to 0 (the unadjusted analysis), the grid is walked
-    outwards in each direction; the crossing is interpolated linearly between the two grid
-    points that bracket it. Returns the crossing nearest to the reference (NaN if the
-    conclusion never changes on the grid, or if it already includes ``null``).
+    The conclusion is whether the 95% interval excludes ``null``. Starting from the setting
+    closest to 0 (the unadjusted analysis), the grid is walked outwards in each direction
+    until the conclusion flips (the interval reaches ``null``, or leaves it); the crossing
+    is interpolated linearly between the two grid points that bracket it. Returns the
+    crossing nearest to the reference, or NaN if the conclusion holds over the whole grid.
     """
     rows = table[table["term"] == term].sort_values(setting)
     if rows.empty:
@@ -139,8 +140,6 @@ def tipping_point(
     # signed distance of the interval from the null: > 0 while the interval excludes it
     gap = np.maximum(rows["conf_low"].to_numpy() - null, null - rows["conf_high"].to_numpy())
     start = int(np.argmin(np.abs(values)))
-    if gap[start] <= 0:
-        return float("nan")
     crossings = [_crossing(values, gap, start, step) for step in (1, -1)]
     crossings = [c for c in crossings if np.isfinite(c)]
     if not crossings:
@@ -152,7 +151,7 @@ def _crossing(values: np.ndarray, gap: np.ndarray, start: int, step: int) -> flo
     i = start
     while 0 <= i + step < len(values):
         j = i + step
-        if gap[j] <= 0:
+        if (gap[j] > 0) != (gap[start] > 0):
             return float(values[i] + (values[j] - values[i]) * gap[i] / (gap[i] - gap[j]))
         i = j
     return float("nan")

@@ -80,11 +80,12 @@ def test_tipping_point_interpolates():
     assert sensitivity.tipping_point(table, "x") == pytest.approx(-1 - 1 / 6)
 
 
-def test_tipping_point_none_or_already_null():
+def test_tipping_point_either_direction_or_none():
     never = _table([0.0, 1.0], [0.2, 0.4], [1.0, 1.2])
     assert np.isnan(sensitivity.tipping_point(never, "x"))
-    already = _table([0.0, 1.0], [-0.2, 0.4], [1.0, 1.2])
-    assert np.isnan(sensitivity.tipping_point(already, "x"))
+    # interval covers 0 at delta 0 and leaves it: lower bound -0.2 -> 0.4, crossing at 1/3
+    becomes = _table([0.0, 1.0], [-0.2, 0.4], [1.0, 1.2])
+    assert sensitivity.tipping_point(becomes, "x") == pytest.approx(1 / 3)
     with pytest.raises(KeyError, match="term"):
         sensitivity.tipping_point(never, "nope")
 

@@ -45,7 +45,7 @@ def test_gibbs_matches_nuts(heterogeneous):
     gibbs = summaries(gibbs_draws(model, 6000, seed=1))
     with model:
         idata = pm.sample(
-            draws=1000, tune=1000, chains=2, cores=1, random_seed=2, progressbar=False,
+            draws=600, tune=600, chains=2, cores=1, random_seed=2, progressbar=False,
             target_accept=0.95, compute_convergence_checks=False,
         )
     post = idata.posterior

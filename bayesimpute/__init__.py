@@ -2,6 +2,7 @@
 
 from bayesimpute import datasets
 from bayesimpute.api import find_default_method, impute, make_method, make_predictor_matrix, quickpred
+from bayesimpute.checkpoint import resume
 from bayesimpute.diagnostics import convergence
 from bayesimpute.methods import available_methods, register_method
 from bayesimpute.results import MultipleImputation
@@ -23,6 +24,7 @@ __all__ = [
     "convergence",
     "quickpred",
     "find_default_method",
+    "resume",
     "available_methods",
     "register_method",
     "MultipleImputation",

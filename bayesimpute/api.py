@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from bayesimpute.defaults import find_default_method
+from bayesimpute.plausibility import out_of_range_events
 from bayesimpute.quickpred import quickpred
 from bayesimpute.results import MultipleImputation, build_inference_data
 from bayesimpute.sampler import ChainTrace, SamplerPlan, chain_seeds, make_plan, run_chain
@@ -36,6 +38,7 @@ def impute(
     visit_sequence: list[str] | None = None,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = False,
+    checkpoint: str | os.PathLike | None = None,
 ) -> MultipleImputation:
     """Multiple imputation by chained equations with Bayesian (PyMC) conditional models.
 
@@ -69,6 +72,9 @@ def impute(
         Options of each column's method (e.g. ``{"popular": {"donors": 3}}``).
     progress : bool
         Show a progress bar.
+    checkpoint : path, optional
+        A folder where every chain's state is saved after every iteration; an interrupted
+        run is continued by :func:`bayesimpute.resume` to the same result.
 
     Returns
     -------
@@ -84,7 +90,13 @@ def impute(
                       stacklevel=2)
     plan = make_plan(spec)
     seeds = chain_seeds(spec.seed, spec.m)
-    traces = _run_chains(plan, seeds, spec.maxit, None, n_jobs=n_jobs, progress=progress, offset=0)
+    if checkpoint is not None:
+        from bayesimpute.checkpoint import run_checkpointed
+
+        traces = run_checkpointed(spec, plan, seeds, checkpoint, n_jobs=n_jobs, progress=progress)
+    else:
+        traces = _run_chains(plan, seeds, spec.maxit, None, n_jobs=n_jobs, progress=progress,
+                             offset=0)
     idata = build_inference_data(traces, plan, spec.data)
     return _assemble(spec, plan, traces, idata, seeds)
 
@@ -110,7 +122,8 @@ def _run_chains(plan: SamplerPlan, seeds, n_iterations: int, starts, *, n_jobs: 
 
 
 def _events(spec: ImputationSpec, traces: list[ChainTrace]) -> pd.DataFrame:
-    rows = [{"iteration": 0, "chain": 0, "variable": "", "event": note} for note in spec.warnings]
+    rows = [{"iteration": 0, "chain": 0, "variable": getattr(note, "variable", ""), "event": str(note)}
+            for note in spec.warnings]
     for trace in traces:
         rows.extend(trace.events)
     return pd.DataFrame(rows, columns=["iteration", "chain", "variable", "event"])
@@ -133,9 +146,12 @@ def _warn_divergences(traces: list[ChainTrace]) -> None:
         )
 
 
-def _assemble(spec, plan, traces, idata, seeds) -> MultipleImputation:
+def _assemble(spec, plan, traces, idata, seeds, offset: int = 0) -> MultipleImputation:
     _warn_divergences(traces)
     events = _events(spec, traces)
+    flagged = out_of_range_events(plan, traces, offset=offset)
+    if flagged:
+        events = pd.concat([events, pd.DataFrame(flagged)], ignore_index=True)
     return MultipleImputation(spec.data.copy(), spec, plan, idata,
                               [t.state for t in traces], events, seeds)
 
@@ -157,8 +173,11 @@ def _continue_run(imp: MultipleImputation, maxit: int, *, n_jobs: int, progress:
         combined = xr.concat([old, new], dim="draw", coords="minimal", compat="override",
                              join="outer") if old.data_vars else new
         setattr(idata, group, combined)
-    events = pd.concat([imp.logged_events, _events(imp.spec, traces).iloc[len(imp.spec.warnings):]],
-                       ignore_index=True)
+    new_events = [_events(imp.spec, traces).iloc[len(imp.spec.warnings):]]
+    flagged = out_of_range_events(imp.plan, traces, offset=offset)
+    if flagged:
+        new_events.append(pd.DataFrame(flagged))
+    events = pd.concat([imp.logged_events, *new_events], ignore_index=True)
     _warn_divergences(traces)
     spec = imp.spec
     return MultipleImputation(imp.data, spec, imp.plan, idata, [t.state for t in traces],

@@ -156,18 +156,9 @@ def _run_all(plan: SamplerPlan, header: dict[str, Any], folder: Path, *, n_jobs:
 
 def _finish(spec: ImputationSpec, plan: SamplerPlan, traces: list[ChainTrace], seeds):
     from bayesimpute.api import _assemble  # api imports this module's users, not the reverse
-    from bayesimpute.plausibility import out_of_range_events
     from bayesimpute.results import build_inference_data
 
-    idata = build_inference_data(traces, plan, spec.data)
-    imp = _assemble(spec, plan, traces, idata, seeds)
-    flagged = out_of_range_events(plan, traces)
-    known = set(imp.logged_events["event"])
-    flagged = [row for row in flagged if row["event"] not in known]
-    if flagged:
-        imp.logged_events = pd.concat([imp.logged_events, pd.DataFrame(flagged)],
-                                      ignore_index=True)
-    return imp
+    return _assemble(spec, plan, traces, build_inference_data(traces, plan, spec.data), seeds)
 
 
 # --- entry points --------------------------------------------------------------------------------

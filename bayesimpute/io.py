@@ -9,6 +9,7 @@ chain's state for continuing the run — travels as JSON in the root attributes.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import arviz as az
@@ -127,12 +128,15 @@ def read_netcdf(path):
     for variable, rows in header["where"].items():
         where.iloc[rows, where.columns.get_loc(variable)] = True
     matrix = pd.DataFrame(**header["predictor_matrix"])
-    spec = build_spec(
-        data, method=pd.Series(header["method"], dtype=object), predictor_matrix=matrix,
-        cluster=header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
-        seed=header["seed"], where=where, visit_sequence=header["visit_sequence"],
-        method_options=header["method_options"],
-    )
+    with warnings.catch_warnings():
+        # the run warned when it was made; reading it back should not warn again
+        warnings.simplefilter("ignore")
+        spec = build_spec(
+            data, method=pd.Series(header["method"], dtype=object), predictor_matrix=matrix,
+            cluster=header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
+            seed=header["seed"], where=where, visit_sequence=header["visit_sequence"],
+            method_options=header["method_options"],
+        )
     plan = make_plan(spec)
     states = []
     for chain, saved in enumerate(header["chain_states"]):

@@ -111,7 +111,9 @@ class MultipleImputation:
     # --- basic facts ---------------------------------------------------------------------------
     @property
     def m(self) -> int:
-        return int(self.idata.posterior_predictive.sizes.get("chain", self.spec.m))
+        # ArviZ drops an empty posterior_predictive group (nothing to impute)
+        group = getattr(self.idata, "posterior_predictive", None)
+        return int(group.sizes.get("chain", self.spec.m)) if group is not None else self.spec.m
 
     @property
     def iterations(self) -> int:

@@ -214,7 +214,13 @@ class _Chain:
         if function is None:
             return values
         index = self.plan.index[self.plan.where[variable]]
-        adjusted = function(pd.Series(values, index=index, name=variable))
+        try:
+            adjusted = function(pd.Series(values, index=index, name=variable))
+        except Exception as error:  # noqa: BLE001 - re-raised with where it happened
+            raise SamplerError(
+                f"post[{variable!r}] failed at iteration {iteration + 1}, chain "
+                f"{self.chain + 1}: {error}"
+            ) from error
         adjusted = np.asarray(adjusted)
         if adjusted.shape != values.shape:
             raise ValueError(

@@ -185,3 +185,14 @@ def test_clusters_without_observed_values_get_population_effects(popmis, popmis_
     assert not completed["popular"].isna().any()
     u = imp.idata.posterior["popular_u"].isel(draw=-1)
     assert np.isfinite(u.values).all()
+
+
+def test_checkpoint_argument_and_resume(mixed_frame, tmp_path):
+    plain = run(mixed_frame)
+    checkpointed = run(mixed_frame, checkpoint=tmp_path / "run.ckpt")
+    resumed = bi.resume(tmp_path / "run.ckpt")  # a finished checkpoint rebuilds the result
+    for i in range(plain.m):
+        pd.testing.assert_frame_equal(checkpointed.complete(i), plain.complete(i))
+        pd.testing.assert_frame_equal(resumed.complete(i), plain.complete(i))
+    with pytest.raises(FileExistsError, match="resume"):
+        run(mixed_frame, checkpoint=tmp_path / "run.ckpt")

@@ -160,8 +160,6 @@ def test_offset_shifts_the_reported_iteration(register, data):
     assert out_of_range_events(plan, traces, offset=5)[0]["iteration"] == 6
 
 
-@pytest.mark.xfail(strict=False, reason="api._assemble does not call "
-                   "plausibility.out_of_range_events yet (requested from the lead)")
 def test_far_out_imputations_reach_logged_events(register, data):
     name = register(lambda method, d, rng: np.full(int(d.impute.sum()), 1e6))
     imp = bi.impute(data, method={"x": name}, m=1, maxit=1, seed=1)

@@ -267,9 +267,6 @@ def test_column_without_observed_values(frame, method):
         run(data, method=method)
 
 
-@pytest.mark.xfail(raises=AttributeError, strict=False,
-                   reason="results.MultipleImputation.m reads idata.posterior_predictive, which "
-                          "ArviZ drops when it is empty (reported to the lead)")
 def test_nothing_missing_returns_m_copies_with_a_warning(frame):
     data = frame.dropna()
     with pytest.warns(UserWarning, match="nothing to impute"):

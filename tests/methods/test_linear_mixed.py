@@ -35,11 +35,18 @@ def summaries(states):
     return {"beta": beta, "psi": np.log(psi), "sigma2": np.log(sigma2)}
 
 
-@pytest.mark.parametrize("heterogeneous", [False, True])
-def test_gibbs_matches_nuts(heterogeneous):
+# The random-intercept model runs in CI; random intercept + slope (the inverse-Wishart
+# block) and the heterogeneous-variance model take minutes of NUTS and run as `slow`.
+@pytest.mark.parametrize("random, heterogeneous", [
+    ([0], False),
+    pytest.param([0, 1], False, marks=pytest.mark.slow),
+    pytest.param([0, 1], True, marks=pytest.mark.slow),
+])
+def test_gibbs_matches_nuts(random, heterogeneous):
     X, y, cluster, n_clusters = simulate()
+    q = len(random)
     model = build_pymc_model(
-        X, y, cluster, n_clusters, np.array([0, 1]), heterogeneous=heterogeneous,
+        X, y, cluster, n_clusters, np.array(random), heterogeneous=heterogeneous,
         x_names=["Intercept", "x"],
     )
     gibbs = summaries(gibbs_draws(model, 6000, seed=1))
@@ -49,11 +56,10 @@ def test_gibbs_matches_nuts(heterogeneous):
             target_accept=0.95, compute_convergence_checks=False,
         )
     post = idata.posterior
+    packed = post["psi_chol"].values.reshape(-1, q * (q + 1) // 2)
     nuts = {
         "beta": post["beta"].values.reshape(-1, 2),
-        "psi": np.log(
-            np.stack([_psi_diag(p) for p in post["psi_chol"].values.reshape(-1, 3)])
-        ),
+        "psi": np.log(np.stack([_psi_diag(p, q) for p in packed])),
         "sigma2": np.log(post["sigma2"].values.reshape(len(post.chain) * len(post.draw), -1).mean(1)),
     }
     for name in gibbs:
@@ -65,10 +71,10 @@ def test_gibbs_matches_nuts(heterogeneous):
         assert np.allclose(g.std(0), n.std(0), rtol=0.25), name
 
 
-def _psi_diag(packed):
+def _psi_diag(packed, q):
     from bayesimpute.methods._linalg import unpack_cholesky
 
-    return np.diag(unpack_cholesky(packed, 2))
+    return np.diag(unpack_cholesky(packed, q))
 
 
 def test_gibbs_step_runs_inside_pm_sample():

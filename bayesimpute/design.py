@@ -33,7 +33,7 @@ __all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "
 
 PREDICTOR_CODES = {
     -4: "outcome equation only",
-    -3: "selection equation only",
+    -3: "selection equation only (exclusion restriction)",
     -2: "cluster identifier",
     0: "not used",
     1: "fixed effect",

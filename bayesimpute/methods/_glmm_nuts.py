@@ -20,12 +20,12 @@ import pytensor.tensor as pt
 
 from bayesimpute.methods._logistic import ColumnScaler
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
 __all__ = ["NutsGlmmMethod"]
 
 
-class NutsGlmmMethod(ImputationMethod):
+class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
     """Base class: a GLMM on the observed rows, eta = X beta + Z u_j, advanced by NUTS."""
 
     random_effects: ClassVar[bool] = False
@@ -168,16 +168,3 @@ class NutsGlmmMethod(ImputationMethod):
 
     def _extra_dims(self, data: MethodData) -> dict[str, tuple]:
         return {}
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        if self._stepper is None:
-            return {}
-        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["scale.x_mean"] = self.scaler.mean.copy()
-        state["scale.x_sd"] = self.scaler.sd.copy()
-        return state
-
-    def set_state(self, state) -> None:
-        # applied at the next visit (NUTS adapts again from the saved point: a continued
-        # NUTS chain is a valid continuation, not a bit-identical one)
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}

@@ -35,6 +35,7 @@ from polyagamma import random_polyagamma
 from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
+from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
@@ -255,25 +256,6 @@ def gibbs_sweep(
 
 
 # --- the PyMC model -----------------------------------------------------------------------------
-def _inverse_wishart_logp(packed, q: int, df: float, scale_diag):
-    """log IW(Psi | df, diag(scale_diag)) + log-Jacobian, for Psi = L L' packed as in
-    :func:`bayesimpute.methods._linalg.pack_cholesky` (lower factor, log diagonal)."""
-    rows, cols = np.tril_indices(q)
-    diag_positions = np.flatnonzero(rows == cols)
-    values = pt.set_subtensor(packed[diag_positions], pt.exp(packed[diag_positions]))
-    chol = pt.set_subtensor(pt.zeros((q, q))[rows, cols], values)
-    log_diag = packed[diag_positions]
-    chol_inv = pt.linalg.solve_triangular(chol, pt.eye(q), lower=True)
-    trace_term = pt.sum(scale_diag * pt.sum(chol_inv**2, axis=0))  # tr(S Psi^-1)
-    log_norm = (
-        0.5 * df * pt.sum(pt.log(scale_diag)) - 0.5 * df * q * np.log(2.0)
-        - special.multigammaln(0.5 * df, q)
-    )
-    log_det_psi = 2.0 * pt.sum(log_diag)
-    log_jacobian = pt.sum(log_diag * (q - np.arange(q) + 1.0)) + q * np.log(2.0)
-    return log_norm - 0.5 * (df + q + 1.0) * log_det_psi - 0.5 * trace_term + log_jacobian, chol
-
-
 def build_pymc_model(
     X: np.ndarray,
     y: np.ndarray,
@@ -321,7 +303,7 @@ def _random_part(X_data, cluster_data, random, n_free: int, q: int, priors: Logi
     Z = X_data[:, random]
     parts, effects = [], []
     for k in range(n_free):
-        logp, chol = _inverse_wishart_logp(
+        logp, chol = inverse_wishart_cholesky_logp(
             packed[k], q, priors.psi_df(q), 2.0 * priors.re_df / hyper[k]
         )
         pm.Potential(f"psi_prior_{k}", logp)

@@ -25,7 +25,7 @@ from bayesimpute.methods._logistic import (
     separation_events,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
 __all__ = ["LogitMethod"]
 
@@ -34,7 +34,7 @@ __all__ = ["LogitMethod"]
 LARGE_COEFFICIENT = 8.0
 
 
-class LogitMethod(ImputationMethod):
+class LogitMethod(ScaledStepperState, ImputationMethod):
     """Base class; subclasses set ``random_effects`` and ``kinds``."""
 
     random_effects: ClassVar[bool] = False
@@ -167,15 +167,3 @@ class LogitMethod(ImputationMethod):
             dims["psi"] = (*category, ("re", re), ("re_bis", re))
             dims["u"] = (*category, ("cluster", labels), ("re", re))
         return dims
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        if self._stepper is None:
-            return {}
-        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["scale.x_mean"] = self.scaler.mean.copy()
-        state["scale.x_sd"] = self.scaler.sd.copy()
-        return state
-
-    def set_state(self, state) -> None:
-        # applied at the next visit, once the model is built for that visit's data
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}

@@ -24,8 +24,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.step_methods.compound import BlockedStep
-from scipy import special
 
+from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
@@ -135,21 +135,8 @@ def _sweep(
 
 
 def _inverse_wishart_cholesky_logp(packed, q: int, df: float, scale: float):
-    """log IW(Psi | df, scale I) + log|d Psi / d packed| for Psi = L L', log-diagonal L."""
-    rows, cols = np.tril_indices(q)
-    chol = pt.zeros((q, q))
-    diag_positions = np.flatnonzero(rows == cols)
-    values = pt.set_subtensor(packed[diag_positions], pt.exp(packed[diag_positions]))
-    chol = pt.set_subtensor(chol[rows, cols], values)
-    log_diag = packed[diag_positions]
-    log_det_psi = 2.0 * pt.sum(log_diag)
-    chol_inv = pt.linalg.solve_triangular(chol, pt.eye(q), lower=True)
-    trace_term = scale * pt.sum(chol_inv**2)  # tr(S Psi^-1) with S = scale * I
-    log_norm = (
-        0.5 * df * q * np.log(scale) - 0.5 * df * q * np.log(2.0) - special.multigammaln(0.5 * df, q)
-    )
-    log_jacobian = pt.sum(log_diag * (q - np.arange(q) + 1.0)) + q * np.log(2.0)
-    return log_norm - 0.5 * (df + q + 1.0) * log_det_psi - 0.5 * trace_term + log_jacobian, chol
+    """log IW(Psi | df, scale I) + log-Jacobian for Psi = L L' (packed, log diagonal)."""
+    return inverse_wishart_cholesky_logp(packed, q, df, np.full(q, float(scale)))
 
 
 def build_pymc_model(

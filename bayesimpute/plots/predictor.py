@@ -13,19 +13,10 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from bayesimpute.design import PREDICTOR_CODES
+
 __all__ = ["plot_pred", "PREDICTOR_CODES"]
 
-#: Predictor-matrix codes (mice, miceadds, micemd) and what they mean.
-PREDICTOR_CODES: dict[int, str] = {
-    -4: "outcome equation only",
-    -3: "selection equation only (exclusion restriction)",
-    -2: "cluster identifier",
-    0: "not used",
-    1: "fixed effect",
-    2: "random slope",
-    3: "fixed effect + cluster mean",
-    4: "random slope + cluster mean",
-}
 
 # One colour per code: purples for the Heckman roles, orange for the cluster, white for
 # "not used", blues for fixed/random effects, greens for the same plus cluster means.

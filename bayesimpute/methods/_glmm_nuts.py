@@ -66,11 +66,7 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
         y_obs = np.asarray(data.y[obs])
         self._check_y(y_obs, data)
-        self.scaler = ColumnScaler(data.X)
-        pending, self._pending_state = self._pending_state, None
-        if pending is not None:  # continuing a saved chain: same scale, same point
-            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
-            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
+        pending = self._start_scaler(ColumnScaler(data.X))
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1

@@ -76,11 +76,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
             raise MethodError(
                 f"{self.name}: observed values of {data.target!r} must be codes 0..{self.K - 1}"
             )
-        self.scaler = ColumnScaler(data.X)
-        pending, self._pending_state = self._pending_state, None
-        if pending is not None:  # continuing a saved chain: same scale, same point
-            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
-            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
+        pending = self._start_scaler(ColumnScaler(data.X))
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1

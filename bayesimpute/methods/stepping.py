@@ -85,6 +85,17 @@ class ScaledStepperState:
     a valid continuation, not an identical one.
     """
 
+    def _start_scaler(self, scaler) -> dict[str, np.ndarray] | None:
+        """Keep ``scaler`` (fitted on this visit's X) or, when continuing a saved chain,
+        overwrite its constants with the saved ones; returns the rest of the saved state
+        (the chain's point) or None."""
+        self.scaler = scaler
+        pending, self._pending_state = self._pending_state, None
+        if pending is not None:  # continuing a saved chain: same scale, same point
+            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
+            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
+        return pending
+
     def get_state(self) -> dict[str, np.ndarray]:
         if self._stepper is None:
             return {}

@@ -28,6 +28,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_popmis.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_impact.py
+	$(BIN)/python benchmarks/bench_heckman.py
+	$(BIN)/python benchmarks/compare_popmis_r.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,11 +1,21 @@
-"""bayesimpute: Bayesian multiple imputation of incomplete multilevel data."""
+"""bayesimpute: Bayesian multiple imputation of incomplete multilevel data.
 
-from bayesimpute import datasets
-from bayesimpute.api import find_default_method, impute, make_method, make_predictor_matrix, quickpred
+The public API (see DESIGN.md): ``impute`` and the helpers that prepare its arguments,
+the ``MultipleImputation`` result, diagnostics, analysis and pooling, exploration and
+plots, MNAR sensitivity analysis, and the bundled case-study datasets.
+"""
+
+from bayesimpute import datasets, sensitivity
+from bayesimpute.analysis import AnalysisResults, ModelFit, analyze
+from bayesimpute.api import (
+    find_default_method,
+    impute,
+    make_method,
+    make_predictor_matrix,
+    quickpred,
+)
 from bayesimpute.checkpoint import resume
 from bayesimpute.diagnostics import convergence
-from bayesimpute.methods import available_methods, register_method
-from bayesimpute.results import MultipleImputation
 from bayesimpute.exploration import (
     MissingnessSummary,
     correlation_matrix,
@@ -14,22 +24,38 @@ from bayesimpute.exploration import (
     md_pattern,
     missingness_summary,
 )
+from bayesimpute.methods import available_methods, register_method
 from bayesimpute.plots import plot_corr, plot_flux, plot_missingness, plot_pattern, plot_pred
+from bayesimpute.plots.estimates import estimates_table, plot_estimates
+from bayesimpute.plots.imputed import plot_imputed
+from bayesimpute.pooling import MultiParameterTest, PooledResult, d1, d2, pool
+from bayesimpute.results import MultipleImputation
+
+__version__ = "0.1.0"
 
 __all__ = [
-    "datasets",
+    # imputation
     "impute",
     "make_method",
     "make_predictor_matrix",
-    "convergence",
     "quickpred",
     "find_default_method",
     "resume",
+    "MultipleImputation",
     "available_methods",
     "register_method",
-    "MultipleImputation",
-]
-__all__ += [
+    # diagnostics
+    "convergence",
+    # analysis and pooling
+    "analyze",
+    "AnalysisResults",
+    "ModelFit",
+    "pool",
+    "PooledResult",
+    "d1",
+    "d2",
+    "MultiParameterTest",
+    # exploration and plots
     "md_pattern",
     "missingness_summary",
     "MissingnessSummary",
@@ -41,13 +67,10 @@ __all__ += [
     "plot_corr",
     "plot_pred",
     "plot_flux",
+    "plot_imputed",
+    "plot_estimates",
+    "estimates_table",
+    # modules
+    "datasets",
+    "sensitivity",
 ]
-from bayesimpute.analysis import AnalysisResults, ModelFit, analyze
-from bayesimpute.pooling import MultiParameterTest, PooledResult, d1, d2, pool
-
-__all__ += ["analyze", "AnalysisResults", "ModelFit", "pool", "PooledResult", "d1", "d2", "MultiParameterTest"]
-__version__ = "0.1.0"
-from bayesimpute.plots.estimates import estimates_table, plot_estimates
-from bayesimpute.plots.imputed import plot_imputed
-
-__all__ += ["plot_imputed", "plot_estimates", "estimates_table"]

@@ -41,3 +41,16 @@ def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "bayesimpute.cli", "--help"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout
+
+
+@pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
+def test_every_case_study_model_file_is_valid(name):
+    import bayesimpute as bi
+    from bayesimpute.spec import build_spec
+
+    model = load_model_file(ROOT / "models" / f"{name}.toml")
+    spec = build_spec(model.data, **{k: v for k, v in model.impute_kwargs().items()
+                                     if k != "n_jobs"})
+    assert spec.imputed, name
+    assert model.analysis["formula"]
+    assert bi.available_methods()  # registry loaded

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesimpute.coding import ColumnCodec, VariableKind
+from bayesimpute.coding import ColumnCodec
 from bayesimpute.sampler import ChainTrace, SamplerPlan
 
 __all__ = ["MultipleImputation", "build_inference_data"]

@@ -4,7 +4,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesimpute.methods.linear_mixed import LinearMixedGibbs, LinearMixedPriors, build_pymc_model
+from bayesimpute.methods.linear_mixed import LinearMixedGibbs, build_pymc_model
 
 
 def simulate(n_clusters=8, per_cluster=12, seed=3):

@@ -38,6 +38,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
     """Base class; subclasses set ``random_effects`` and ``kinds``."""
 
     random_effects: ClassVar[bool] = False
+    option_choices = {"sampler": ("gibbs", "nuts")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -46,11 +47,6 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        if self.options["sampler"] not in {"gibbs", "nuts"}:
-            raise ValueError(
-                f"method_options for {variable!r}: sampler must be 'gibbs' or 'nuts', "
-                f"got {self.options['sampler']!r}"
-            )
         self.priors = LogitPriors(
             intercept_sd=float(self.options["intercept_sd"]),
             slope_sd=float(self.options["slope_sd"]),

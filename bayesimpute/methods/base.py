@@ -119,6 +119,8 @@ class ImputationMethod(ABC):
     kinds: ClassVar[frozenset[VariableKind]]
     multilevel: ClassVar[bool] = False
     cluster_level: ClassVar[bool] = False
+    #: options that take one of a fixed set of values, checked when the method is made
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: parameter names and the dims of their trailing axes, filled in by subclasses
     #: through :meth:`parameter_dims` once the design is known.
 
@@ -132,6 +134,12 @@ class ImputationMethod(ABC):
                 f"{sorted(unknown)}; valid options are {sorted(self.default_options())}"
             )
         self.options = {**self.default_options(), **self.options}
+        for option, choices in self.option_choices.items():
+            if self.options[option] not in choices:
+                raise ValueError(
+                    f"method_options for {variable!r} ({self.name}): {option} must be one of "
+                    f"{', '.join(map(repr, choices))}, got {self.options[option]!r}"
+                )
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class TwoLevelHeckman(ImputationMethod):
 
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY})
     multilevel = True
+    option_choices = {"sampler": ("gibbs", "nuts"), "systematic": ("population", "selection")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -113,12 +114,6 @@ class TwoLevelHeckman(ImputationMethod):
 
     def __init__(self, variable: str, options=None):
         super().__init__(variable, options)
-        if self.options["sampler"] not in {"gibbs", "nuts"}:
-            raise ValueError(f"method_options for {variable!r}: sampler must be 'gibbs' or "
-                             f"'nuts', got {self.options['sampler']!r}")
-        if self.options["systematic"] not in {"population", "selection"}:
-            raise ValueError(f"method_options for {variable!r}: systematic must be 'population' "
-                             f"or 'selection', got {self.options['systematic']!r}")
         try:
             rho_prior = RhoPrior.parse(self.options["rho_prior"])
         except ValueError as error:

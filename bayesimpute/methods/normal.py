@@ -60,6 +60,7 @@ class _LinearGaussianMethod(ImputationMethod):
     kinds = frozenset({VariableKind.CONTINUOUS})
     random_effects: ClassVar[bool] = False
     matching: ClassVar[bool] = False
+    option_choices = {"sampler": ("gibbs", "nuts")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -78,11 +79,6 @@ class _LinearGaussianMethod(ImputationMethod):
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        if self.options["sampler"] not in {"gibbs", "nuts"}:
-            raise ValueError(
-                f"method_options for {variable!r}: sampler must be 'gibbs' or 'nuts', "
-                f"got {self.options['sampler']!r}"
-            )
         self.priors = LinearMixedPriors()
         self._stepper: ChainStepper | None = None
         self._pending_state: dict[str, np.ndarray] | None = None

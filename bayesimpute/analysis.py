@@ -16,6 +16,18 @@ statistics. Its inverse is the covariance of ``theta``; covariances and the ICC 
 the delta method (numerical Jacobian). For a binomial fit the posterior standard deviation of
 the log standard deviation (``vcp_sd``) is used, doubled for the log variance. Where a fit sits
 on the boundary (a variance estimated as zero) no standard error exists and it is NaN.
+
+Degrees of freedom of the fixed effects
+---------------------------------------
+A Gaussian mixed-model fit also carries Satterthwaite degrees of freedom per fixed effect
+(``ModelFit.term_df``), as R's lmerTest reports them: with ``c_k(theta)`` the variance of
+the k-th estimate as a function of the variance parameters (``(X' V^-1 X)^-1`` evaluated at
+``theta``), ``df_k = 2 c_k^2 / (grad c_k' Cov(theta) grad c_k)``, the gradient by central
+differences and ``Cov(theta)`` the inverse REML information above. With few clusters the
+fixed effects that vary between clusters (the intercept, cluster-level predictors, terms with
+a random slope) get about ``J - 1`` df rather than ``n - p``: Wald intervals on ``n - p`` (or
+normal) quantiles under-cover there. :func:`bayesimpute.pooling.pool` uses them as the
+complete-data df of each term.
 """
 
 from __future__ import annotations
@@ -72,6 +84,9 @@ class ModelFit:
         (NaN where unavailable). Used for pooled intervals.
     draws : pandas.DataFrame or None
         Posterior draws of the parameters (one column per term) for ``pool(method="mixing")``.
+    term_df : pandas.Series or None
+        Per-term complete-data degrees of freedom (Satterthwaite, for linear mixed models; see
+        the module docstring); ``None`` where not available, and then ``dfcom`` applies.
     """
 
     params: pd.Series
@@ -82,6 +97,7 @@ class ModelFit:
     raw: Any = None
     variance_inference: pd.DataFrame | None = None
     draws: pd.DataFrame | None = None
+    term_df: pd.Series | None = None
 
     @property
     def std_errors(self) -> pd.Series:
@@ -460,14 +476,14 @@ def _from_mixedlm(
     if blocks is None:
         blocks = _blocks_from_fit(result)
     try:
-        inference = _mixedlm_inference(result, group_name, re_names, blocks)
+        inference, term_df = _mixedlm_inference(result, group_name, re_names, blocks)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
         warnings.warn(
             f"no standard errors for the variance components of this MixedLM fit: {err}",
             RuntimeWarning,
             stacklevel=3,
         )
-        inference = None
+        inference, term_df = None, None
     components = _mixedlm_components(result, group_name, re_names, blocks)
     return ModelFit(
         params=pd.Series(np.asarray(fe, dtype=float), index=names),
@@ -477,6 +493,7 @@ def _from_mixedlm(
         nobs=nobs,
         raw=result,
         variance_inference=inference,
+        term_df=None if term_df is None else pd.Series(term_df, index=names),
     )
 
 
@@ -552,12 +569,24 @@ class _ReLikelihood:
         self.zty = _group_sums(z * y[:, None], codes, n_groups)
         self.xtx, self.xty, self.yty = x.T @ x, x.T @ y, y @ y
 
-    def __call__(self, sigma2: float, g: np.ndarray) -> float:
+    def _m_and_k(self, sigma2: float, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = sigma2 * np.eye(self.q) + g @ self.ztz  # (groups, q, q)
         k = np.linalg.solve(m, np.broadcast_to(g, m.shape))  # (sigma2 G^-1 + Z'Z)^-1
+        return m, k
+
+    def _xvx(self, sigma2: float, k: np.ndarray) -> np.ndarray:
+        """X' V^-1 X by Woodbury, from the per-cluster cross-products."""
         kzx = k @ self.ztx
+        return (self.xtx - np.einsum("gki,gkj->ij", self.ztx, kzx)) / sigma2
+
+    def fixed_effects_cov(self, sigma2: float, g: np.ndarray) -> np.ndarray:
+        """(X' V^-1 X)^-1: the covariance of the GLS fixed effects at (sigma2, G)."""
+        return np.linalg.inv(self._xvx(sigma2, self._m_and_k(sigma2, g)[1]))
+
+    def __call__(self, sigma2: float, g: np.ndarray) -> float:
+        m, k = self._m_and_k(sigma2, g)
         kzy = np.einsum("gij,gj->gi", k, self.zty)
-        xvx = (self.xtx - np.einsum("gki,gkj->ij", self.ztx, kzx)) / sigma2
+        xvx = self._xvx(sigma2, k)
         xvy = (self.xty - np.einsum("gki,gk->i", self.ztx, kzy)) / sigma2
         yvy = (self.yty - np.einsum("gk,gk->", self.zty, kzy)) / sigma2
         sign, logdet_m = np.linalg.slogdet(m)
@@ -625,7 +654,12 @@ def _component_rows(group: str, names: list[str], pairs, icc: bool) -> list[tupl
     return rows
 
 
-def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
+def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | None,
+                                                               np.ndarray | None]:
+    """Standard errors of the variance components and Satterthwaite df of the fixed effects.
+
+    ``(None, None)`` for a boundary fit, where neither exists.
+    """
     model = result.model
     if model.k_vc:
         raise ValueError("variance components (vc_formula) are not covered")
@@ -640,14 +674,14 @@ def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
         theta = _theta_hat(result, q, pairs)
     except ValueError:
         # Boundary fit: estimates exist, standard errors on the log / z scale do not.
-        return None
+        return None, None
     objective = lambda t: loglik(*_theta_to_cov(t, q, pairs))  # noqa: E731
     hessian = _numerical_hessian(objective, theta)
     cov_theta = np.linalg.inv(-hessian)
     jac = _numerical_jacobian(lambda t: _transformed(t, q, pairs, icc), theta)
     var = np.diag(jac @ cov_theta @ jac.T)
     se = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
-    return pd.DataFrame(
+    inference = pd.DataFrame(
         {
             "scale": [s for _, s in rows],
             "transformed": _transformed(theta, q, pairs, icc),
@@ -655,6 +689,20 @@ def _mixedlm_inference(result, group, names, blocks) -> pd.DataFrame | None:
         },
         index=[r for r, _ in rows],
     )
+    term_df = _satterthwaite_df(loglik, theta, cov_theta, q, pairs)
+    return inference, np.clip(term_df, 1.0, loglik.n - loglik.p)
+
+
+def _satterthwaite_df(loglik, theta, cov_theta, q: int, pairs) -> np.ndarray:
+    """df_k = 2 c_k^2 / (grad c_k' Cov(theta) grad c_k), c_k = Var(beta_k)(theta)."""
+    def variances(t: np.ndarray) -> np.ndarray:
+        return np.diag(loglik.fixed_effects_cov(*_theta_to_cov(t, q, pairs)))
+
+    c = variances(theta)
+    grad = _numerical_jacobian(variances, theta, step=1e-4)  # (p, len(theta))
+    spread = np.einsum("pi,ij,pj->p", grad, cov_theta, grad)
+    with np.errstate(divide="ignore"):
+        return np.where(spread > 0, 2.0 * c**2 / spread, loglik.n - loglik.p)
 
 
 def _numerical_hessian(
@@ -679,6 +727,7 @@ def _numerical_hessian(
 def _numerical_jacobian(
     func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-6
 ) -> np.ndarray:
+    """Central-difference Jacobian, one column per coordinate of ``x``."""
     eye = np.eye(x.size) * step
     columns = [(func(x + eye[i]) - func(x - eye[i])) / (2 * step) for i in range(x.size)]
     return np.column_stack(columns)

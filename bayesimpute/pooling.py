@@ -11,7 +11,9 @@ term by term::
 
 with Barnard & Rubin (1999): lambda floored at 1e-4, ``dfold = (m-1)/lambda^2``,
 ``dfobs = (dfcom+1)/(dfcom+3) dfcom (1-lambda)``, ``df = dfold dfobs/(dfold + dfobs)`` and
-``df = dfold`` when ``dfcom`` is infinite. The multi-parameter tests follow mitml's
+``df = dfold`` when ``dfcom`` is infinite. ``dfcom`` may differ by term: by default a linear
+mixed model's terms get their Satterthwaite df (``ModelFit.term_df``, lmerTest's), other
+fits mice's single residual df. The multi-parameter tests follow mitml's
 ``testModels`` / ``testConstraints`` (which mice's ``D1()`` and ``D2()`` call).
 """
 
@@ -34,7 +36,7 @@ __all__ = ["pool", "PooledResult", "barnard_rubin", "d1", "d2", "MultiParameterT
 SUMMARY_COLUMNS = ["estimate", "std_error", "statistic", "df", "p_value", "riv", "lambda", "fmi"]
 
 
-def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom: float = math.inf) -> np.ndarray:
+def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom=math.inf) -> np.ndarray:
     """Barnard-Rubin (1999) degrees of freedom, exactly as mice's ``barnard.rubin()``.
 
     Parameters
@@ -43,8 +45,9 @@ def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom: float = math.inf)
         Number of imputations.
     b, t : array_like
         Between-imputation and total variances.
-    dfcom : float
-        Complete-data degrees of freedom; ``inf`` gives the large-sample ``(m-1)/lambda^2``.
+    dfcom : float or array_like
+        Complete-data degrees of freedom (one, or one per term); ``inf`` gives the
+        large-sample ``(m-1)/lambda^2``.
     """
     b, t = np.asarray(b, dtype=float), np.asarray(t, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -52,10 +55,13 @@ def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom: float = math.inf)
     # mice floors lambda so that a term without between-imputation variance gets a finite df.
     lam = np.where(lam < 1e-4, 1e-4, lam)
     dfold = (m - 1) / lam**2
-    if math.isinf(dfcom):
+    dfcom = np.broadcast_to(np.asarray(dfcom, dtype=float), dfold.shape)
+    finite = np.isfinite(dfcom)
+    if not finite.any():
         return dfold
-    dfobs = (dfcom + 1) / (dfcom + 3) * dfcom * (1 - lam)
-    return dfold * dfobs / (dfold + dfobs)
+    dfc = np.where(finite, dfcom, 1.0)  # placeholder where infinite; replaced below
+    dfobs = (dfc + 1) / (dfc + 3) * dfc * (1 - lam)
+    return np.where(finite, dfold * dfobs / (dfold + dfobs), dfold)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -100,14 +106,41 @@ def _stack(fits: list[ModelFit]) -> tuple[np.ndarray, np.ndarray]:
     return qhat, uhat
 
 
-def _dfcom(fits: list[ModelFit], dfcom: float | None) -> float:
-    if dfcom is None:
-        # As mice's get.dfcom: the first model's residual df, else a large sample.
+def _dfcom(fits: list[ModelFit], dfcom: float | str | None) -> float:
+    """One complete-data df: given, else the first model's residual df (mice's get.dfcom)."""
+    if dfcom is None or (isinstance(dfcom, str) and dfcom == "residual"):
         dfcom = fits[0].dfcom if fits[0].dfcom is not None else math.inf
+    if isinstance(dfcom, str):
+        raise ValueError(f"dfcom must be a number, 'residual' or None, got {dfcom!r}")
     dfcom = float(dfcom)
     if not dfcom > 0:
         raise ValueError(f"dfcom must be positive (or inf), got {dfcom}")
     return dfcom
+
+
+def _term_dfcom(fits: list[ModelFit], dfcom: Any) -> float | pd.Series:
+    """Complete-data df for pool(): per term where the fits carry Satterthwaite df.
+
+    ``None`` (default): the mean over the fits of their per-term df (``ModelFit.term_df``,
+    linear mixed models), or mice's residual df where no fit has them; ``"residual"``:
+    always mice's; a number: that for every term; a Series or sequence: one per term.
+    """
+    terms = fits[0].params.index
+    if dfcom is None:
+        per_term = [fit.term_df for fit in fits if fit.term_df is not None]
+        if not per_term:
+            return _dfcom(fits, None)
+        return pd.concat(per_term, axis=1).mean(axis=1).reindex(terms).astype(float)
+    if isinstance(dfcom, str) or np.ndim(dfcom) == 0:
+        return _dfcom(fits, dfcom)
+    if isinstance(dfcom, pd.Series):
+        values = dfcom.reindex(terms)
+    else:
+        values = pd.Series(np.asarray(dfcom, dtype=float), index=terms)
+    values = values.astype(float)
+    if values.isna().any() or not (values > 0).all():
+        raise ValueError(f"dfcom must give a positive df for every term {list(terms)}")
+    return values
 
 
 # --------------------------------------------------------------------------- pool
@@ -115,7 +148,7 @@ def _dfcom(fits: list[ModelFit], dfcom: float | None) -> float:
 
 def pool(
     fits: AnalysisResults | Sequence[Any],
-    dfcom: float | None = None,
+    dfcom: float | str | Sequence[float] | pd.Series | None = None,
     *,
     method: str = "rubin",
     conf_level: float = 0.95,
@@ -128,9 +161,14 @@ def pool(
         From :func:`bayesimpute.analyze`, or a list of statsmodels results, of
         :class:`~bayesimpute.analysis.ModelFit`, or of ``(estimates, covariance)`` pairs
         (array or Series; 2-D array or DataFrame, a 1-D array is read as variances).
-    dfcom : float, optional
-        Complete-data degrees of freedom. Default: the first fit's (n minus number of fixed
-        effects, or statsmodels' ``df_resid``), else infinite (large sample).
+    dfcom : float, "residual", sequence or Series, optional
+        Complete-data degrees of freedom. Default: for linear mixed models fitted by
+        :func:`~bayesimpute.analyze` (or statsmodels MixedLM results), each term's
+        Satterthwaite df averaged over the fits, as lmerTest computes them (about ``J - 1``
+        for terms that vary between J clusters); otherwise the first fit's residual df (n
+        minus number of fixed effects, or statsmodels' ``df_resid``) as mice's
+        ``get.dfcom``, else infinite. ``"residual"`` forces mice's choice; a number applies
+        to every term; a sequence or Series gives one per term.
     method : {"rubin", "mixing"}
         ``"rubin"``: Rubin's rules with Barnard-Rubin df, as R mice. ``"mixing"``: for Bayesian
         fits carrying posterior draws (``ModelFit.draws``), concatenate the draws of all m fits
@@ -156,7 +194,7 @@ def pool(
     model_fits = _as_fits(fits)
     if method == "mixing":
         return _pool_mixing(model_fits, conf_level)
-    return PooledResult(model_fits, _dfcom(model_fits, dfcom), conf_level)
+    return PooledResult(model_fits, _term_dfcom(model_fits, dfcom), conf_level)
 
 
 class PooledResult:
@@ -166,8 +204,8 @@ class PooledResult:
     ----------
     m : int
         Number of imputations.
-    dfcom : float
-        Complete-data degrees of freedom used.
+    dfcom : float or pandas.Series
+        Complete-data degrees of freedom used (a Series when they differ by term).
     fits : list of ModelFit
         The per-imputation fits.
     qbar : pandas.Series
@@ -180,7 +218,8 @@ class PooledResult:
 
     method = "rubin"
 
-    def __init__(self, fits: list[ModelFit], dfcom: float, conf_level: float = 0.95):
+    def __init__(self, fits: list[ModelFit], dfcom: float | pd.Series,
+                 conf_level: float = 0.95):
         self.fits, self.m, self.dfcom, self.conf_level = fits, len(fits), dfcom, conf_level
         terms = fits[0].params.index
         qhat, uhat = _stack(fits)
@@ -197,7 +236,7 @@ class PooledResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             riv = (1 + 1 / m) * b / ubar
             lam = (1 + 1 / m) * b / t
-            df = barnard_rubin(m, b, t, self.dfcom)
+            df = barnard_rubin(m, b, t, np.asarray(self.dfcom, dtype=float))
             fmi = (riv + 2 / (df + 3)) / (riv + 1)
             se = np.sqrt(t)
             statistic = qbar / se
@@ -231,7 +270,8 @@ class PooledResult:
         return pool_variance_components(self.fits, self.conf_level)
 
     def __repr__(self) -> str:
-        return f"PooledResult(m={self.m}, dfcom={self.dfcom})\n{self.summary()[SUMMARY_COLUMNS]}"
+        dfcom = self.dfcom if np.ndim(self.dfcom) == 0 else "per term"
+        return f"PooledResult(m={self.m}, dfcom={dfcom})\n{self.summary()[SUMMARY_COLUMNS]}"
 
 
 class MixedPooledResult(PooledResult):
@@ -464,8 +504,9 @@ def d1(
     rhs : sequence of float, optional
         Right-hand side for a constraint matrix (default zeros).
     dfcom : float, optional
-        Complete-data df of the full model; default the fits' own (as mice ``D1``). ``inf``
-        gives the large-sample df2.
+        Complete-data df of the full model; default the fits' residual df (as mice ``D1``;
+        the per-term Satterthwaite df that :func:`pool` uses do not apply to a joint test).
+        ``inf`` gives the large-sample df2.
 
     Returns
     -------

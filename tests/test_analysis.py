@@ -72,6 +72,31 @@ def test_variance_standard_errors_come_from_the_fitted_likelihood(popmis_fit):
     assert table.loc["icc", "std_error"] > table.loc["school: Intercept", "std_error"]
 
 
+# R lmerTest 3.1-3 (Satterthwaite), REML, on the complete popmis rows:
+#   coef(summary(lmer(popular ~ texp + sex + (1 | school), d)))[, "df"]
+#   coef(summary(lmer(popular ~ texp + sex + (1 + sex | school), d)))[, "df"]
+LMERTEST_DF = {
+    "popular ~ texp + sex + (1 | school)": [101.478743, 98.117532, 1064.974544],
+    "popular ~ texp + sex + (1 + sex | school)": [98.490232, 98.227508, 97.079499],
+}
+
+
+@pytest.mark.parametrize("formula", list(LMERTEST_DF))
+def test_satterthwaite_df_match_lmertest(popmis_complete, formula):
+    fit = analyze([popmis_complete], formula)[0]
+    assert list(fit.term_df.index) == ["Intercept", "texp", "sex"]
+    # Both sides differentiate numerically at slightly different optima: 0.5% is ample.
+    np.testing.assert_allclose(fit.term_df, LMERTEST_DF[formula], rtol=5e-3)
+
+
+def test_fixed_effects_cov_of_the_likelihood_is_statsmodels_cov(popmis_fit):
+    raw = popmis_fit.raw
+    model = raw.model
+    loglik = _ReLikelihood(model.endog, model.exog, model.exog_re, model.groups, reml=True)
+    cov = loglik.fixed_effects_cov(raw.scale, np.asarray(raw.cov_re))
+    np.testing.assert_allclose(cov, popmis_fit.cov, rtol=1e-4, atol=1e-7)
+
+
 def test_random_slope_matches_statsmodels_re_formula(popmis_complete):
     fit = analyze([popmis_complete], "popular ~ texp + sex + (1 + sex | school)")[0]
     direct = smf.mixedlm(

@@ -138,7 +138,11 @@ def test_mixedlm_results_use_fixed_effects_only():
     results = [smf.mixedlm("y ~ x", f, groups="g").fit(reml=True) for f in frames]
     pooled = pool(results)
     assert list(pooled.summary().index) == ["Intercept", "x"]
-    assert pooled.dfcom == 198
+    # Per-term Satterthwaite df (lmerTest's): about J - 1 = 19 for the intercept, which
+    # varies between the 20 clusters; x varies within them and gets nearly n - p.
+    assert pooled.dfcom["Intercept"] == pytest.approx(19, abs=3)
+    assert pooled.dfcom["x"] > 150
+    assert pool(results, dfcom="residual").dfcom == 198
     within = np.mean([r.cov_params().iloc[:2, :2].to_numpy() for r in results], axis=0)
     assert pooled.ubar.to_numpy() == pytest.approx(within)
     components = pooled.variance_components()
@@ -275,3 +279,22 @@ def test_d1_ways_of_stating_the_hypothesis_agree():
     assert d1(_pairs(), ["b"], rhs=[-0.51]).statistic == pytest.approx(0.0, abs=1e-20)
     with pytest.raises(ValueError, match="reduced"):
         d1(_pairs(), ["zzz"])
+
+
+def test_barnard_rubin_takes_one_dfcom_per_term():
+    b, t = np.array([0.2, 0.5, 0.1]), np.array([1.0, 1.5, 0.4])
+    dfcom = np.array([9.0, math.inf, 250.0])
+    vector = barnard_rubin(5, b, t, dfcom)
+    scalar = [barnard_rubin(5, b[[i]], t[[i]], dfcom[i])[0] for i in range(3)]
+    assert vector == pytest.approx(scalar)
+
+
+def test_pool_accepts_per_term_dfcom():
+    pairs = _pairs()
+    terms = list(pool(pairs).summary().index)
+    per_term = pd.Series([100.0] * len(terms), index=terms)
+    by_series = pool(pairs, dfcom=per_term).summary()
+    by_number = pool(pairs, dfcom=100).summary()
+    pd.testing.assert_frame_equal(by_series, by_number)
+    with pytest.raises(ValueError, match="every term"):
+        pool(pairs, dfcom=pd.Series([10.0], index=[terms[0]]))

@@ -43,9 +43,9 @@ def _from_single_fit(fit: Any, name: str, conf_level: float) -> pd.DataFrame:
 
     model_fit = as_model_fit(fit)
     se = model_fit.std_errors
-    df = model_fit.dfcom
-    quantile = (stats.norm.ppf(0.5 + conf_level / 2) if not np.isfinite(df)
-                else stats.t.ppf(0.5 + conf_level / 2, df))
+    # Per-term Satterthwaite df where the fit has them (as pool() uses), else residual df.
+    df = model_fit.term_df if model_fit.term_df is not None else model_fit.dfcom
+    quantile = stats.t.ppf(0.5 + conf_level / 2, df)  # t with infinite df is the normal
     return pd.DataFrame({"estimate": model_fit.params, "conf_low": model_fit.params - quantile * se,
                          "conf_high": model_fit.params + quantile * se})
 

@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_popmis.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_impact.py
+	$(BIN)/python benchmarks/impact_ct_diagnostic.py
 	$(BIN)/python benchmarks/bench_heckman.py
 	$(BIN)/python benchmarks/compare_popmis_r.py
 

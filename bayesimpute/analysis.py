@@ -144,7 +144,7 @@ class AnalysisResults(Sequence):
         """The fits converted to :class:`ModelFit` (see :func:`as_model_fit`)."""
         return [as_model_fit(fit) for fit in self.fits]
 
-    def pool(self, dfcom: float | None = None, **kwargs: Any):
+    def pool(self, dfcom: Any = None, **kwargs: Any):
         """Shortcut for :func:`bayesimpute.pooling.pool` on these fits."""
         from bayesimpute.pooling import pool
 

@@ -619,14 +619,21 @@ def _theta_to_cov(
 
 
 def _theta_hat(result: Any, q: int, pairs: list[tuple[int, int]]) -> np.ndarray:
-    cov_re = np.asarray(result.cov_re, dtype=float)
+    return _theta_from(np.asarray(result.cov_re, dtype=float), float(result.scale), pairs)
+
+
+def _theta_from(cov_re: np.ndarray, scale: float, pairs: list[tuple[int, int]]) -> np.ndarray:
     variances = np.diag(cov_re)
-    if np.any(variances <= 1e-10 * result.scale):
+    if np.any(variances <= _BOUNDARY * scale):
         raise ValueError("a random-effect variance is on the boundary (zero)")
     corr = [cov_re[a, b] / math.sqrt(variances[a] * variances[b]) for a, b in pairs]
     if any(abs(r) >= 1 - 1e-8 for r in corr):
         raise ValueError("a random-effect correlation is on the boundary (+-1)")
-    return np.concatenate([[math.log(result.scale)], np.log(variances), np.arctanh(corr)])
+    return np.concatenate([[math.log(scale)], np.log(variances), np.arctanh(corr)])
+
+
+#: a random-effect variance below this share of the residual variance is a boundary estimate
+_BOUNDARY = 1e-10
 
 
 def _transformed(theta: np.ndarray, q: int, pairs, icc: bool) -> np.ndarray:
@@ -658,7 +665,8 @@ def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | Non
                                                                np.ndarray | None]:
     """Standard errors of the variance components and Satterthwaite df of the fixed effects.
 
-    ``(None, None)`` for a boundary fit, where neither exists.
+    For a boundary fit the standard errors do not exist (``None``) and the df come from
+    the same model without its zero-variance effects (:func:`_boundary_term_df`).
     """
     model = result.model
     if model.k_vc:
@@ -674,10 +682,8 @@ def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | Non
         theta = _theta_hat(result, q, pairs)
     except ValueError:
         # Boundary fit: estimates exist, standard errors on the log / z scale do not.
-        return None, None
-    objective = lambda t: loglik(*_theta_to_cov(t, q, pairs))  # noqa: E731
-    hessian = _numerical_hessian(objective, theta)
-    cov_theta = np.linalg.inv(-hessian)
+        return None, _boundary_term_df(result, blocks)
+    cov_theta = _theta_covariance(loglik, theta, q, pairs)
     jac = _numerical_jacobian(lambda t: _transformed(t, q, pairs, icc), theta)
     var = np.diag(jac @ cov_theta @ jac.T)
     se = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
@@ -689,8 +695,38 @@ def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | Non
         },
         index=[r for r, _ in rows],
     )
-    term_df = _satterthwaite_df(loglik, theta, cov_theta, q, pairs)
-    return inference, np.clip(term_df, 1.0, loglik.n - loglik.p)
+    return inference, _satterthwaite_df(loglik, theta, cov_theta, q, pairs)
+
+
+def _theta_covariance(loglik: _ReLikelihood, theta: np.ndarray, q: int, pairs) -> np.ndarray:
+    """Inverse of the observed (RE)ML information in theta (numerical Hessian)."""
+    objective = lambda t: loglik(*_theta_to_cov(t, q, pairs))  # noqa: E731
+    return np.linalg.inv(-_numerical_hessian(objective, theta))
+
+
+def _boundary_term_df(result: Any, blocks: list[list[int]]) -> np.ndarray | None:
+    """Satterthwaite df of a fit with zero-variance random effects.
+
+    An effect with zero variance adds nothing to V, so the fit is also the fit of the model
+    without it; its df are those of that smaller model (n - p when no effect is left).
+    ``None`` when a correlation of the remaining effects is at +-1 too.
+    """
+    model = result.model
+    n, p = len(model.endog), model.exog.shape[1]
+    cov_re = np.asarray(result.cov_re, dtype=float)
+    keep = np.flatnonzero(np.diag(cov_re) > _BOUNDARY * result.scale)
+    if not len(keep):
+        return np.full(p, float(n - p))
+    position = {old: new for new, old in enumerate(keep)}
+    pairs = _pairs([[position[i] for i in block if i in position] for block in blocks])
+    try:
+        theta = _theta_from(cov_re[np.ix_(keep, keep)], float(result.scale), pairs)
+    except ValueError:
+        return None
+    z = np.asarray(model.exog_re, dtype=float).reshape(n, -1)[:, keep]
+    loglik = _ReLikelihood(model.endog, model.exog, z, model.groups, reml=bool(model.reml))
+    cov_theta = _theta_covariance(loglik, theta, len(keep), pairs)
+    return _satterthwaite_df(loglik, theta, cov_theta, len(keep), pairs)
 
 
 def _satterthwaite_df(loglik, theta, cov_theta, q: int, pairs) -> np.ndarray:
@@ -701,8 +737,10 @@ def _satterthwaite_df(loglik, theta, cov_theta, q: int, pairs) -> np.ndarray:
     c = variances(theta)
     grad = _numerical_jacobian(variances, theta, step=1e-4)  # (p, len(theta))
     spread = np.einsum("pi,ij,pj->p", grad, cov_theta, grad)
+    most = float(loglik.n - loglik.p)
     with np.errstate(divide="ignore"):
-        return np.where(spread > 0, 2.0 * c**2 / spread, loglik.n - loglik.p)
+        df = np.where(spread > 0, 2.0 * c**2 / spread, most)
+    return np.clip(df, 1.0, most)
 
 
 def _numerical_hessian(

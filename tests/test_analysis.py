@@ -89,6 +89,30 @@ def test_satterthwaite_df_match_lmertest(popmis_complete, formula):
     np.testing.assert_allclose(fit.term_df, LMERTEST_DF[formula], rtol=5e-3)
 
 
+def test_boundary_fit_takes_the_df_of_the_model_without_the_zero_variance_effect():
+    from types import SimpleNamespace
+
+    from bayesimpute.analysis import _boundary_term_df
+
+    rng = np.random.default_rng(9)
+    g = np.repeat(np.arange(8), 25)
+    x = rng.normal(size=200)
+    y = 1 + 0.5 * x + rng.normal(0, 0.7, 8)[g] + rng.normal(size=200)
+    frame = pd.DataFrame({"y": y, "x": x, "g": g})
+    with_slope = analyze([frame], "y ~ x + (1 | g) + (0 + x | g)")[0].raw
+    intercept_only = analyze([frame], "y ~ x + (1 | g)")[0]
+    tau2 = intercept_only.variance_components["g: Intercept"]
+    # The slope model at a boundary estimate: slope variance exactly zero, the rest equal to
+    # the intercept-only fit, which is then the same model.
+    boundary = SimpleNamespace(model=with_slope.model, cov_re=np.diag([tau2, 0.0]),
+                               scale=intercept_only.variance_components["residual"])
+    df = _boundary_term_df(boundary, [[0], [1]])
+    np.testing.assert_allclose(df, intercept_only.term_df, rtol=1e-6)
+    assert df[0] == pytest.approx(7, abs=0.5)  # 8 clusters
+    everything_zero = SimpleNamespace(model=with_slope.model, cov_re=np.zeros((2, 2)), scale=1.0)
+    assert list(_boundary_term_df(everything_zero, [[0], [1]])) == [198.0, 198.0]
+
+
 def test_fixed_effects_cov_of_the_likelihood_is_statsmodels_cov(popmis_fit):
     raw = popmis_fit.raw
     model = raw.model

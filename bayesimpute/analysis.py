@@ -1,8 +1,8 @@
 """Fit an analysis model to every completed dataset (mice's ``with()`` step).
 
 ``analyze(datasets, "y ~ x + (1 | g)")`` fits a linear mixed model by REML (statsmodels
-``MixedLM``) or, with ``family="binomial"``, a logistic mixed model by posterior mode
-(statsmodels ``BinomialBayesMixedGLM.fit_map``) to each dataset, and wraps every fit in a
+``MixedLM``) or, with ``family="binomial"``, a logistic mixed model by Laplace maximum
+likelihood as ``lme4::glmer`` (:mod:`bayesimpute.glmm`) to each dataset, and wraps every fit in a
 :class:`ModelFit` that carries what :func:`bayesimpute.pooling.pool` needs: the fixed effects,
 their covariance, the complete-data degrees of freedom and the variance components.
 
@@ -13,8 +13,8 @@ For a Gaussian fit the variance parameters are re-expressed as
 the observed information is the numerical Hessian (central differences) of the REML (or ML,
 matching the fit) log-likelihood in ``theta``, computed here from per-cluster sufficient
 statistics. Its inverse is the covariance of ``theta``; covariances and the ICC get theirs by
-the delta method (numerical Jacobian). For a binomial fit the posterior standard deviation of
-the log standard deviation (``vcp_sd``) is used, doubled for the log variance. Where a fit sits
+the delta method (numerical Jacobian). For a binomial fit the standard error of the log
+variance comes from the numerical Hessian of the Laplace log-likelihood. Where a fit sits
 on the boundary (a variance estimated as zero) no standard error exists and it is NaN.
 
 Degrees of freedom of the fixed effects
@@ -48,6 +48,7 @@ from bayesimpute.formula import (
     design_matrix,
     parse_formula,
 )
+from bayesimpute.glmm import fit_logistic_mixed
 
 __all__ = ["ModelFit", "AnalysisResults", "analyze", "as_model_fit"]
 
@@ -169,12 +170,12 @@ def analyze(
         takes a DataFrame and returns a fitted model (kept as returned).
     family : {"gaussian", "binomial"}
         Formula route only: linear mixed model by REML (statsmodels ``MixedLM``), or logistic
-        random-effects model by posterior mode (``BinomialBayesMixedGLM.fit_map``, with
-        ``vcp_p=2, fe_p=10`` unless given in ``fit_kwargs``). A formula without random-effect
-        bars gives OLS / logistic GLM.
+        random-effects model by Laplace maximum likelihood, as ``lme4::glmer`` with its
+        default ``nAGQ = 1`` (:func:`bayesimpute.glmm.fit_logistic_mixed`). A formula
+        without random-effect bars gives OLS / logistic GLM.
     **fit_kwargs
-        Passed to the statsmodels ``fit``/``fit_map`` call (``reml``, ``method``, ``vcp_p``,
-        ``fe_p``...).
+        Passed to the statsmodels ``fit`` call (``reml``, ``method``...) or, for a binomial
+        mixed model, to :func:`~bayesimpute.glmm.fit_logistic_mixed` (``maxiter``).
 
     Returns
     -------
@@ -304,7 +305,6 @@ def _block_pattern(k_fe: int, k_re: int, blocks: list[list[int]]):
 
 def _fit_binomial(parsed, rows, endog, exog, fit_kwargs) -> ModelFit:
     import statsmodels.api as sm
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
     if not parsed.random:
         result = sm.GLM(endog, exog, family=sm.families.Binomial()).fit(**fit_kwargs)
@@ -316,22 +316,13 @@ def _fit_binomial(parsed, rows, endog, exog, fit_kwargs) -> ModelFit:
             f"formula {parsed.formula!r}: family='binomial' supports uncorrelated random effects "
             "only; write each one as its own bar, e.g. (1 | g) + (0 + x | g)"
         )
-    codes, _ = pd.factorize(rows[group], sort=False)
-    n_groups = codes.max() + 1
-    indicator = np.zeros((len(rows), n_groups))
-    indicator[np.arange(len(rows)), codes] = 1.0
-    # One variance component per random effect: its cluster columns are the cluster indicators
-    # times the effect's design column.
-    re_columns = exog_re.to_numpy()
-    exog_vc = np.hstack([indicator * re_columns[:, [j]] for j in range(re_columns.shape[1])])
-    ident = np.repeat(np.arange(exog_re.shape[1]), n_groups)
-    opts = {"vcp_p": fit_kwargs.pop("vcp_p", 2), "fe_p": fit_kwargs.pop("fe_p", 10)}
-    model = BinomialBayesMixedGLM(endog, exog, exog_vc, ident, **opts)
-    # fit_map draws random starting values for the random effects; without an explicit
-    # generator it would use numpy's global state, and refits would differ.
-    fit_kwargs.setdefault("rng", np.random.default_rng(0))
-    result = model.fit_map(**fit_kwargs)
-    return _from_bayes_mixed_glm(result, exog.columns, [f"{group}: {c}" for c in exog_re.columns])
+    result = fit_logistic_mixed(endog, exog, exog_re, rows[group], **fit_kwargs)
+    return _logistic_model_fit(
+        params=result.params, cov=result.cov.to_numpy(), nobs=result.nobs,
+        vc_names=[f"{group}: {c}" for c in exog_re.columns],
+        log_var=np.log(result.variances.to_numpy()),
+        log_var_se=result.log_variance_se.to_numpy(), raw=result,
+    )
 
 
 # --------------------------------------------------------------------------- conversions
@@ -418,12 +409,21 @@ def _from_generic(result: Any) -> ModelFit:
 
 def _from_bayes_mixed_glm(result: Any, names: Sequence[str], vc_names: Sequence[str]) -> ModelFit:
     k_fe = len(result.fe_mean)
-    names = [str(n) for n in names]
-    cov = np.asarray(result.cov_params())[:k_fe, :k_fe]
-    nobs = len(result.model.endog)
     # vcp_mean / vcp_sd are the posterior mode and sd of log(standard deviation).
-    log_var = 2.0 * np.asarray(result.vcp_mean, dtype=float)
-    log_var_se = 2.0 * np.asarray(result.vcp_sd, dtype=float)
+    return _logistic_model_fit(
+        params=pd.Series(np.asarray(result.fe_mean, dtype=float), index=[str(n) for n in names]),
+        cov=np.asarray(result.cov_params())[:k_fe, :k_fe], nobs=len(result.model.endog),
+        vc_names=list(vc_names), log_var=2.0 * np.asarray(result.vcp_mean, dtype=float),
+        log_var_se=2.0 * np.asarray(result.vcp_sd, dtype=float), raw=result,
+    )
+
+
+def _logistic_model_fit(params: pd.Series, cov: np.ndarray, nobs: int, vc_names: list[str],
+                        log_var: np.ndarray, log_var_se: np.ndarray, raw: Any) -> ModelFit:
+    """A logistic mixed fit as ModelFit: latent-scale residual pi^2/3 and, for a random
+    intercept alone, the latent ICC."""
+    names = list(params.index)
+    k_fe = len(names)
     rows = {name: ("log", lv, se) for name, lv, se in zip(vc_names, log_var, log_var_se)}
     rows["residual"] = ("fixed", math.log(LOGISTIC_RESIDUAL_VARIANCE), 0.0)
     if len(vc_names) == 1 and vc_names[0].endswith(f": {INTERCEPT}"):
@@ -432,12 +432,12 @@ def _from_bayes_mixed_glm(result: Any, names: Sequence[str], vc_names: Sequence[
         rows, orient="index", columns=["scale", "transformed", "std_error"]
     )
     return ModelFit(
-        params=pd.Series(np.asarray(result.fe_mean, dtype=float), index=names),
+        params=params,
         cov=pd.DataFrame(cov, index=names, columns=names),
         dfcom=float(nobs - k_fe),
         variance_components=_back_transform(inference),
         nobs=nobs,
-        raw=result,
+        raw=raw,
         variance_inference=inference,
     )
 

@@ -179,7 +179,7 @@ def fit_logistic_mixed(
     objective = _LaplaceObjective(y, X_std, Z, codes)
     start = np.concatenate([_logistic_start(y, X_std), np.full(Z.shape[1], np.log(0.5))])
     bounds = [(None, None)] * X.shape[1] + [LOG_TAU_BOUNDS] * Z.shape[1]
-    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds,
+    result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds, jac="3-point",
                                options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-6})
     phi = result.x
     value = objective(phi)  # leaves the modes at the estimate

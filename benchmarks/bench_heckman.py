@@ -120,8 +120,8 @@ def complete_data_fit(complete: pd.DataFrame) -> dict[str, np.ndarray]:
     estimate, se = fit.params[terms], fit.std_errors[terms]
     df = fit.term_df[terms] if fit.term_df is not None else fit.dfcom
     half = stats.t.ppf(0.975, df) * se
-    return {"complete_estimate": estimate.to_numpy(),
-            "complete_covered": ((estimate - half <= TRUTH) & (TRUTH <= estimate + half)).to_numpy()}
+    covered = (estimate - half <= TRUTH) & (TRUTH <= estimate + half)
+    return {"complete_estimate": estimate.to_numpy(), "complete_covered": covered.to_numpy()}
 
 
 def _interval_columns(table: pd.DataFrame) -> tuple[str, str]:

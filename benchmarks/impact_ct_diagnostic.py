@@ -53,8 +53,9 @@ def missingness_model(complete: pd.DataFrame, missing: pd.Series) -> pd.DataFram
 
 def subset_fits(complete: pd.DataFrame, missing: pd.Series) -> pd.DataFrame:
     rows = []
-    for label, keep in [("all rows (complete data)", slice(None)),
-                        ("rows whose ct is kept", ~missing), ("rows whose ct was deleted", missing)]:
+    subsets = [("all rows (complete data)", slice(None)), ("rows whose ct is kept", ~missing),
+               ("rows whose ct was deleted", missing)]
+    for label, keep in subsets:
         fit = bi.analyze(complete.loc[keep], FORMULA, family="binomial").model_fits()[0]
         se = fit.std_errors
         rows.append({"rows": label, "n": int(len(complete.loc[keep])),

@@ -42,10 +42,10 @@ R_REFERENCE = {"systematic": (47.0, 0.276, "all ten terms"),
 SPREAD_SEEDS = (123, 1, 2, 3, 4, 5)
 CT_NOTE = (
     "ct III accounts for about 0.09 of every incomplete-data sum. ct was deleted at random "
-    "within studies, and the deleted rows happen to carry a weaker ct III effect (0.562, s.e. "
-    "0.142) than the kept rows (0.899, s.e. 0.080): a correct MAR imputation of ct reproduces "
-    "the kept rows' 0.90 (2l.polyreg 0.900, polyreg 0.895), while the tutorial's integer-coded "
-    "2l.pmm gives 0.790. See impact_ct.md (benchmarks/impact_ct_diagnostic.py)."
+    "within studies, and the deleted rows happen to carry a weaker ct III effect (0.558, s.e. "
+    "0.143) than the kept rows (0.902, s.e. 0.080): a correct MAR imputation of ct reproduces "
+    "the kept rows' 0.90 (2l.polyreg 0.902, polyreg 0.896), while the tutorial's integer-coded "
+    "2l.pmm gives 0.792. See impact_ct.md (benchmarks/impact_ct_diagnostic.py)."
 )
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesimpute._numdiff import hessian, jacobian
 from bayesimpute.formula import (
     INTERCEPT,
     ParsedFormula,
@@ -684,7 +685,7 @@ def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | Non
         # Boundary fit: estimates exist, standard errors on the log / z scale do not.
         return None, _boundary_term_df(result, blocks)
     cov_theta = _theta_covariance(loglik, theta, q, pairs)
-    jac = _numerical_jacobian(lambda t: _transformed(t, q, pairs, icc), theta)
+    jac = jacobian(lambda t: _transformed(t, q, pairs, icc), theta)
     var = np.diag(jac @ cov_theta @ jac.T)
     se = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
     inference = pd.DataFrame(
@@ -701,7 +702,7 @@ def _mixedlm_inference(result, group, names, blocks) -> tuple[pd.DataFrame | Non
 def _theta_covariance(loglik: _ReLikelihood, theta: np.ndarray, q: int, pairs) -> np.ndarray:
     """Inverse of the observed (RE)ML information in theta (numerical Hessian)."""
     objective = lambda t: loglik(*_theta_to_cov(t, q, pairs))  # noqa: E731
-    return np.linalg.inv(-_numerical_hessian(objective, theta))
+    return np.linalg.inv(-hessian(objective, theta))
 
 
 def _boundary_term_df(result: Any, blocks: list[list[int]]) -> np.ndarray | None:
@@ -735,37 +736,9 @@ def _satterthwaite_df(loglik, theta, cov_theta, q: int, pairs) -> np.ndarray:
         return np.diag(loglik.fixed_effects_cov(*_theta_to_cov(t, q, pairs)))
 
     c = variances(theta)
-    grad = _numerical_jacobian(variances, theta, step=1e-4)  # (p, len(theta))
+    grad = jacobian(variances, theta, step=1e-4)  # (p, len(theta))
     spread = np.einsum("pi,ij,pj->p", grad, cov_theta, grad)
     most = float(loglik.n - loglik.p)
     with np.errstate(divide="ignore"):
         df = np.where(spread > 0, 2.0 * c**2 / spread, most)
     return np.clip(df, 1.0, most)
-
-
-def _numerical_hessian(
-    func: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4
-) -> np.ndarray:
-    """Central-difference Hessian (step on the log / z scale, where curvature is mild)."""
-    k = x.size
-    hess = np.empty((k, k))
-    eye = np.eye(k) * step
-    f0 = func(x)
-    for i in range(k):
-        hess[i, i] = (func(x + eye[i]) - 2 * f0 + func(x - eye[i])) / step**2
-        for j in range(i):
-            value = (
-                func(x + eye[i] + eye[j]) - func(x + eye[i] - eye[j])
-                - func(x - eye[i] + eye[j]) + func(x - eye[i] - eye[j])
-            ) / (4 * step**2)
-            hess[i, j] = hess[j, i] = value
-    return hess
-
-
-def _numerical_jacobian(
-    func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-6
-) -> np.ndarray:
-    """Central-difference Jacobian, one column per coordinate of ``x``."""
-    eye = np.eye(x.size) * step
-    columns = [(func(x + eye[i]) - func(x - eye[i])) / (2 * step) for i in range(x.size)]
-    return np.column_stack(columns)

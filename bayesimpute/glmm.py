@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from bayesimpute import _numdiff as numdiff
+
 __all__ = ["LogisticMixedFit", "fit_logistic_mixed"]
 
 #: bounds on log tau: tau below e^-7 ~ 0.001 on the logit scale is zero for any purpose
@@ -242,7 +244,7 @@ def _covariances(objective: _LaplaceObjective, phi: np.ndarray, boundary: bool):
     """
     p = objective.p
     free = np.arange(p) if boundary else np.arange(len(phi))
-    hessian = _hessian(objective, phi, free)
+    hessian = numdiff.hessian(objective, phi, coordinates=free, relative=True)
     try:
         cov = np.linalg.inv(hessian)
     except np.linalg.LinAlgError:
@@ -251,22 +253,3 @@ def _covariances(objective: _LaplaceObjective, phi: np.ndarray, boundary: bool):
     log_tau_se = (np.full(len(phi) - p, np.nan) if boundary
                   else np.sqrt(np.clip(np.diag(cov)[p:], 0.0, None)))
     return cov[:p, :p], log_tau_se
-
-
-def _hessian(func, x: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of ``func`` in the coordinates ``free``."""
-    steps = 1e-4 * np.maximum(1.0, np.abs(x))
-    k = len(free)
-    hess = np.empty((k, k))
-    f0 = func(x)
-    for a, i in enumerate(free):
-        ei = np.zeros_like(x)
-        ei[i] = steps[i]
-        hess[a, a] = (func(x + ei) - 2 * f0 + func(x - ei)) / steps[i] ** 2
-        for b in range(a):
-            ej = np.zeros_like(x)
-            ej[free[b]] = steps[free[b]]
-            hess[a, b] = hess[b, a] = (
-                func(x + ei + ej) - func(x + ei - ej) - func(x - ei + ej) + func(x - ei - ej)
-            ) / (4 * steps[i] * steps[free[b]])
-    return hess

@@ -186,11 +186,12 @@ def fit_logistic_mixed(
     phi = result.x
     value = objective(phi)  # leaves the modes at the estimate
     modes = objective.modes.copy()
-    boundary = bool(np.any(phi[X.shape[1]:] <= LOG_TAU_BOUNDS[0] + 1e-6))
+    at_bound = phi[X.shape[1]:] <= LOG_TAU_BOUNDS[0] + 1e-6
+    boundary = bool(at_bound.any())
     if not result.success:
         warnings.warn(f"logistic mixed model: the optimiser stopped early ({result.message})",
                       RuntimeWarning, stacklevel=3)
-    cov_std, log_tau_se = _covariances(objective, phi, boundary)
+    cov_std, log_tau_se = _covariances(objective, phi, at_bound)
     beta = to_original @ phi[: X.shape[1]]
     cov_beta = to_original @ cov_std @ to_original.T
     names = [str(c) for c in exog.columns]
@@ -211,7 +212,6 @@ def _standardisation(X: np.ndarray) -> np.ndarray:
 
     Then X_std = X F', and coefficients map back by beta = F' beta_std.
     """
-    p = X.shape[1]
     sd = X.std(axis=0)
     forward = np.diag(1.0 / np.where(sd > 0, sd, 1.0))
     constant = np.flatnonzero(sd == 0)
@@ -236,20 +236,21 @@ def _logistic_start(y: np.ndarray, X: np.ndarray) -> np.ndarray:
     return beta
 
 
-def _covariances(objective: _LaplaceObjective, phi: np.ndarray, boundary: bool):
+def _covariances(objective: _LaplaceObjective, phi: np.ndarray, at_bound: np.ndarray):
     """Covariance of beta and s.e. of log tau from the numerical Hessian at the estimate.
 
-    At the boundary ``log tau`` has no curvature: the Hessian is taken in beta alone (tau
-    held at its estimate) and the log-variance standard errors are NaN.
+    A ``log tau`` at its lower bound (variance estimated as zero) has no curvature: the
+    Hessian leaves it out (held at its estimate) and its standard error is NaN.
     """
     p = objective.p
-    free = np.arange(p) if boundary else np.arange(len(phi))
+    interior = p + np.flatnonzero(~at_bound)
+    free = np.concatenate([np.arange(p), interior])
     hessian = numdiff.hessian(objective, phi, coordinates=free, relative=True)
     try:
         cov = np.linalg.inv(hessian)
     except np.linalg.LinAlgError:
         cov = np.linalg.pinv(hessian)
     objective(phi)  # restore the modes at the estimate
-    log_tau_se = (np.full(len(phi) - p, np.nan) if boundary
-                  else np.sqrt(np.clip(np.diag(cov)[p:], 0.0, None)))
+    log_tau_se = np.full(len(phi) - p, np.nan)
+    log_tau_se[interior - p] = np.sqrt(np.clip(np.diag(cov)[p:], 0.0, None))
     return cov[:p, :p], log_tau_se

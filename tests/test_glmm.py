@@ -85,3 +85,13 @@ def test_standardisation_maps_coefficients_back():
     assert np.allclose(X_std[:, 1:].std(axis=0), 1.0)
     beta_std = np.array([0.3, -1.2, 0.8])
     np.testing.assert_allclose(X_std @ beta_std, X @ (forward.T @ beta_std))
+
+
+def test_a_zero_slope_variance_leaves_the_intercept_variance_its_standard_error():
+    fit = _fit(_simulate(seed=0, slope_sd=0.0))  # this draw: ML slope variance 0
+    assert fit.boundary
+    assert fit.variances["x"] < 1e-5 and np.isnan(fit.log_variance_se["x"])
+    # the intercept variance (true 0.64) keeps its curvature: s.e. of log variance for 30
+    # clusters is about sqrt(2 / 29) = 0.26 plus the binomial noise
+    assert 0.2 < fit.log_variance_se["Intercept"] < 0.5
+    assert fit.variances["Intercept"] == pytest.approx(0.64, abs=0.4)

@@ -42,3 +42,14 @@ def test_obesity():
 def test_unknown_variant_is_an_error():
     with pytest.raises(ValueError, match="variant"):
         bi.datasets.load_impact("nope")
+
+
+def test_brandsma_has_its_school_level_factor():
+    df = bi.datasets.load_brandsma()
+    assert df.shape == (4106, 14)
+    assert df["sch"].nunique() == 216
+    assert list(df["den"].cat.categories) == [1, 2, 3, 4]
+    assert int(df["den"].isna().sum()) == 249
+    # den and ssi are school-level: one value per school among its observed pupils
+    per_school = df.groupby("sch")[["den", "ssi"]].nunique(dropna=True)
+    assert (per_school <= 1).all().all()

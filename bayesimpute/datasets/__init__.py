@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-__all__ = ["load_popmis", "load_impact", "load_obesity", "IMPACT_VARIANTS"]
+__all__ = ["load_popmis", "load_impact", "load_obesity", "load_brandsma", "IMPACT_VARIANTS"]
 
 IMPACT_VARIANTS = {
     "complete": "impact.csv",
@@ -94,3 +94,23 @@ def load_obesity() -> pd.DataFrame:
     """
     df = _read_csv("obesity.csv")
     return _as_categories(df, _OBESITY_LEVELS)
+
+
+def load_brandsma() -> pd.DataFrame:
+    """Dutch language-test data (mice's ``brandsma``): 4,106 pupils in 216 schools (``sch``).
+
+    Real, incomplete data nobody here prepared: 12 of the 14 columns have missing values.
+    ``den`` (school denomination, 4 levels) and ``ssi`` (school SES index) are school-level
+    variables, constant within school; ``den`` is missing in whole schools (249 pupils).
+    Exported from R by ``benchmarks/r/export_brandsma.R``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sch, pup, iqv, iqp, sex, ses, min, rpg, lpr, lpo, apr, apo, den, ssi``;
+        ``den`` an unordered categorical with levels 1-4 (1 = reference), the other
+        columns numbers (``sex``, ``min`` 0/1; ``rpg`` 0-2 repeated grades).
+    """
+    df = _read_csv("brandsma.csv")
+    df["den"] = pd.Categorical(df["den"], categories=[1, 2, 3, 4])
+    return df

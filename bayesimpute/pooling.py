@@ -213,6 +213,14 @@ def pool(
     return PooledResult(model_fits, _term_dfcom(model_fits, dfcom), conf_level)
 
 
+def _mark_problems(table: pd.DataFrame, fits: list[ModelFit]) -> None:
+    """Name the imputations with singular / failed fits in the table's attrs (lists, so that
+    pandas can still concatenate such tables)."""
+    table.attrs["singular_imputations"] = [i + 1 for i, f in enumerate(fits) if f.is_singular]
+    table.attrs["nonconverged_imputations"] = [i + 1 for i, f in enumerate(fits)
+                                               if not f.converged]
+
+
 def _refuse_failed(fits: list[ModelFit], allow: bool) -> None:
     failed = [i + 1 for i, fit in enumerate(fits) if not fit.converged]
     if not failed:
@@ -291,13 +299,14 @@ class PooledResult:
         conf_low, conf_high`` (mice's ``summary(pool(fit), conf.int = TRUE)`` plus ``riv`` /
         ``lambda`` / ``fmi``); ``full=True`` adds ``ubar, b, t``.
 
-        ``attrs["problems"]`` lists the imputations whose fit is singular or did not converge
-        (as :attr:`problems`). ``print(pooled)`` shows the compact table of mice's
+        ``attrs["singular_imputations"]`` and ``attrs["nonconverged_imputations"]`` name the
+        imputations (1-based) whose fit is singular or did not converge (:attr:`problems` has
+        the details). ``print(pooled)`` shows the compact table of mice's
         ``summary(pool(fit))``.
         """
         columns = SUMMARY_COLUMNS + ["conf_low", "conf_high"]
         table = self._table.copy() if full else self._table[columns].copy()
-        table.attrs["problems"] = self.problems
+        _mark_problems(table, self.fits)
         return table
 
     @property
@@ -366,7 +375,7 @@ class MixedPooledResult(PooledResult):
     def summary(self, full: bool = False) -> pd.DataFrame:
         """Per term: ``estimate, std_error, conf_low, conf_high, n_draws`` of the mixed draws."""
         table = self._table.copy()
-        table.attrs["problems"] = self.problems
+        _mark_problems(table, self.fits)
         return table
 
 
@@ -451,7 +460,7 @@ def _pool_component(name: str, fits: list[ModelFit], conf_level: float,
     q = np.array([r[1] if r is not None else _forward(scale, v) for r, v in zip(inference, values)])
     u = np.array([r[2] ** 2 if r is not None else np.nan for r in inference])
     if not np.isfinite(q).all():
-        bad = [i + 1 for i in np.flatnonzero(~np.isfinite(q))]
+        bad = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(q))]
         problems.append(f"{name}: estimated on the boundary (zero variance or correlation +-1) "
                         f"in imputations {bad}, no interval")
         return none
@@ -462,7 +471,7 @@ def _pool_component(name: str, fits: list[ModelFit], conf_level: float,
         df = float(barnard_rubin(m, b, t))
         riv, kind = (1 + 1 / m) * b / ubar if ubar > 0 else np.inf, "rubin"
     else:
-        lacking = [i + 1 for i in np.flatnonzero(~np.isfinite(u))]
+        lacking = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(u))]
         why = _why_no_se(fits[lacking[0] - 1])
         problems.append(f"{name}: no standard error in imputations {lacking} ({why}); the "
                         "interval uses the between-imputation variance alone and is too narrow")

@@ -165,7 +165,8 @@ def test_singular_fits_warn_once_and_are_named(popmis_complete):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pooled = pool(fits)
-    assert pooled.summary().attrs["problems"].index.tolist() == [1, 2]
+    assert pooled.summary().attrs["singular_imputations"] == [1, 2]
+    assert pooled.summary().attrs["nonconverged_imputations"] == []
     assert "singular fits: imputations [1, 2]" in repr(pooled)
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from bayesimpute.analysis.fit import AnalysisResults, ModelFit, _from_generic, warn_problems
 from bayesimpute.analysis.formula import DesignMatrices, MixedFormula, build_design, parse_formula
@@ -32,6 +31,7 @@ from bayesimpute.analysis.inference import (
     satterthwaite,
 )
 from bayesimpute.analysis.lmm import fit_lmm
+from bayesimpute.analysis.optimize import one_blas_thread
 
 __all__ = ["analyze", "fit_formula", "FAMILIES"]
 
@@ -115,7 +115,7 @@ def fit_formula(parsed: MixedFormula | str, data: pd.DataFrame, *, family: str =
     design.response = _response(design.response, parsed.response, family)
     # Small dense problems: BLAS threads cost more than they save, and on a shared machine
     # they stall. One thread for the whole fit.
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         if not design.terms:
             return _fit_without_random_effects(design, family)
         if family == "gaussian":

@@ -28,7 +28,7 @@ from scipy import special
 from bayesimpute.analysis import _numdiff as numdiff
 from bayesimpute.analysis.formula import DesignMatrices
 from bayesimpute.analysis.lmm import BOUNDARY_TOL, SINGULAR_TOL, random_covariances
-from bayesimpute.analysis.optimize import minimize_bobyqa
+from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
 from bayesimpute.analysis.random_effects import make_backend
 
 __all__ = ["GeneralizedMixedFit", "fit_glmm", "FAMILIES"]
@@ -175,6 +175,11 @@ class GeneralizedMixedFit:
 
 def fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> GeneralizedMixedFit:
     """Laplace fit of a binomial or poisson mixed model; see the module docstring."""
+    with one_blas_thread():
+        return _fit_glmm(design, family, maxeval=maxeval)
+
+
+def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> GeneralizedMixedFit:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     dev = LaplaceDeviance(design, family)

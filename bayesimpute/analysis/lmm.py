@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.analysis.formula import DesignMatrices
-from bayesimpute.analysis.optimize import minimize_bobyqa
+from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
 from bayesimpute.analysis.random_effects import make_backend
 
 __all__ = ["LinearMixedFit", "ProfiledDeviance", "fit_lmm"]
@@ -165,6 +165,11 @@ class LinearMixedFit:
 
 def fit_lmm(design: DesignMatrices, *, reml: bool = True, maxeval: int = 20000) -> LinearMixedFit:
     """Fit a linear mixed model by profiled REML (default) or ML; see the module docstring."""
+    with one_blas_thread():
+        return _fit_lmm(design, reml=reml, maxeval=maxeval)
+
+
+def _fit_lmm(design: DesignMatrices, *, reml: bool = True, maxeval: int = 20000) -> LinearMixedFit:
     _check_fixed_rank(design)
     deviance = ProfiledDeviance(design, reml=reml)
     lower = deviance.layout.lower_bounds()

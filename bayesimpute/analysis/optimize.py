@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 
-__all__ = ["OptimizeResult", "minimize_bobyqa"]
+__all__ = ["OptimizeResult", "minimize_bobyqa", "one_blas_thread"]
+
+
+def one_blas_thread():
+    """Context: BLAS on one thread. The matrices of these fits are small; BLAS threads cost
+    more than they save and stall on a shared machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
 
 _SUCCESS = {
     nlopt.SUCCESS: "success",

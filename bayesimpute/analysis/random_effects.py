@@ -25,6 +25,7 @@ Three backends share one interface, with vectors in the ``q``-space of all rando
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,7 +54,9 @@ class ThetaLayout:
     def n_theta(self) -> int:
         return sum(p * (p + 1) // 2 for p in self.sizes)
 
-    def lower_triangle(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def lower_triangle(p: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and column indices of a p x p lower triangle in column-major order."""
         rows, cols = [], []
         for c in range(p):
@@ -238,19 +241,30 @@ class DenseBackend:
         self._sparse = SparseBackend(terms)
         self.layout = self._sparse.layout
         self.q = self._sparse.q
-        self.Z = self._sparse.Z
+        self.Z = self._sparse.Z.tocsr()
+        self._zt = self.Z.T.tocsr()
         self._blocks = []  # (start, levels, p) per term
         start = 0
+        columns, values = [], []
         for term in terms:
             p = term.matrix.shape[1]
             self._blocks.append((start, term.n_levels, p))
+            columns.append(start + term.codes[:, None] * p + np.arange(p)[None, :])
+            values.append(term.matrix)
             start += term.n_levels * p
+        # Z'WZ as one bincount: every row adds w_i z_ia z_ib at (column a, column b).
+        cols, vals = np.hstack(columns), np.hstack(values)  # (n, r): r effects per row
+        self._gram_index = (cols[:, :, None] * self.q + cols[:, None, :]).reshape(len(cols), -1)
+        self._gram_values = (vals[:, :, None] * vals[:, None, :]).reshape(len(vals), -1)
 
     def gram(self, weights: np.ndarray | None = None) -> np.ndarray:
-        return self._sparse.gram(weights).toarray()
+        values = self._gram_values if weights is None else self._gram_values * weights[:, None]
+        flat = np.bincount(self._gram_index.ravel(), weights=values.ravel(),
+                           minlength=self.q * self.q)
+        return flat.reshape(self.q, self.q)
 
     def zt(self, matrix: np.ndarray) -> np.ndarray:
-        return self._sparse.zt(matrix)
+        return np.asarray(self._zt @ matrix)
 
     def lam_t(self, theta: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         """Lambda' v: each term's rows, level by level, times T_k'."""
@@ -261,7 +275,12 @@ class DenseBackend:
         return out
 
     def z_lam(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return self._sparse.z_lam(theta, u)
+        """Z Lambda u: each term's levels times T_k, then one sparse product."""
+        b = np.empty(self.q)
+        for (start, levels, p), t in zip(self._blocks, self.layout.factors(theta)):
+            b[start: start + levels * p] = (u[start: start + levels * p].reshape(levels, p)
+                                            @ t.T).ravel()
+        return self.Z @ b
 
     def factor(self, theta: np.ndarray, gram: np.ndarray) -> _Factor:
         a = self.lam_t(theta, self.lam_t(theta, gram).T)  # Lambda' (Lambda' G)' = Lambda' G Lambda

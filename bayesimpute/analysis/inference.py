@@ -96,6 +96,21 @@ class ComponentSpec:
         return np.array([_forward(scale, v) for (_, scale), v in zip(self.rows,
                                                                       self.values(params))])
 
+    def on_boundary(self, params: np.ndarray) -> np.ndarray:
+        """Components at (or numerically at) their boundary: a variance below 1e-8 of the
+        scale (a relative factor below lme4's singularity tolerance 1e-4), a correlation within
+        1e-6 of +-1. Their log / Fisher-z standard errors mean nothing."""
+        scale, _ = self._scale(params)
+        out = []
+        for (name, kind), value in zip(self.rows, self.values(params)):
+            if kind == "log" and name != "residual":
+                out.append(value < 1e-8 * scale)
+            elif kind == "fisher_z":
+                out.append(not math.isfinite(value) or abs(value) > 1 - 1e-6)
+            else:
+                out.append(False)
+        return np.array(out, dtype=bool)
+
 
 def _forward(scale: str, value: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -168,7 +183,7 @@ def component_inference(spec: ComponentSpec, params: np.ndarray,
     se = np.full(len(transformed), np.nan)
     if cov is not None:
         k = cov.shape[0]
-        finite = np.isfinite(transformed)
+        finite = np.isfinite(transformed) & ~spec.on_boundary(params)
 
         def on_scale(v: np.ndarray) -> np.ndarray:
             full = params.copy()

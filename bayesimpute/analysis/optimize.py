@@ -53,7 +53,7 @@ def minimize_bobyqa(
     maxeval: int = 20000,
     xtol_abs: float = 1e-10,
     ftol_abs: float = 1e-12,
-    restarts: int = 3,
+    restarts: int = 1,
 ) -> OptimizeResult:
     """Minimise ``func`` subject to ``x >= lower`` by BOBYQA.
 

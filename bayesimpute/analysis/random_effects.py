@@ -154,6 +154,15 @@ class BlockBackend:
         b = u.reshape(self.n_levels, self.P) @ t.T
         return np.einsum("np,np->n", self.rows, b[self.codes])
 
+    has_leverages = True
+
+    def leverages(self, theta: np.ndarray, factor: _BlockFactor) -> np.ndarray:
+        """h_i = z~_i' A^-1 z~_i with z~_i = T' z_i, per row (via the level's Cholesky)."""
+        t = self.block_factor(theta)
+        ztilde = self.rows @ t  # (n, P): row i is (T' z_i)'
+        half = _forward(factor.chol[self.codes], ztilde[:, :, None])[:, :, 0]
+        return np.sum(half**2, axis=1)
+
     def factor(self, theta: np.ndarray, gram: np.ndarray) -> _Factor:
         t = self.block_factor(theta)
         a = np.matmul(t.T, np.matmul(gram, t)) + np.eye(self.P)
@@ -282,6 +291,17 @@ class DenseBackend:
                                             @ t.T).ravel()
         return self.Z @ b
 
+    @property
+    def has_leverages(self) -> bool:
+        # (Z Lambda) A^-1 (Z Lambda)' row by row costs q^2 n: only where that is small
+        return self.q * self.q * self.Z.shape[0] <= 5e8
+
+    def leverages(self, theta: np.ndarray, factor: _DenseFactor) -> np.ndarray:
+        """h_i = (Z Lambda)_i A^-1 (Z Lambda)_i' for every row."""
+        lzt = self.lam_t(theta, self._zt.toarray())  # Lambda' Z' (q, n)
+        half = factor.half_solve(lzt)
+        return np.sum(half**2, axis=0)
+
     def factor(self, theta: np.ndarray, gram: np.ndarray) -> _Factor:
         a = self.lam_t(theta, self.lam_t(theta, gram).T)  # Lambda' (Lambda' G)' = Lambda' G Lambda
         a[np.diag_indices_from(a)] += 1.0
@@ -333,6 +353,8 @@ class SparseBackend:
         self._lam_cols = np.concatenate(lam_cols)
         self._lam_index = np.concatenate(lam_index)
         self._identity = sp.identity(self.q, format="csc")
+
+    has_leverages = False
 
     def lam(self, theta: np.ndarray) -> sp.csc_matrix:
         return sp.csc_matrix((theta[self._lam_index], (self._lam_rows, self._lam_cols)),

@@ -122,7 +122,9 @@ def main() -> None:
         rows.append(out)
         print(out)
     table = pd.DataFrame(rows)
-    version = interlace.__version__ if hasattr(interlace, "__version__") else "?"
+    from importlib.metadata import version as package_version
+
+    version = package_version("interlace-lme")
     text = (f"# interlace-lme {version} on the lme4 reference models\n\n"
             + table.to_markdown(index=False, floatfmt=".3g") + "\n\n"
             "Errors relative to lme4 (tests/reference/, benchmarks/r/reference_fits.R): "

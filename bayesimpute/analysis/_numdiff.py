@@ -5,7 +5,8 @@ the Hessian of the (RE)ML criterion in the variance parameters (Satterthwaite df
 component standard errors), the Jacobian of the fixed-effects covariance, and the Hessian of
 the Laplace deviance of GLMMs. ``richardson=True`` combines steps h and h/2,
 ``(4 D(h/2) - D(h)) / 3``, cancelling the O(h^2) error term, as numDeriv's Richardson
-extrapolation (which lmerTest and lme4 use) does.
+extrapolation (which lmerTest and lme4 use) does. ``floor`` bounds relative steps from below:
+``step * max(floor, |x_i|)``.
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ def hessian(
     coordinates: Sequence[int] | None = None,
     relative: bool = False,
     richardson: bool = False,
+    floor: float = 1.0,
 ) -> np.ndarray:
     """Central-difference Hessian of ``func`` at ``x``.
 
     Parameters
     ----------
     step : float
-        Step size; with ``relative=True`` it is scaled by ``max(1, |x_i|)`` per coordinate.
+        Step size; with ``relative=True`` it is scaled by ``max(floor, |x_i|)`` per coordinate.
     coordinates : sequence of int, optional
         Differentiate in these coordinates only (the others held at ``x``); default all.
     richardson : bool
@@ -57,7 +59,7 @@ def hessian(
     """
     x = np.asarray(x, dtype=float)
     free = np.arange(x.size) if coordinates is None else np.asarray(coordinates, dtype=int)
-    steps = step * (np.maximum(1.0, np.abs(x)) if relative else np.ones(x.size))
+    steps = step * (np.maximum(floor, np.abs(x)) if relative else np.ones(x.size))
     coarse = _central_hessian(func, x, steps, free)
     if not richardson:
         return coarse

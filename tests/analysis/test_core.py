@@ -187,3 +187,18 @@ def test_bad_input(popmis_complete):
     with pytest.raises(ValueError, match="rank deficient"):
         analyze([popmis_complete.assign(sex2=popmis_complete["sex"])],
                 "popular ~ sex + sex2 + (1 | school)")
+
+
+def test_the_analysis_subpackage_does_not_import_pooling():
+    """Issue 12 item 7: pooling depends on analysis, never the other way round."""
+    import ast
+    from pathlib import Path
+
+    import bayesimpute.analysis as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "pooling" not in (node.module or ""), path.name
+            elif isinstance(node, ast.Import):
+                assert all("pooling" not in alias.name for alias in node.names), path.name

@@ -82,7 +82,8 @@ def main() -> None:
             group = spec.split("|")[-1].strip(" )")
             if ":" in group:
                 left, right = group.split(":")
-                data[group.replace(":", "_")] = data[left].astype(str) + ":" + data[right].astype(str)
+                combined = data[left].astype(str) + ":" + data[right].astype(str)
+                data[group.replace(":", "_")] = combined
         random = [r.replace(":", "_") for r in random]
         for c in data.columns:
             if isinstance(data[c].dtype, pd.CategoricalDtype):

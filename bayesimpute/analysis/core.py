@@ -127,7 +127,8 @@ def _response(column: pd.Series, name: str, family: str) -> np.ndarray:
     if family == "binomial" and isinstance(column.dtype, pd.CategoricalDtype):
         levels = column.cat.categories
         if len(levels) != 2:
-            raise ValueError(f"binomial response {name!r} must have 2 categories, has {len(levels)}")
+            raise ValueError(
+                f"binomial response {name!r} must have 2 categories, has {len(levels)}")
         return (column == levels[1]).to_numpy(dtype=float)  # as R: the second level is success
     if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
         raise ValueError(f"response {name!r} must be numeric for family={family!r}")

@@ -290,7 +290,8 @@ def _model_matrix(spec: str, rows: pd.DataFrame, formula: str) -> pd.DataFrame:
     try:
         matrix = model_matrix(spec, rows, na_action="raise")
     except Exception as err:  # formulaic raises many unrelated types
-        raise ValueError(f"formula {formula!r}: cannot build the design of {spec!r}: {err}") from err
+        raise ValueError(
+            f"formula {formula!r}: cannot build the design of {spec!r}: {err}") from err
     return pd.DataFrame(np.asarray(matrix, dtype=float), index=rows.index,
                         columns=[str(c) for c in matrix.columns])
 

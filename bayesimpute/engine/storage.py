@@ -121,10 +121,11 @@ def copy_draws(source: xr.Dataset, path: str | os.PathLike, chain_positions: Seq
 def write_dataset(source: xr.Dataset, path: str | os.PathLike, group: str | None = None,
                   mode: str = "a") -> None:
     """Write a (possibly lazily read) draw dataset into ``path`` one draw at a time."""
-    row_labels = {v: source[missing_dim(v)].values if missing_dim(v) in source.coords
-                  else np.arange(source.sizes[missing_dim(v)]) for v in source.data_vars}
-    chains = source["chain"].values if "chain" in source.coords else np.arange(source.sizes["chain"])
-    draws = source["draw"].values if "draw" in source.coords else np.arange(source.sizes["draw"])
+    def labels(dim: str) -> np.ndarray:  # coordinates, or positions where there are none
+        return source[dim].values if dim in source.coords else np.arange(source.sizes[dim])
+
+    row_labels = {v: labels(missing_dim(v)) for v in source.data_vars}
+    chains, draws = labels("chain"), labels("draw")
     create_draw_file(path, row_labels, chains, draws, group=group, mode=mode)
     copy_draws(source, path, range(len(chains)), range(len(draws)), group=group)
 

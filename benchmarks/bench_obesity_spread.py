@@ -14,7 +14,8 @@ imputes, pools two analyses and records imputed-value summaries:
 - the random-intercept analysis ``BMI ~ Age + FamOb + Gender + (1 | Cluster)``, which does
   not depend on how the analysis layer fits random slopes (it is being replaced);
 - the mean imputed Weight over all missing rows, over the sporadically missing rows and
-  over region 3 (never asked), the mean imputed BMI, and the posterior mean of rho.
+  over region 3 (never asked), with the s.d. of the region-3 mean over the m imputations,
+  the mean imputed BMI, and the posterior mean of rho.
 
 The report gives, per quantity, the mean over seeds, the standard deviation over seeds and,
 for pooled coefficients, that standard deviation and the max - min range in units of the
@@ -96,6 +97,9 @@ def imputed_summaries(data: pd.DataFrame, imp) -> dict[str, float]:
                                                  for c in completed]),
         "mean imputed Weight, region never asked": np.mean(
             [c.loc[never_asked, "Weight"].mean() for c in completed]),
+        # the posterior predictive s.d. of an unasked region's mean, as the m draws show it
+        "sd over imputations of that mean": np.std(
+            [c.loc[never_asked, "Weight"].mean() for c in completed], ddof=1),
         "sd imputed Weight": np.mean([c.loc[missing, "Weight"].std() for c in completed]),
         "mean imputed BMI": np.mean([c.loc[data["BMI"].isna(), "BMI"].mean()
                                      for c in completed]),
@@ -135,7 +139,7 @@ def complete_case_line(data: pd.DataFrame) -> str:
     return "Complete cases, estimate (s.e.): " + "; ".join(parts) + "."
 
 
-def write_report(runs: pd.DataFrame, label: str, note: str, m: int,
+def write_report(runs: pd.DataFrame, label: str, note: str, m: int, maxit: int,
                  reference: str = "") -> Path:
     RESULTS.mkdir(exist_ok=True)
     runs.to_csv(RESULTS / f"obesity_spread_{label}.csv", index=False)
@@ -156,7 +160,7 @@ def write_report(runs: pd.DataFrame, label: str, note: str, m: int,
         "Imputation: models/obesity.toml (2l.norm Age, 2l.pmm Height, 2l.bin FamOb, "
         "2l.heckman Weight with Time as exclusion restriction, passive BMI) with every "
         "predictor code 1 made 2, as the tutorial's `pred_mar[pred_mar == 1] <- 2`; "
-        "m = 5, maxit = 10; 5 regions. `slope:` rows pool the tutorial's analysis "
+        f"m = {m}, maxit = {maxit}; 5 regions. `slope:` rows pool the tutorial's analysis "
         f"`{ANALYSES['slope']}`, `intercept:` rows `{ANALYSES['intercept']}` (not affected "
         "by how the analysis layer fits random slopes). sd / se and range / se: the "
         "standard deviation and the max - min range of the pooled estimate over seeds, in "
@@ -169,7 +173,9 @@ def write_report(runs: pd.DataFrame, label: str, note: str, m: int,
         "Per seed:", "",
         markdown(wide), "",
         f"Raw rows: `obesity_spread_{label}.csv`. Regenerate: "
-        f"`python benchmarks/bench_obesity_spread.py --label {label}`.",
+        f"`python benchmarks/bench_obesity_spread.py --label {label}"
+        f"{'' if maxit == 10 else f' --maxit {maxit}'}`. seconds: wall time of one "
+        "impute() on a 2-core machine shared with other jobs (not a timing benchmark).",
     ]) + "\n"
     path = RESULTS / f"obesity_spread_{label}.md"
     path.write_text(text)
@@ -182,14 +188,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N")
     parser.add_argument("--label", default="current")
     parser.add_argument("--note", default="", help="a line on the code state measured")
+    parser.add_argument("--maxit", type=int, help="override the model file's maxit")
     args = parser.parse_args(argv)
     data, kwargs = tutorial_specification()
+    if args.maxit:
+        kwargs["maxit"] = args.maxit
     runs: list[dict] = []
     for seed in range(1, args.seeds + 1):
         runs += run_seed(data, kwargs, seed)
         print(f"seed {seed} done", flush=True)
     write_report(pd.DataFrame(runs), args.label, args.note, int(kwargs["m"]),
-                 complete_case_line(data))
+                 int(kwargs["maxit"]), complete_case_line(data))
 
 
 if __name__ == "__main__":

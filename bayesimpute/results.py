@@ -157,9 +157,15 @@ class MultipleImputation:
         """Run ``maxit`` more iterations from where this run stopped (mice's ``mice.mids``).
 
         For the exact Gibbs steps the continued run is identical to one uninterrupted run
-        of the combined length with the same seed.
+        of the combined length with the same seed. Warns (``NotConvergedWarning``) when the
+        continued run has still not converged, as :func:`bayesimpute.impute` does.
         """
-        return MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, progress=progress))
+        from bayesimpute.diagnostics import warn_if_not_converged
+
+        result = MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs,
+                                                 progress=progress))
+        warn_if_not_converged(result, stacklevel=3)
+        return result
 
     # --- files ---------------------------------------------------------------------------------
     def to_netcdf(self, path) -> str:

@@ -235,3 +235,14 @@ def test_stray_predictor_matrix_label_is_named(data):
     with pytest.raises(ValueError, match=r"row label\(s\) not in data: 'scor' \(did you "
                                          r"mean 'score'\?\)"):
         _spec(data, predictor_matrix=matrix)
+
+
+def test_quickpred_converts_and_exploration_names_the_conversion(data):
+    pl = pytest.importorskip("polars")
+    import bayesimpute as bi
+
+    frame = pl.from_pandas(data.drop(columns="grade"))
+    assert bi.quickpred(frame).equals(bi.quickpred(data.drop(columns="grade")))
+    with pytest.raises(TypeError, match=r"got polars.DataFrame: convert it with "
+                                        r"data.to_pandas\(\)"):
+        bi.md_pattern(frame)

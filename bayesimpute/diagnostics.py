@@ -115,7 +115,7 @@ def imputation_summaries(imp, variables: Sequence[str] | None = None) -> xr.Data
     return xr.Dataset(data_vars)
 
 
-# --- the one R-hat computation ---------------------------------------------------------------------
+# --- the one R-hat computation --------------------------------------------------------------------
 def _enough(dataset: xr.Dataset) -> bool:
     return (dataset.sizes.get("chain", 0) >= MIN_CHAINS
             and dataset.sizes.get("draw", 0) >= MIN_ITERATIONS)
@@ -170,7 +170,7 @@ def rhat_threshold(m: int, n_iterations: int, n_quantities: int = 1) -> float:
     return float(max(RHAT_FLOOR, np.sqrt(1.0 + (ratio - 1.0) / half)))
 
 
-# --- the imputations ---------------------------------------------------------------------------------
+# --- the imputations ------------------------------------------------------------------------------
 def summary_diagnostics(imp, method: str = "rank") -> pd.DataFrame:
     """R-hat and bulk ESS of every traced quantity (:func:`imputation_summaries`).
 
@@ -269,7 +269,7 @@ def convergence(imp, *, parameters: bool = False, method: str = "rank") -> pd.Da
     return table
 
 
-# --- the parameters --------------------------------------------------------------------------------
+# --- the parameters -------------------------------------------------------------------------------
 def _owner(name: str, variables: Sequence[str]) -> str | None:
     """The imputed variable a posterior entry belongs to (longest matching prefix)."""
     owners = [v for v in variables if name.startswith(f"{v}_")]
@@ -373,7 +373,7 @@ def _parameter_table(imp, method: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
-# --- the warning after a run -----------------------------------------------------------------------
+# --- the warning after a run ----------------------------------------------------------------------
 def warn_if_not_converged(imp, *, stacklevel: int = 3) -> list[str]:
     """Warn once when the run's imputations have not converged; return the variables named.
 
@@ -394,9 +394,11 @@ def warn_if_not_converged(imp, *, stacklevel: int = 3) -> list[str]:
     names = ", ".join(f"{v} ({r:.2f})" for v, r in flagged.items())
     warnings.warn(
         f"the imputations have not converged after {imp.iterations} iterations: R-hat above "
-        f"{threshold:.3f} for {names}. R-hat is computed across the m = {imp.m} imputations "
-        "on the mean and variance of each variable's imputed values (level shares for "
-        f"factors), over all iterations; {threshold:.3f} is the larger of {RHAT_FLOOR} and "
+        f"{threshold:.3f} for {names}. R-hat is computed across the m = {imp.m} imputations, "
+        "over all iterations, on what the trace plots show (the mean and variance of a "
+        "continuous variable's imputed values, the share of each level of a factor or of "
+        f"the second value of a binary variable); {threshold:.3f} is the larger of "
+        f"{RHAT_FLOOR} and "
         f"what independent draws would exceed with probability {RUN_FALSE_ALARM:.0%} over "
         f"the {len(summary)} quantities. Continue the run, e.g. imp = imp.iterate("
         f"{max(imp.iterations, 10)}), and check bi.convergence(imp), imp.plot_trace() and "

@@ -150,7 +150,7 @@ class _Checker:
                                    f"columns: {list(data.columns)}")
 
 
-# --- [data] ----------------------------------------------------------------------------------------
+# --- [data] ---------------------------------------------------------------------------------------
 def _read_source(section: dict, base: Path, check: _Checker) -> pd.DataFrame:
     sources = [k for k in ("dataset", "path") if k in section]
     if len(sources) != 1:
@@ -264,7 +264,7 @@ def _load_data(section: dict, base: Path, check: _Checker) -> pd.DataFrame:
     return data
 
 
-# --- [imputation] ----------------------------------------------------------------------------------
+# --- [imputation] ---------------------------------------------------------------------------------
 def _role(value: Any, variable: str, predictor: str, check: _Checker) -> int:
     where = f"imputation.predictors.{variable}"
     if isinstance(value, str):

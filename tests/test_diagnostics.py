@@ -183,3 +183,12 @@ def test_diagnostics_of_masks_constant_and_short_chains():
     assert diagnostics_of(constant)["a"].isnull().all()
     short = xr.Dataset({"a": (("chain", "draw"), np.random.default_rng(1).normal(size=(3, 3)))})
     assert diagnostics_of(short)["a"].isnull().all()
+
+
+def test_resumed_run_is_checked_too(tmp_path):
+    data = two_variables(noise=0.05)
+    with pytest.warns(NotConvergedWarning):
+        bi.impute(data, method={"x": "norm", "y": "norm"}, m=3, maxit=6, seed=2,
+                  checkpoint=tmp_path / "run.ckpt")
+    with pytest.warns(NotConvergedWarning, match="after 6 iterations"):
+        bi.resume(tmp_path / "run.ckpt")

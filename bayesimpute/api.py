@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.defaults import find_default_method
+from bayesimpute.diagnostics import warn_if_not_converged
 from bayesimpute.engine.run import resume_run, start_run
 from bayesimpute.engine.spec import build_spec, make_method, make_predictor_matrix
 from bayesimpute.quickpred import quickpred
@@ -110,6 +111,13 @@ def impute(
     Returns
     -------
     MultipleImputation
+
+    Warns
+    -----
+    NotConvergedWarning
+        Once per run, naming the variables whose imputations have not converged (R-hat
+        above :func:`~bayesimpute.diagnostics.rhat_threshold`), with the suggestion to
+        continue the run with ``imp.iterate(n)``.
     """
     spec = build_spec(
         data, method=method, predictor_matrix=predictor_matrix, cluster=cluster, m=m,
@@ -121,7 +129,9 @@ def impute(
                       stacklevel=2)
     run = start_run(spec, n_jobs=n_jobs, client=client, backend=backend, keep=keep, store=store,
                     checkpoint_path=checkpoint, progress=progress)
-    return MultipleImputation(run)
+    result = MultipleImputation(run)
+    warn_if_not_converged(result, stacklevel=3)
+    return result
 
 
 def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False,
@@ -144,5 +154,7 @@ def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False,
     -------
     MultipleImputation
     """
-    return MultipleImputation(resume_run(path, n_jobs=n_jobs, client=client, backend=backend,
-                                         progress=progress))
+    result = MultipleImputation(resume_run(path, n_jobs=n_jobs, client=client, backend=backend,
+                                           progress=progress))
+    warn_if_not_converged(result, stacklevel=3)
+    return result

@@ -24,6 +24,7 @@ def run_model(path: str | Path, out: str | Path, *, m: int | None = None,
     matplotlib.use("Agg")
     import bayesimpute as bi
     from bayesimpute.model_file import load_model_file
+    from bayesimpute.plots.trace import trace_dataset
 
     model = load_model_file(path)
     kwargs = model.impute_kwargs()
@@ -46,7 +47,8 @@ def run_model(path: str | Path, out: str | Path, *, m: int | None = None,
     say("convergence (R-hat of chain means and variances):")
     say(bi.convergence(imp).round(3).to_string(), "\n")
     written = {"idata": imp.to_netcdf(out / "imputation.nc")}
-    figure = imp.plot_trace()
+    rows = len(trace_dataset(imp).data_vars)  # every quantity in one figure, no pages
+    figure = imp.plot_trace(rows_per_page=max(rows, 1))
     figure.savefig(out / "trace.png", dpi=100)
     written["trace"] = str(out / "trace.png")
     if model.analysis.get("formula"):

@@ -207,10 +207,16 @@ class MultipleImputation:
         For the exact Gibbs steps the continued run is identical to one uninterrupted run
         of the combined length with the same seed. ``n_jobs``, ``client`` and ``backend``
         as in :func:`bayesimpute.impute`; ``keep`` and ``store`` stay this run's (a stored
-        run writes a new draw file, so this result keeps reading its own).
+        run writes a new draw file, so this result keeps reading its own). Warns
+        (``NotConvergedWarning``) when the continued run has still not converged, as
+        :func:`bayesimpute.impute` does.
         """
-        return MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, client=client,
-                                               backend=backend, progress=progress))
+        from bayesimpute.diagnostics import warn_if_not_converged
+
+        result = MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, client=client,
+                                                 backend=backend, progress=progress))
+        warn_if_not_converged(result, stacklevel=3)
+        return result
 
     # --- files ---------------------------------------------------------------------------------
     def to_netcdf(self, path) -> str:

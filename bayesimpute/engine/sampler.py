@@ -135,7 +135,12 @@ class ChainRunner:
 
     # --- start ---------------------------------------------------------------------------
     def initial_fill(self) -> None:
-        """mice's start: each missing cell takes a random observed, unflagged value."""
+        """mice's start: each missing cell takes a random observed, unflagged value.
+
+        A variable of a cluster-level method (``cluster_level = True``) starts constant
+        within clusters, as its method keeps it: one random value per cluster, or the
+        cluster's own observed value where it has one.
+        """
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
                 continue
@@ -143,10 +148,22 @@ class ChainRunner:
             pool = column[~wy & ~np.isnan(column)]
             if len(pool) == 0:
                 raise SamplerError(f"column {variable!r} has no observed value to start from")
-            self._store(variable, self.rng.choice(pool, size=int(wy.sum())))
+            cluster_level = get_method(self.plan.methods[variable]).cluster_level
+            if cluster_level and self.plan.cluster is not None:
+                values = self._cluster_start(column, wy, pool)
+            else:
+                values = self.rng.choice(pool, size=int(wy.sum()))
+            self._store(variable, values)
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
                 self._store(variable, self._passive(variable))
+
+    def _cluster_start(self, column: np.ndarray, wy: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        cluster, n_clusters = self.plan.cluster, self.plan.n_clusters
+        start = self.rng.choice(pool, size=n_clusters)
+        known = ~wy & ~np.isnan(column)
+        start[cluster[known]] = column[known]
+        return start[cluster[wy]]
 
     def _store(self, variable: str, values: np.ndarray) -> None:
         """Record the imputations of ``variable``; only missing cells enter the working data."""

@@ -7,6 +7,7 @@ error names the column or argument at fault. The sampler only ever sees an
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ import pandas as pd
 from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.methods import get_method
+from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = [
     "ImputationSpec",
@@ -27,6 +29,7 @@ __all__ = [
     "make_predictor_matrix",
     "is_passive",
     "passive_inputs",
+    "to_pandas_frame",
     "ROLE_NAMES",
 ]
 
@@ -75,29 +78,31 @@ def passive_inputs(formula: str, columns) -> list[str]:
     return [c for c in columns if c in names]
 
 
-def _varies_within_clusters(series: pd.Series, cluster: pd.Series) -> bool:
-    spread = series.groupby(cluster, observed=True).agg(lambda s: s.dropna().nunique())
-    return bool((spread > 1).any())
-
-
 def _default_method(series: pd.Series, cluster: pd.Series | None) -> str:
     kind = make_codec(series).kind
     if cluster is None:
         return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
                 VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
-    if kind is VariableKind.CONTINUOUS:
-        return "2l.pmm" if _varies_within_clusters(series, cluster) else "2lonly.pmm"
-    return {VariableKind.BINARY: "2l.bin", VariableKind.CATEGORICAL: "2l.polyreg",
-            VariableKind.ORDERED: "2l.polr"}[kind]
+    if is_cluster_level(series, cluster):
+        return cluster_level_method(kind)
+    return {VariableKind.CONTINUOUS: "2l.pmm", VariableKind.BINARY: "2l.bin",
+            VariableKind.CATEGORICAL: "2l.polyreg", VariableKind.ORDERED: "2l.polr"}[kind]
 
 
-def make_method(data: pd.DataFrame, cluster: str | None = None) -> pd.Series:
+def make_method(data: Any, cluster: str | None = None) -> pd.Series:
     """Default method per column, as mice's ``make.method`` but aware of clusters.
 
     Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
-    ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm`` (``2lonly.pmm``
-    for a variable constant within clusters), ``2l.bin``, ``2l.polyreg``, ``2l.polr``.
+    ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm``, ``2l.bin``,
+    ``2l.polyreg``, ``2l.polr`` by type, and for a cluster-level variable (constant within
+    every cluster, :func:`~bayesimpute.methods.cluster_level.is_cluster_level`) the
+    cluster-level method of the same family: ``2lonly.pmm``, ``2lonly.logreg``,
+    ``2lonly.polyreg``, ``2lonly.polr``, which impute one value per cluster.
+    :func:`~bayesimpute.defaults.find_default_method` makes the same choice for those.
+
+    ``data`` may be any frame :func:`to_pandas_frame` converts (polars, pyarrow, ...).
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
     groups = _cluster_series(data, cluster)
     methods = {}
@@ -109,12 +114,13 @@ def make_method(data: pd.DataFrame, cluster: str | None = None) -> pd.Series:
     return pd.Series(methods, dtype=object, name="method")
 
 
-def make_predictor_matrix(data: pd.DataFrame, cluster: str | None = None) -> pd.DataFrame:
+def make_predictor_matrix(data: Any, cluster: str | None = None) -> pd.DataFrame:
     """mice's default predictor matrix: every other column a fixed-effect predictor (1).
 
     With ``cluster``, the cluster column is coded -2 in every other row and its own row is
     all zeros.
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
     columns = list(data.columns)
     matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
@@ -127,9 +133,63 @@ def make_predictor_matrix(data: pd.DataFrame, cluster: str | None = None) -> pd.
 
 
 # --- validation --------------------------------------------------------------------------------
-def _check_frame(data: Any) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+def to_pandas_frame(data: Any, argument: str = "data") -> pd.DataFrame:
+    """``data`` as a pandas DataFrame, converting other data-frame libraries' frames.
+
+    A pandas DataFrame is returned as it is. A frame with a ``to_pandas()`` method (polars,
+    pyarrow, cuDF, Modin, ...) or the data-frame interchange protocol (``__dataframe__``)
+    is converted once; nothing of those libraries is imported here, so none is a
+    dependency. Missing values (polars ``null``, arrow nulls) become pandas' missing
+    values, polars ``Categorical`` columns unordered and ``Enum`` columns ordered
+    categoricals. The results (completed data, tables) are pandas objects.
+
+    Raises
+    ------
+    TypeError
+        For anything else, naming the conversion to use (a numpy array needs column names:
+        ``pd.DataFrame(array, columns=[...])``).
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    kind = f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
+    if isinstance(data, np.ndarray):
+        raise TypeError(
+            f"{argument} is a numpy array; methods, predictors and the cluster are named by "
+            f"column, so give it names: pd.DataFrame(array, columns=[...])"
+        )
+    if isinstance(data, pd.Series):
+        raise TypeError(f"{argument} is a pandas Series; pass a DataFrame ({argument}.to_frame())")
+    if type(data).__name__ == "LazyFrame":
+        raise TypeError(f"{argument} is a lazy frame ({kind}); collect it first "
+                        f"({argument}.collect())")
+    for convert in (_via_to_pandas, _via_interchange):
+        frame = convert(data)
+        if frame is not None:
+            return frame
+    raise TypeError(
+        f"{argument} must be a pandas DataFrame or a frame that converts to one (to_pandas() "
+        f"or the data-frame interchange protocol, e.g. polars or pyarrow); got {kind}"
+    )
+
+
+def _via_to_pandas(data: Any) -> pd.DataFrame | None:
+    to_pandas = getattr(data, "to_pandas", None)
+    if not callable(to_pandas):
+        return None
+    try:
+        frame = to_pandas()
+    except ImportError:  # e.g. polars without pyarrow: the interchange protocol may still work
+        return None
+    return frame if isinstance(frame, pd.DataFrame) else None
+
+
+def _via_interchange(data: Any) -> pd.DataFrame | None:
+    if not hasattr(data, "__dataframe__"):
+        return None
+    return pd.api.interchange.from_dataframe(data)
+
+
+def _check_frame(data: pd.DataFrame) -> None:
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")
     bad = [c for c in data.columns if not isinstance(c, str)]
@@ -185,15 +245,12 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
         predictor_matrix = pd.DataFrame(predictor_matrix, index=columns, columns=columns)
     if not isinstance(predictor_matrix, pd.DataFrame):
         raise TypeError("predictor_matrix must be a pandas DataFrame or a square numpy array")
+    _check_matrix_labels(predictor_matrix, columns)
     if predictor_matrix.shape[0] != predictor_matrix.shape[1]:
         raise ValueError(
             f"predictor_matrix must be square (rows = imputed variables, columns = "
             f"predictors), got shape {predictor_matrix.shape}"
         )
-    for axis, labels in (("row", predictor_matrix.index), ("column", predictor_matrix.columns)):
-        unknown = [str(x) for x in labels if x not in columns]
-        if unknown:
-            raise ValueError(f"predictor_matrix {axis} names not found in data: {unknown}")
     matrix = predictor_matrix
     if _has_strings(matrix):  # role names -> codes; unknown names fail the code check below
         matrix = matrix.map(_role_code)
@@ -206,6 +263,24 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
             f"{matrix.at[bad[0][0], bad[0][1]]!r}); allowed codes: {sorted(PREDICTOR_CODES)}"
         )
     return matrix.astype(int)
+
+
+def _check_matrix_labels(matrix: pd.DataFrame, columns: list[str]) -> None:
+    """Every row and column label must be a data column; a typo is named, with the likely
+    intended column (``pred.loc["y", "xx"] = 1`` silently adds a column ``xx``)."""
+    for axis, labels in (("row", matrix.index), ("column", matrix.columns)):
+        unknown = [x for x in labels if x not in columns]
+        if not unknown:
+            continue
+        hints = []
+        for label in unknown[:5]:
+            close = difflib.get_close_matches(str(label), columns, n=1)
+            hints.append(f"{label!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"predictor_matrix {axis} label(s) not in data: {', '.join(hints)}; assigning "
+            "pred.loc[row, name] with a name that is not a column adds a new one. Data "
+            f"columns: {columns}"
+        )
 
 
 def _role_code(value: Any) -> Any:
@@ -303,9 +378,40 @@ def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
         )
 
 
+def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
+                            codecs: dict[str, ColumnCodec], cluster: str | None,
+                            notes: list[str]) -> None:
+    """A row-level method on a cluster-level variable: a warning, not an error.
+
+    The method imputes row by row, so rows of one cluster can get different values of a
+    variable that is constant within every cluster in the observed data. That is a warning
+    rather than an error because the detection
+    (:func:`~bayesimpute.methods.cluster_level.is_cluster_level`) reads the observed values
+    only: a user may know that the variable can vary within a cluster.
+    """
+    if cluster is None:
+        return
+    for column in _model_rows(method):
+        if getattr(get_method(method[column]), "cluster_level", False):
+            continue
+        if not is_cluster_level(data[column], data[cluster]):
+            continue
+        suggestion = cluster_level_method(codecs[column].kind)
+        message = (
+            f"column {column!r} is constant within every cluster of {cluster!r} (a "
+            f"cluster-level variable), but {method[column]!r} imputes it row by row, so rows "
+            f"of one cluster can get different values; use {suggestion!r} to impute one "
+            "value per cluster"
+        )
+        warnings.warn(message, UserWarning, stacklevel=4)
+        notes.append(Note(message, column))
+
+
 def _normalise_where(where: Any, data: pd.DataFrame) -> pd.DataFrame:
     if where is None:
         return data.isna()
+    if hasattr(where, "to_pandas") or hasattr(where, "__dataframe__"):
+        where = to_pandas_frame(where, "where")  # polars, pyarrow, ...
     if isinstance(where, np.ndarray):
         if where.shape != data.shape:
             raise ValueError(f"where has shape {where.shape}, data has shape {data.shape}")
@@ -531,10 +637,12 @@ def build_spec(
 
     Checks, in order (errors name the column or argument):
 
-    - ``data`` a non-empty DataFrame with unique string column labels; ``m`` >= 1 and
+    - ``data`` a non-empty DataFrame (or a frame :func:`to_pandas_frame` converts) with
+      unique string column labels; ``m`` >= 1 and
       ``maxit`` >= 0 integers (not bool; ``maxit=0`` only fills starting values); ``seed``
       an int >= 0, a numpy Generator or SeedSequence, or None.
-    - ``predictor_matrix``: square, known names, legal codes or role names, at most one
+    - ``predictor_matrix``: known names (a stray label is named), square, legal codes or
+      role names, at most one
       cluster code (-2) per row; a non-zero diagonal is zeroed with a warning.
     - the cluster column: present, no missing ids; ids of any type (int, float, string,
       categorical) keep their labels.
@@ -543,7 +651,8 @@ def build_spec(
       text (object / string) and date-time columns are an error when the run uses them
       and pass through untouched when it does not; ``inf`` is an error, never missing.
     - methods: known names, fitting the column's kind, a cluster for 2l methods, 2lonly
-      variables constant within clusters.
+      variables constant within clusters; a row-level method on a variable that is
+      constant within every cluster gives a warning naming the 2lonly method to use.
     - a used column with no observed value is an error; an imputed one more than 90%
       missing gives a warning.
     - clusters: a single cluster is an error for 2l methods (there is no silent
@@ -563,6 +672,7 @@ def build_spec(
     ValueError
         For values the run cannot use.
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
     m = _check_count("m", m, 1)
     maxit = _check_count("maxit", maxit, 0)
@@ -584,6 +694,7 @@ def build_spec(
     codecs = _make_codecs(data, used, cluster, notes)
     _check_finite(data, codecs)
     _check_methods(method, codecs, cluster, matrix, data)
+    _warn_row_level_methods(data, method, codecs, cluster, notes)
     _check_observed(data, where, used, method, notes)
     _check_clusters(data, cluster, method, notes)
     _check_incomplete_predictors(data, where, method, matrix)

@@ -233,3 +233,26 @@ def test_row_levels_sets_parents():
     levels = row_levels([make_level(frame["school"]), make_level(frame["klass"])])
     assert [lv.name for lv in levels] == ["klass", "school"]
     assert levels[0].parent == "school" and levels[1].parent is None
+
+
+def test_binary_and_categorical_targets_at_several_levels(data):
+    rng = np.random.default_rng(12)
+    frame = data.copy()
+    frame["b"] = (frame["y"] + rng.normal(size=len(frame)) > 0).astype(float)
+    frame["c"] = pd.Categorical(np.digitize(frame["x"].fillna(0), [-0.5, 0.5]),
+                                categories=[0, 1, 2]).rename_categories(["lo", "mid", "hi"])
+    class_flag = (rng.random(frame["klass"].max() + 1) < 0.5).astype(float)
+    frame["k"] = class_flag[frame["klass"]]  # a binary class-level variable
+    for column in ("b", "c"):
+        frame.loc[rng.random(len(frame)) < 0.2, column] = np.nan
+    frame.loc[(rng.random(frame["klass"].max() + 1) < 0.3)[frame["klass"]], "k"] = np.nan
+    frame = frame.drop(columns=["x", "w", "t"])
+    method = {"y": "ml.norm", "b": "ml.bin", "c": "ml.polyreg", "k": "ml.bin"}
+    imp = bi.impute(frame, cluster=CLUSTERS, method=method, m=1, maxit=3, seed=2)
+    done = imp.complete(0)
+    assert set(done["b"].unique()) <= {0.0, 1.0} and done["b"].notna().all()
+    assert done["c"].dtype == frame["c"].dtype and done["c"].notna().all()
+    assert done.groupby("klass")["k"].nunique().max() == 1
+    post = imp.idata.posterior
+    assert post["c_u_school"].sizes["c_category"] == 2  # K - 1 sets of effects
+    assert "k_u_school" in post and "k_u_klass" not in post  # class level: school above

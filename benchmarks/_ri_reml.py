@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, sparse
+from threadpoolctl import threadpool_limits
 
 from bayesimpute.analysis import ModelFit
 
@@ -74,9 +75,12 @@ def fit_random_intercepts(data: pd.DataFrame, response: str, predictors: Sequenc
     Z, sizes = _design(data, factors)
     reml = _Reml(X, y, Z, sizes)
     start = np.zeros(len(factors)) - 1.0
-    # derivative-free, as lme4's bobyqa; a boundary fit drifts to a very small ratio
-    result = optimize.minimize(reml.criterion, start, method="Nelder-Mead",
-                               options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000})
+    # derivative-free, as lme4's bobyqa; a boundary fit drifts to a very small ratio. One
+    # BLAS thread: these small factorisations run a hundred times slower threaded on a
+    # busy 2-core machine.
+    with threadpool_limits(1):
+        result = optimize.minimize(reml.criterion, start, method="Nelder-Mead",
+                                   options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000})
     if not result.success:
         raise RuntimeError(f"REML did not converge: {result.message}")
     _, XVX, beta, rss = reml.parts(result.x)

@@ -122,6 +122,11 @@ class TargetDesign:
         return np.array([i for i, c in enumerate(self.columns) if c.random], dtype=int)
 
     @property
+    def mean_levels(self) -> list[str | None]:
+        """Per column, the level whose cluster mean it is (None for the others)."""
+        return [c.mean_level for c in self.columns]
+
+    @property
     def roles(self) -> np.ndarray:
         return np.array([c.role for c in self.columns], dtype=int)
 

@@ -198,7 +198,8 @@ class ChainRunner:
             impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
             x_names=design.names, random=design.random, cluster=cluster,
             n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
-            extra={"x_roles": design.roles, "levels": codec.categories}, cluster_levels=levels,
+            extra={"x_roles": design.roles, "levels": codec.categories,
+                   "mean_levels": design.mean_levels}, cluster_levels=levels,
         )
 
     def _impute(self, variable: str, iteration: int) -> np.ndarray:

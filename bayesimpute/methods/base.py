@@ -60,7 +60,9 @@ class MethodData:
         Number of categories for categorical targets (0 otherwise).
     extra : dict
         ``"x_roles"``: the predictor-matrix code of each column of ``X``; ``"levels"``:
-        the categories of a categorical target (code order), else None.
+        the categories of a categorical target (code order), else None;
+        ``"mean_levels"``: per column of ``X``, the cluster level whose mean it is (None
+        for other columns and for the one cluster of a two-level model).
     cluster_levels : tuple of ClusterLevel
         Every cluster identifier of the model, lowest level first, each with its parent
         level (see :mod:`bayesimpute.engine.levels`); one entry for a two-level model,

@@ -105,14 +105,22 @@ class UnitLayout:
     levels: tuple[ClusterLevel, ...]  # the model's levels (lowest first, parents among them)
     unit_codes: list[np.ndarray]  # per level, the cluster of each unit
     chain_index: list[list[int]]
+    #: columns of X the model uses: for a level-L target, cluster means at L or below are
+    #: left out (aggregated to L they repeat the predictor's own aggregate)
+    columns: np.ndarray
 
     @classmethod
     def make(cls, data: MethodData, level: ClusterLevel | None) -> UnitLayout:
+        p = data.X.shape[1]
+        columns = np.arange(p)
         if level is None:
             kept = row_levels(data.cluster_levels)
             codes = [lv.codes for lv in kept]
             n_units = len(data.y)
         else:
+            below = {lv.name for lv in data.cluster_levels if is_nested(lv, level)}
+            means = data.extra.get("mean_levels") or [None] * p
+            columns = np.array([j for j in range(p) if means[j] not in below], dtype=int)
             above = [lv for lv in data.cluster_levels
                      if lv.name != level.name and is_nested(level, lv)]
             kept = row_levels(above)
@@ -122,7 +130,7 @@ class UnitLayout:
                 unit_code[level.codes] = lv.codes
                 codes.append(unit_code)
             n_units = level.n_clusters
-        return cls(level, n_units, kept, codes, level_chains(kept))
+        return cls(level, n_units, kept, codes, level_chains(kept), columns)
 
     def effect_chains(self, units: np.ndarray, slope_level: str | None,
                       slopes: np.ndarray) -> list[EffectChain]:
@@ -145,7 +153,7 @@ class UnitLayout:
         codes, J = self.level.codes, self.level.n_clusters
         counts = np.maximum(np.bincount(codes, minlength=J), 1)
         X = np.column_stack([np.bincount(codes, weights=data.X[:, j], minlength=J) / counts
-                             for j in range(data.X.shape[1])])
+                             for j in self.columns])
         observed = np.bincount(codes[data.observed], minlength=J) > 0
         y = np.zeros(J)
         y[codes[data.observed]] = data.y[data.observed]
@@ -186,7 +194,10 @@ class _MultilevelMethod(ImputationMethod):
         slope_level = self.options["slope_level"] or (
             self.layout.levels[0].name if self.layout.levels else None)
         names = [lv.name for lv in self.layout.levels]
-        slopes = np.asarray([i for i in data.random if i != 0], dtype=int)
+        position = {int(j): k for k, j in enumerate(self.layout.columns)}
+        self.x_names = [data.x_names[j] for j in self.layout.columns]
+        slopes = np.asarray([position[i] for i in data.random if i != 0 and i in position],
+                            dtype=int)
         if len(slopes) and slope_level not in names:
             raise MethodError(f"slope_level={slope_level!r} for {data.target!r} is not one of "
                               f"the levels of its model {names}")
@@ -228,7 +239,7 @@ class _MultilevelMethod(ImputationMethod):
         for chain in self.all_chains:
             for level in chain.levels:
                 labels = next(list(lv.labels) for lv in data.cluster_levels if lv.name == level.name)
-                re = [data.x_names[i] for i in level.random]
+                re = [self.x_names[i] for i in level.random]
                 dims[f"psi_{level.name}"] = (*category, (f"re_{level.name}", re),
                                              (f"re_{level.name}_bis", re))
                 dims[f"u_{level.name}"] = (*category, (f"cluster_{level.name}", labels),
@@ -307,7 +318,7 @@ class _MultilevelGaussian(_MultilevelMethod):
         return params
 
     def parameter_dims(self, data: MethodData):
-        return {"beta": (("x", list(data.x_names)),), "sigma2": (), **self._level_dims(data)}
+        return {"beta": (("x", list(self.x_names)),), "sigma2": (), **self._level_dims(data)}
 
     def get_state(self) -> dict[str, np.ndarray]:
         if self.state is None:
@@ -398,7 +409,7 @@ class _MultilevelLogit(_MultilevelMethod):
         names = ([str(level) for level in levels[1:]] if levels is not None
                  else list(range(1, K)))
         category = () if K == 2 else (("category", names),)
-        return {"beta": (*category, ("x", list(data.x_names))),
+        return {"beta": (*category, ("x", list(self.x_names))),
                 **self._level_dims(data, category)}
 
     def get_state(self) -> dict[str, np.ndarray]:

@@ -100,11 +100,15 @@ def test_two_level_method_refuses_several_levels(data):
 def test_cluster_means_at_every_level(data):
     matrix = bi.make_predictor_matrix(data, cluster=CLUSTERS)
     matrix.loc["y", "x"] = 3
+    matrix.loc["w", "x"] = 3
     imp = bi.impute(data, predictor_matrix=matrix, method={"y": "ml.norm", "x": "ml.norm",
                                                            "w": "ml.norm", "t": "ml.norm"},
                     m=1, maxit=1, seed=2)
     names = list(imp.idata.posterior["y_x"].values)
     assert "x.mean[school]" in names and "x.mean[klass]" in names
+    # w lives at class level: x aggregated to classes is x.mean[klass], kept once
+    w_names = list(imp.idata.posterior["w_x"].values)
+    assert "x.mean[school]" in w_names and "x.mean[klass]" not in w_names and "x" in w_names
 
 
 def test_crossed_levels_are_logged():

@@ -212,36 +212,50 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_design(design: str, replications: int) -> None:
-    """All replications of one design; the tidy rows are saved every 10 replications."""
+def run_design(design: str, seeds: range) -> None:
+    """The replications ``seeds`` of one design; their tidy rows are saved every 10."""
     parts = []
     start = time.perf_counter()
-    for seed in range(1, replications + 1):
+    for k, seed in enumerate(seeds, 1):
         parts.append(run_replication(design, seed))
-        if seed % 10 == 0 or seed == replications:
-            pd.concat(parts, ignore_index=True).to_csv(_runs_file(design), index=False)
-            print(f"{design}: {seed} replications, {time.perf_counter() - start:.0f} s",
+        if k % 10 == 0 or k == len(seeds):
+            pd.concat(parts, ignore_index=True).to_csv(_runs_file(design, seeds), index=False)
+            print(f"{design}: {k} replications, {time.perf_counter() - start:.0f} s",
                   flush=True)
 
 
-def _runs_file(design: str) -> Path:
+def _runs_file(design: str, seeds: range | None = None) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    return RESULTS / f"multilevel_sim_runs_{design}.csv"
+    part = "" if seeds is None or seeds.start == 1 else f"_{seeds.start}-{seeds.stop - 1}"
+    return RESULTS / f"multilevel_sim_runs_{design}{part}.csv"
+
+
+def saved_runs() -> pd.DataFrame:
+    """Every saved replication (a design may be saved in parts, by seed range)."""
+    files = sorted(RESULTS.glob("multilevel_sim_runs_*.csv"))
+    runs = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return runs.drop_duplicates(["design", "replication", "method", "term"])
 
 
 def main() -> None:
-    """``bench_multilevel_sim.py [replications] [design ...]``: run the designs (both by
-    default; they may run in two processes), then summarise every saved design."""
+    """``bench_multilevel_sim.py [replications] [design ...] [--seeds FIRST LAST]``: run the
+    designs (both by default; designs and seed ranges may run in separate processes), then
+    summarise every saved replication (0 replications: summarise only)."""
     # one BLAS thread: the fits are many small Cholesky factorisations, which a threaded
     # BLAS on a shared 2-core machine slows down a hundredfold
     threadpool_limits(1)
-    replications = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    designs = sys.argv[2:] or ["nested", "crossed"]
+    args = sys.argv[1:]
+    seeds = None
+    if "--seeds" in args:
+        k = args.index("--seeds")
+        seeds = range(int(args[k + 1]), int(args[k + 2]) + 1)
+        args = args[:k] + args[k + 3:]
+    replications = int(args[0]) if args else 100
+    designs = args[1:] or ["nested", "crossed"]
     if replications:
         for design in designs:
-            run_design(design, replications)
-    saved = [d for d in ("nested", "crossed") if _runs_file(d).exists()]
-    runs = pd.concat([pd.read_csv(_runs_file(d)) for d in saved], ignore_index=True)
+            run_design(design, seeds or range(1, replications + 1))
+    runs = saved_runs()
     seconds = runs.groupby(["design", "replication", "method"])["seconds"].first().sum()
     table = summarise(runs)
     ml = table[table["method"] == "ml"]

@@ -260,3 +260,19 @@ def test_binary_and_categorical_targets_at_several_levels(data):
     post = imp.idata.posterior
     assert post["c_u_school"].sizes["c_category"] == 2  # K - 1 sets of effects
     assert "k_u_school" in post and "k_u_klass" not in post  # class level: school above
+
+
+def test_random_slope_at_the_chosen_level(data):
+    matrix = bi.make_predictor_matrix(data, cluster=CLUSTERS)
+    matrix.loc["y", "x"] = 2
+    method = {"y": "ml.norm", "x": "ml.norm", "w": "ml.norm", "t": "ml.norm"}
+    imp = bi.impute(data, predictor_matrix=matrix, method=method,
+                    method_options={"y": {"slope_level": "school"}}, m=1, maxit=1, seed=3)
+    post = imp.idata.posterior
+    assert list(post["y_re_school"].values) == ["Intercept", "x"]
+    assert list(post["y_re_klass"].values) == ["Intercept"]
+    default = bi.impute(data, predictor_matrix=matrix, method=method, m=1, maxit=1, seed=3)
+    assert list(default.idata.posterior["y_re_klass"].values) == ["Intercept", "x"]
+    with pytest.raises(Exception, match="slope_level='district'"):
+        bi.impute(data, predictor_matrix=matrix, method=method,
+                  method_options={"y": {"slope_level": "district"}}, m=1, maxit=1, seed=3)

@@ -68,6 +68,7 @@ def write_netcdf(run: Run, path) -> str:
         "index_name": data.index.name,
         "cluster": spec.cluster,
         "cluster_values": data[spec.cluster].astype(str).tolist() if spec.cluster else None,
+        "clusters": {c: data[c].astype(str).tolist() for c in spec.clusters},
         "method": spec.method.to_dict(),
         "predictor_matrix": spec.predictor_matrix.to_dict(orient="split"),
         "visit_sequence": spec.visit_sequence,
@@ -103,9 +104,12 @@ def _rebuild_data(idata, header) -> pd.DataFrame:
     observed = idata.observed_data
     index = pd.Index(header["index"], name=header.get("index_name"))
     columns = {}
+    cluster_values = header.get("clusters") or {}
+    if header["cluster"] is not None:
+        cluster_values.setdefault(header["cluster"], header["cluster_values"])
     for column, meta in header["columns"].items():
-        if column == header["cluster"]:
-            values = pd.Series(header["cluster_values"], index=index)
+        if column in cluster_values:
+            values = pd.Series(cluster_values[column], index=index)
             if meta["dtype"] == "category":
                 values = pd.Categorical(values, categories=[str(c) for c in meta["categories"]])
             elif meta["dtype"] != "object":
@@ -145,7 +149,7 @@ def read_netcdf(path) -> Run:
         warnings.simplefilter("ignore")
         spec = build_spec(
             data, method=pd.Series(header["method"], dtype=object), predictor_matrix=matrix,
-            cluster=header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
+            cluster=list(header.get("clusters") or []) or header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
             seed=header["seed"], where=where, visit_sequence=header["visit_sequence"],
             method_options=header["method_options"],
         )

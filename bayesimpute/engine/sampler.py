@@ -21,8 +21,9 @@ import pandas as pd
 
 from bayesimpute.engine.coding import ColumnCodec
 from bayesimpute.engine.design import TargetDesign
+from bayesimpute.engine.levels import ClusterLevel, make_level, row_levels
 from bayesimpute.methods import MethodData, get_method
-from bayesimpute.engine.spec import ImputationSpec, is_passive
+from bayesimpute.engine.spec import ImputationSpec, is_passive, model_clusters
 
 __all__ = ["SamplerPlan", "ChainTrace", "ChainRunner", "SamplerError", "make_plan", "run_chain",
            "chain_seeds"]
@@ -48,6 +49,9 @@ class SamplerPlan:
     options: dict[str, dict[str, Any]]
     designs: dict[str, TargetDesign]
     post: dict[str, Callable]
+    #: per model variable, its cluster levels (lowest first, parents set); the fields
+    #: ``cluster`` / ``cluster_labels`` / ``n_clusters`` above are the run's first cluster
+    model_levels: dict[str, tuple[ClusterLevel, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,18 +86,24 @@ def make_plan(spec: ImputationSpec) -> SamplerPlan:
     data = spec.data
     cluster_codes = cluster_labels = None
     n_clusters = 0
+    clusters = spec.clusters or ([spec.cluster] if spec.cluster is not None else [])
+    levels = {name: make_level(data[name]) for name in clusters}
     if spec.cluster is not None:
-        codes, labels = pd.factorize(data[spec.cluster], sort=True)
-        cluster_codes, cluster_labels, n_clusters = codes.astype(np.int64), np.asarray(labels), len(labels)
+        first = levels[spec.cluster]
+        cluster_codes, cluster_labels, n_clusters = first.codes, first.labels, first.n_clusters
     values = {c: codec.encode(data[c]) for c, codec in spec.codecs.items()}
-    designs = {}
+    designs, model_levels = {}, {}
     for variable in spec.imputed:
         name = spec.method[variable]
         if is_passive(name):
             continue
         roles = {p: int(code) for p, code in spec.predictor_matrix.loc[variable].items() if code}
+        names = model_clusters(spec, variable) if spec.clusters else clusters
+        model_levels[variable] = row_levels([levels[n] for n in names])
+        mean_levels = [level.name for level in model_levels[variable]]
         designs[variable] = TargetDesign(
-            variable, roles, spec.codecs, multilevel=get_method(name).multilevel
+            variable, roles, spec.codecs, multilevel=get_method(name).multilevel,
+            mean_levels=mean_levels if len(mean_levels) > 1 else (),
         )
     return SamplerPlan(
         values=values, codecs=spec.codecs, index=data.index, cluster=cluster_codes,
@@ -101,6 +111,7 @@ def make_plan(spec: ImputationSpec) -> SamplerPlan:
         where={v: spec.where[v].to_numpy() for v in spec.imputed},
         visit_sequence=spec.imputed, methods={v: spec.method[v] for v in spec.imputed},
         options=spec.method_options, designs=designs, post=spec.post,
+        model_levels=model_levels,
     )
 
 
@@ -203,7 +214,11 @@ class ChainRunner:
 
     def _method_data(self, variable: str) -> MethodData:
         plan, design = self.plan, self.plan.designs[variable]
-        X = design.build(self.current, plan.cluster, plan.n_clusters)
+        levels = plan.model_levels.get(variable, ())
+        cluster, labels, n_clusters = plan.cluster, plan.cluster_labels, plan.n_clusters
+        if levels:  # the model's own (lowest) cluster, the run's first one for two levels
+            cluster, labels, n_clusters = levels[0].codes, levels[0].labels, levels[0].n_clusters
+        X = design.build(self.current, cluster, n_clusters, {lv.name: lv for lv in levels})
         usable = ~np.isnan(X).any(axis=1)
         # the model learns from observed cells that are not flagged for (over-)imputation
         observed_mask = ~np.isnan(plan.values[variable]) & ~plan.where[variable] & usable
@@ -211,10 +226,10 @@ class ChainRunner:
         return MethodData(
             target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
             impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
-            x_names=design.names, random=design.random, cluster=plan.cluster,
-            n_clusters=plan.n_clusters, cluster_labels=plan.cluster_labels,
-            n_levels=codec.n_levels,
-            extra={"x_roles": design.roles, "levels": codec.categories},
+            x_names=design.names, random=design.random, cluster=cluster,
+            n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
+            extra={"x_roles": design.roles, "levels": codec.categories,
+                   "mean_levels": design.mean_levels}, cluster_levels=levels,
         )
 
     def _impute(self, variable: str, iteration: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,8 @@ import pandas as pd
 
 from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
-from bayesimpute.methods import get_method
+from bayesimpute.engine.levels import chains, make_level, row_levels
+from bayesimpute.methods import available_methods, get_method
 from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "is_passive",
     "passive_inputs",
     "to_pandas_frame",
+    "model_clusters",
     "ROLE_NAMES",
 ]
 
@@ -60,6 +62,8 @@ class ImputationSpec:
     #: what the engine changed or noticed, as :class:`~bayesimpute.engine.design.Note` strings
     #: (``note.variable`` says which variable each concerns)
     warnings: list[str] = field(default_factory=list)
+    #: every cluster identifier of the run (``cluster`` is the first); one for two levels
+    clusters: list[str] = field(default_factory=list)
 
     @property
     def imputed(self) -> list[str]:
@@ -68,6 +72,26 @@ class ImputationSpec:
 
 
 # --- helpers a user calls ---------------------------------------------------------------------
+def model_clusters(spec: ImputationSpec, variable: str) -> list[str]:
+    """The cluster identifiers of ``variable``'s model: its row's -2 columns, or every
+    cluster of the run when its row codes none (``cluster=`` names them for all rows)."""
+    row = spec.predictor_matrix.loc[variable]
+    coded = [c for c in spec.clusters if row.get(c, 0) == -2]
+    return coded or list(spec.clusters)
+
+
+def _as_cluster_list(cluster: str | Sequence[str] | None) -> list[str]:
+    if cluster is None:
+        return []
+    if isinstance(cluster, str):
+        return [cluster]
+    if not isinstance(cluster, Sequence) or not all(isinstance(c, str) for c in cluster):
+        raise TypeError(f"cluster must be a column name or a list of column names, got {cluster!r}")
+    if len(set(cluster)) != len(cluster):
+        raise ValueError(f"cluster lists a column twice: {list(cluster)}")
+    return list(cluster)
+
+
 def is_passive(method: str) -> bool:
     return isinstance(method, str) and method.strip().startswith("~")
 
@@ -78,8 +102,11 @@ def passive_inputs(formula: str, columns) -> list[str]:
     return [c for c in columns if c in names]
 
 
-def _default_method(series: pd.Series, cluster: pd.Series | None) -> str:
+def _default_method(series: pd.Series, cluster: pd.Series | None, several: bool = False) -> str:
     kind = make_codec(series).kind
+    if several:  # several cluster identifiers: the ml.* methods (a level-2/3 target is found)
+        return {VariableKind.BINARY: "ml.bin", VariableKind.CATEGORICAL: "ml.polyreg"}.get(
+            kind, "ml.pmm")
     if cluster is None:
         return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
                 VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
@@ -89,7 +116,7 @@ def _default_method(series: pd.Series, cluster: pd.Series | None) -> str:
             VariableKind.CATEGORICAL: "2l.polyreg", VariableKind.ORDERED: "2l.polr"}[kind]
 
 
-def make_method(data: Any, cluster: str | None = None) -> pd.Series:
+def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Series:
     """Default method per column, as mice's ``make.method`` but aware of clusters.
 
     Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
@@ -99,36 +126,45 @@ def make_method(data: Any, cluster: str | None = None) -> pd.Series:
     cluster-level method of the same family: ``2lonly.pmm``, ``2lonly.logreg``,
     ``2lonly.polyreg``, ``2lonly.polr``, which impute one value per cluster.
     :func:`~bayesimpute.defaults.find_default_method` makes the same choice for those.
+    With several clusters (``cluster=["school", "class"]``): ``ml.pmm`` (which finds the
+    level a variable lives at), ``ml.bin``, ``ml.polyreg``; ordered factors get ``ml.pmm``.
 
     ``data`` may be any frame :func:`to_pandas_frame` converts (polars, pyarrow, ...).
     """
     data = to_pandas_frame(data)
     _check_frame(data)
-    groups = _cluster_series(data, cluster)
+    clusters = _as_cluster_list(cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+    groups = data[clusters[0]] if len(clusters) == 1 else None
     methods = {}
     for column in data.columns:
-        if column == cluster or not data[column].isna().any():
+        if column in clusters or not data[column].isna().any():
             methods[column] = ""
         else:
-            methods[column] = _default_method(data[column], groups)
+            methods[column] = _default_method(data[column], groups, len(clusters) > 1)
     return pd.Series(methods, dtype=object, name="method")
 
 
-def make_predictor_matrix(data: Any, cluster: str | None = None) -> pd.DataFrame:
+def make_predictor_matrix(data: Any,
+                          cluster: str | Sequence[str] | None = None) -> pd.DataFrame:
     """mice's default predictor matrix: every other column a fixed-effect predictor (1).
 
     With ``cluster``, the cluster column is coded -2 in every other row and its own row is
-    all zeros.
+    all zeros. ``cluster`` may list several columns (``["school", "class"]``): each is
+    coded -2, which is how a row declares a model with random effects at several levels.
     """
     data = to_pandas_frame(data)
     _check_frame(data)
     columns = list(data.columns)
     matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
     np.fill_diagonal(matrix.values, 0)
-    if cluster is not None:
-        _cluster_series(data, cluster)
-        matrix[cluster] = -2
-        matrix.loc[cluster, :] = 0
+    clusters = _as_cluster_list(cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+        matrix[name] = -2
+    for name in clusters:
+        matrix.loc[name, :] = 0
     return matrix
 
 
@@ -292,32 +328,29 @@ def _has_strings(frame: pd.DataFrame) -> bool:
     return any(frame[c].dtype == object for c in frame.columns)
 
 
-def _resolve_cluster(matrix: pd.DataFrame, cluster: str | None) -> str | None:
-    coded = sorted({c for c in matrix.columns if (matrix[c] == -2).any()})
-    for row in matrix.index:
-        row_clusters = matrix.columns[matrix.loc[row] == -2].tolist()
-        if len(row_clusters) > 1:
-            raise ValueError(
-                f"predictor_matrix row {row!r} has more than one cluster code (-2): "
-                f"{row_clusters}; only two-level models are supported"
-            )
-    if cluster is None:
-        if len(coded) > 1:
-            raise ValueError(f"predictor_matrix codes several cluster columns (-2): {coded}")
-        return coded[0] if coded else None
-    if coded and coded != [cluster]:
+def _resolve_clusters(matrix: pd.DataFrame, cluster: str | Sequence[str] | None) -> list[str]:
+    """Every cluster identifier of the run: ``cluster`` (one name or several) and the
+    columns coded -2. A row may code several -2 columns: a model with several levels,
+    which only methods that take several (``ml.*``) accept (checked with the methods)."""
+    coded = [c for c in matrix.columns if (matrix[c] == -2).any()]
+    given = _as_cluster_list(cluster)
+    if not given:
+        return coded
+    extra = [c for c in coded if c not in given]
+    if extra:
         raise ValueError(
             f"cluster={cluster!r} but the predictor_matrix codes {coded} as cluster (-2)"
         )
-    return cluster
+    return given
 
 
-def _normalise_method(method: Any, data: pd.DataFrame, cluster: str | None) -> pd.Series:
+def _normalise_method(method: Any, data: pd.DataFrame, clusters: list[str]) -> pd.Series:
     columns = list(data.columns)
     if method is None:
-        return make_method(data, cluster)
+        return make_method(data, clusters or None)
     if isinstance(method, str):
-        method = {c: (method if data[c].isna().any() and c != cluster else "") for c in columns}
+        method = {c: (method if data[c].isna().any() and c not in clusters else "")
+                  for c in columns}
     if isinstance(method, Mapping):
         method = pd.Series(dict(method), dtype=object)
     if not isinstance(method, pd.Series):
@@ -332,13 +365,18 @@ def _normalise_method(method: Any, data: pd.DataFrame, cluster: str | None) -> p
     return method
 
 
-def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: str | None,
+def _row_clusters(matrix: pd.DataFrame, clusters: list[str], row: str) -> list[str]:
+    coded = [c for c in clusters if matrix.at[row, c] == -2]
+    return coded or list(clusters)
+
+
+def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], clusters: list[str],
                    matrix: pd.DataFrame, data: pd.DataFrame) -> None:
     for column, name in method.items():
         if not name:
             continue
-        if column == cluster:
-            raise ValueError(f"the cluster column {cluster!r} cannot be imputed (method {name!r})")
+        if column in clusters:
+            raise ValueError(f"the cluster column {column!r} cannot be imputed (method {name!r})")
         if is_passive(name):
             inputs = passive_inputs(name, data.columns)
             if not inputs:
@@ -353,10 +391,19 @@ def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: s
                 f"method {name!r} cannot impute column {column!r}: it is {kind}, and "
                 f"{name!r} imputes {', '.join(sorted(str(k) for k in cls.kinds))} variables"
             )
-        if cls.multilevel and cluster is None:
+        if cls.multilevel and not clusters:
             raise ValueError(
                 f"method {name!r} for column {column!r} needs a cluster: pass cluster= or "
                 "code the cluster column -2 in the predictor matrix"
+            )
+        row_clusters = _row_clusters(matrix, clusters, column)
+        if cls.multilevel and cls.max_levels is not None and len(row_clusters) > cls.max_levels:
+            several = "ml." + name.split(".", 1)[-1]
+            several = several if several in available_methods() else "an ml.* method"
+            raise ValueError(
+                f"predictor_matrix row {column!r} has more than one cluster code (-2): "
+                f"{row_clusters}, but method {name!r} takes {cls.max_levels}; use {several} "
+                "(nested or crossed levels) or code a single cluster -2 in this row"
             )
         heckman_codes = [c for c in matrix.columns if matrix.at[column, c] in _HECKMAN_CODES]
         if heckman_codes and "heckman" not in name:
@@ -365,7 +412,7 @@ def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: s
                 f"only 2l.heckman understands; method is {name!r}"
             )
         if getattr(cls, "cluster_level", False):
-            _check_cluster_level(data, column, cluster)
+            _check_cluster_level(data, column, row_clusters[0])
 
 
 def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
@@ -392,7 +439,9 @@ def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
     if cluster is None:
         return
     for column in _model_rows(method):
-        if getattr(get_method(method[column]), "cluster_level", False):
+        chosen = get_method(method[column])
+        # cluster-level methods keep the variable constant; ml.* methods find its level
+        if chosen.cluster_level or chosen.max_levels is None or chosen.max_levels > 1:
             continue
         if not is_cluster_level(data[column], data[cluster]):
             continue
@@ -507,7 +556,7 @@ def _model_rows(method: pd.Series) -> list[str]:
 
 
 def _used_columns(method: pd.Series, matrix: pd.DataFrame, data: pd.DataFrame,
-                  cluster: str | None) -> list[str]:
+                  clusters: list[str]) -> list[str]:
     """Columns the sampler touches: imputed ones, their predictors, passive inputs."""
     used = {c for c, name in method.items() if name}
     for row in _model_rows(method):
@@ -515,16 +564,16 @@ def _used_columns(method: pd.Series, matrix: pd.DataFrame, data: pd.DataFrame,
     for c, name in method.items():
         if is_passive(name):
             used.update(passive_inputs(name, data.columns))
-    return [c for c in data.columns if c in used and c != cluster]
+    return [c for c in data.columns if c in used and c not in clusters]
 
 
-def _make_codecs(data: pd.DataFrame, used: list[str], cluster: str | None,
+def _make_codecs(data: pd.DataFrame, used: list[str], clusters: list[str],
                  notes: list[str]) -> dict[str, ColumnCodec]:
     """Codecs of the usable columns; an unusable (text, date) column is an error only
     when the run needs it, otherwise it passes through unchanged and a note says so."""
     codecs = {}
     for column in data.columns:
-        if column == cluster:
+        if column in clusters:
             continue
         try:
             codecs[column] = make_codec(data[column])
@@ -569,8 +618,14 @@ def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
                 notes.append(Note(message, column))
 
 
-def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
+def _check_clusters(data: pd.DataFrame, clusters: list[str], method: pd.Series,
                     notes: list[str]) -> None:
+    for cluster in clusters:
+        _check_cluster_count(data, cluster, method, notes)
+
+
+def _check_cluster_count(data: pd.DataFrame, cluster: str, method: pd.Series,
+                         notes: list[str]) -> None:
     """A two-level model needs several clusters to identify the between-cluster variance.
 
     A single cluster is an error rather than a silent single-level fallback: the user asked
@@ -591,6 +646,24 @@ def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
                    "between-cluster variance is weakly identified and its prior matters")
         warnings.warn(message, UserWarning, stacklevel=4)
         notes.append(Note(message, cluster))
+
+
+def _note_crossed_levels(data: pd.DataFrame, clusters: list[str], matrix: pd.DataFrame,
+                         method: pd.Series, notes: list[str]) -> None:
+    """Log each model whose levels are (partly) crossed: it may be meant, or it may be
+    class labels that restart within each school, which then need relabelling."""
+    seen: set[tuple[str, ...]] = set()
+    for row in _model_rows(method):
+        names = tuple(_row_clusters(matrix, clusters, row))
+        if len(names) < 2 or names in seen or not get_method(method[row]).multilevel:
+            continue
+        seen.add(names)
+        levels = row_levels([make_level(data[name]) for name in names])
+        if len(chains(levels)) > 1:
+            notes.append(Note(
+                f"cluster levels {list(names)} are not all nested (crossed random effects); "
+                "if lower-level labels restart within each higher cluster, make them unique "
+                "(e.g. school + '/' + class) to nest them", row))
 
 
 def _check_incomplete_predictors(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series,
@@ -620,7 +693,7 @@ def build_spec(
     *,
     method: Any = None,
     predictor_matrix: Any = None,
-    cluster: str | None = None,
+    cluster: str | Sequence[str] | None = None,
     m: int = 5,
     maxit: int = 10,
     seed: Any = None,
@@ -642,10 +715,12 @@ def build_spec(
       ``maxit`` >= 0 integers (not bool; ``maxit=0`` only fills starting values); ``seed``
       an int >= 0, a numpy Generator or SeedSequence, or None.
     - ``predictor_matrix``: known names (a stray label is named), square, legal codes or
-      role names, at most one
-      cluster code (-2) per row; a non-zero diagonal is zeroed with a warning.
-    - the cluster column: present, no missing ids; ids of any type (int, float, string,
-      categorical) keep their labels.
+      role names; a non-zero diagonal is zeroed with a warning. A row coding several columns
+      -2 has several cluster levels (nested or crossed, read from the data), which only
+      methods taking several levels (``ml.*``) accept; ``cluster`` may name one column or a
+      list.
+    - the cluster columns: present, no missing ids; ids of any type (int, float, string,
+      categorical) keep their labels; a level crossed with the others is logged.
     - column dtypes: NaN, None, ``pd.NA`` and nullable dtypes (Int64, Float64, boolean) are
       all missing values and give identical imputations; bool columns are binary; free
       text (object / string) and date-time columns are an error when the run uses them
@@ -683,20 +758,23 @@ def build_spec(
         matrix = make_predictor_matrix(data, cluster)
     else:
         matrix = _zero_diagonal(_normalise_matrix(predictor_matrix, columns), notes)
-    cluster = _resolve_cluster(matrix, cluster)
-    _cluster_series(data, cluster)
-    if cluster is not None:
+    clusters = _resolve_clusters(matrix, cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+    cluster = clusters[0] if clusters else None
+    if clusters:
         matrix = matrix.copy()
-        matrix.loc[cluster, :] = 0
-    method = _normalise_method(method, data, cluster)
+        matrix.loc[clusters, :] = 0
+    method = _normalise_method(method, data, clusters)
     where = _normalise_where(where, data)
-    used = _used_columns(method, matrix, data, cluster)
-    codecs = _make_codecs(data, used, cluster, notes)
+    used = _used_columns(method, matrix, data, clusters)
+    codecs = _make_codecs(data, used, clusters, notes)
     _check_finite(data, codecs)
-    _check_methods(method, codecs, cluster, matrix, data)
+    _check_methods(method, codecs, clusters, matrix, data)
     _warn_row_level_methods(data, method, codecs, cluster, notes)
     _check_observed(data, where, used, method, notes)
-    _check_clusters(data, cluster, method, notes)
+    _check_clusters(data, clusters, method, notes)
+    _note_crossed_levels(data, clusters, matrix, method, notes)
     _check_incomplete_predictors(data, where, method, matrix)
     models = {c: get_method(method[c]).multilevel for c in _model_rows(method) if where[c].any()}
     matrix = prune_predictors(data, codecs, models, matrix, where, notes)
@@ -705,5 +783,5 @@ def build_spec(
         data=data.copy(), codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
         visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,
         post=_check_post(post, columns), method_options=_check_options(method_options, method),
-        m=m, maxit=maxit, seed=seed, warnings=notes,
+        m=m, maxit=maxit, seed=seed, warnings=notes, clusters=clusters,
     )

@@ -18,6 +18,7 @@ from bayesimpute.methods import (  # noqa: F401
     cluster_level,
     count,
     heckman,
+    multilevel,
     normal,
 )
 

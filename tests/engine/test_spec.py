@@ -246,3 +246,32 @@ def test_quickpred_converts_and_exploration_names_the_conversion(data):
     with pytest.raises(TypeError, match=r"got polars.DataFrame: convert it with "
                                         r"data.to_pandas\(\)"):
         bi.md_pattern(frame)
+
+
+# --- several cluster identifiers ---------------------------------------------------------------
+def test_cluster_list_is_checked(data):
+    frame = data.assign(klass=data["school"] * 2 + np.arange(len(data)) % 2)
+    with pytest.raises(TypeError, match="cluster must be a column name or a list"):
+        build_spec(frame, cluster=["school", 3])
+    with pytest.raises(ValueError, match="cluster lists a column twice"):
+        build_spec(frame, cluster=["school", "school"])
+    with pytest.raises(ValueError, match="cluster column 'nope' is not a column"):
+        build_spec(frame, cluster=["school", "nope"])
+    spec = build_spec(frame, cluster=["school", "klass"], m=1, maxit=1)
+    assert spec.clusters == ["school", "klass"] and spec.cluster == "school"
+    assert "school" not in spec.codecs and "klass" not in spec.codecs
+
+
+def test_each_row_may_code_its_own_levels(data):
+    from bayesimpute.engine.spec import model_clusters
+
+    frame = data.assign(klass=data["school"] * 2 + np.arange(len(data)) % 2)
+    matrix = make_predictor_matrix(frame, cluster="school")
+    incomplete = [c for c in frame.columns if frame[c].isna().any()]
+    row = incomplete[0]
+    matrix.at[row, "klass"] = -2
+    matrix.loc[row, incomplete[1:]] = 0  # only the clusters: the others are not imputed
+    method = {c: "ml.norm" if c == row else "" for c in frame.columns}
+    spec = build_spec(frame, predictor_matrix=matrix, method=method, m=1, maxit=1)
+    assert spec.clusters == ["school", "klass"]
+    assert model_clusters(spec, row) == ["school", "klass"]

@@ -36,7 +36,6 @@ from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
 from bayesimpute.methods._heckman_model import (
     HeckmanDesign,
     HeckmanPriors,
-    RhoPrior,
     build_heckman_model,
 )
 from bayesimpute.methods._linalg import unpack_cholesky
@@ -45,8 +44,6 @@ from bayesimpute.methods._logistic import (
     LogitPriors,
     LogitState,
     build_pymc_model as build_logit_model,
-    category_probabilities,
-    draw_categories,
 )
 from bayesimpute.methods.linear_mixed import (
     LinearMixedGibbs,

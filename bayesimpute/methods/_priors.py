@@ -85,11 +85,15 @@ class CovariancePrior:
         return psi, rate / rng.gamma(0.5 * (self.df + q), size=q)
 
     # --- PyMC variables (the models) ------------------------------------------------------
-    def declare(self, q: int, *, hyper_dims, batch: tuple[int, ...] = ()):
-        """Declare ``psi_hyper`` and ``psi_chol`` in the current PyMC model; return the
-        Cholesky factor of Psi as a tensor of shape ``batch + (q, q)``."""
-        hyper = pm.InverseGamma("psi_hyper", alpha=0.5, beta=1.0 / self.scale**2,
-                                dims=hyper_dims)
+    def declare(self, q: int, *, hyper_dims=None, batch: tuple[int, ...] = (),
+                suffix: str = ""):
+        """Declare ``psi_hyper`` and ``psi_chol`` (names + ``suffix``, for models with several
+        covariance matrices) in the current PyMC model; return the Cholesky factor of Psi as
+        a tensor of shape ``batch + (q, q)``. Without ``hyper_dims`` the auxiliaries get the
+        shape ``batch + (q,)``."""
+        shape = None if hyper_dims is not None else (*batch, q)
+        hyper = pm.InverseGamma(f"psi_hyper{suffix}", alpha=0.5, beta=1.0 / self.scale**2,
+                                dims=hyper_dims, shape=shape)
         n_packed = q * (q + 1) // 2
 
         def logp(packed, hyper, _template):
@@ -98,7 +102,7 @@ class CovariancePrior:
 
         # the template's length tells PyMC the support size (k) of the packed factor
         packed = pm.CustomDist(
-            "psi_chol", hyper, np.zeros(n_packed), signature="(q),(k)->(k)",
+            f"psi_chol{suffix}", hyper, np.zeros(n_packed), signature="(q),(k)->(k)",
             logp=logp, random=self._packed_random, shape=(*batch, n_packed),
         )
         return unpack_cholesky_tensor(packed, q)

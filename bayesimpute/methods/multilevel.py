@@ -325,14 +325,16 @@ class _MultilevelGaussian(_MultilevelMethod):
             return {}
         return {"beta": self.state.beta.copy(), "sigma2": np.asarray(self.state.sigma2),
                 "scale.y": np.array([self.y_mean, self.y_sd]), **self._save_scaler(),
-                **_flatten("u", self.state.effects), **_flatten("psi", self.state.psi)}
+                **_flatten("u", self.state.effects), **_flatten("psi", self.state.psi),
+                **_flatten("hyper", self.state.hyper)}
 
     def _restore(self, saved) -> None:
         self._restore_scaler(saved)
         self.y_mean, self.y_sd = (float(v) for v in saved["scale.y"])
         self.state = MultilevelState(
             np.asarray(saved["beta"], dtype=float), float(saved["sigma2"]),
-            _unflatten("u", saved, self.state.effects), _unflatten("psi", saved, self.state.psi))
+            _unflatten("u", saved, self.state.effects), _unflatten("psi", saved, self.state.psi),
+            _unflatten("hyper", saved, self.state.hyper))
         self._pending_state = None
 
 

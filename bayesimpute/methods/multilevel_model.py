@@ -4,18 +4,19 @@ random effects at several nested or crossed levels, and their exact Gibbs transi
 Gaussian, on the standardised scale of the target and the predictors::
 
     y_i = x_i' beta + sum_l z_li' u_{l, c_l(i)} + e_i,   e_i ~ N(0, sigma2)
-    u_{l,c} ~ N_q(0, Psi_l),  Psi_l ~ InvWishart(q_l + 1, psi_scale I)
+    u_{l,c} ~ N_q(0, Psi_l),  Psi_l ~ Huang & Wand's hierarchical inverse-Wishart
     beta ~ N(0, beta_sd^2 I),  sigma2 ~ InvGamma(a, b)
 
 with the priors of :class:`~bayesimpute.methods.linear_mixed.LinearMixedPriors` (the
-two-level model is the special case of one level). Logistic (K categories, category 0
+two-level model is the special case of one level); every level's Psi_l has the package's one
+covariance prior (:class:`~bayesimpute.methods._priors.CovariancePrior`). Logistic (K categories, category 0
 the reference): each non-reference category k has ``eta_ik = x_i' beta_k + sum_l z_li'
 u_{k,l,c}`` and each level's ``Psi_{k,l}`` has Huang & Wand's prior, exactly as in
 :mod:`bayesimpute.methods._logistic` (:class:`~bayesimpute.methods._logistic.LogitPriors`).
 
 Transitions (:func:`gaussian_sweep`, :func:`logit_sweep`) draw (beta, u) per chain of
 nested levels exactly (:func:`bayesimpute.methods._nested.draw_chain`), then each
-``Psi_l`` from its inverse-Wishart conditional and ``sigma2`` from its inverse-gamma one; the
+``Psi_l`` and its Huang–Wand auxiliaries from their conditionals and ``sigma2`` from its inverse-gamma one; the
 logistic sweep first draws the Pólya–Gamma variables given the current linear predictor.
 Each costs a few passes over the rows plus work linear in the clusters.
 
@@ -33,10 +34,9 @@ import pymc as pm
 import pytensor.tensor as pt
 from polyagamma import random_polyagamma
 
-from bayesimpute.methods._linalg import draw_inverse_wishart, draw_mvn_from_precision
+from bayesimpute.methods._linalg import draw_mvn_from_precision
 from bayesimpute.methods._logistic import LogitPriors
 from bayesimpute.methods._nested import EffectChain, chain_offset, cluster_sums, draw_chain
-from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
 from bayesimpute.methods.linear_mixed import LinearMixedPriors
 
 __all__ = ["MultilevelState", "MultilevelLogitState", "GaussianSweep", "gaussian_sweep",
@@ -49,18 +49,20 @@ def _zeros_like_chains(chains: Sequence[EffectChain]) -> list[list[np.ndarray]]:
 
 @dataclass
 class MultilevelState:
-    """Gaussian parameters; ``effects[g][l]`` (J, q) and ``psi[g][l]`` (q, q) per chain
-    ``g`` and level ``l`` (lowest first)."""
+    """Gaussian parameters; ``effects[g][l]`` (J, q), ``psi[g][l]`` (q, q) and ``hyper[g][l]``
+    (the Huang–Wand auxiliaries, (q,)) per chain ``g`` and level ``l`` (lowest first)."""
 
     beta: np.ndarray
     sigma2: float
     effects: list[list[np.ndarray]]
     psi: list[list[np.ndarray]]
+    hyper: list[list[np.ndarray]]
 
     @classmethod
     def start(cls, p: int, chains: Sequence[EffectChain]) -> MultilevelState:
         return cls(np.zeros(p), 0.5, _zeros_like_chains(chains),
-                   [[np.eye(len(lv.random)) * 0.2 for lv in c.levels] for c in chains])
+                   [[np.eye(len(lv.random)) * 0.2 for lv in c.levels] for c in chains],
+                   [[np.ones(len(lv.random)) for lv in c.levels] for c in chains])
 
 
 @dataclass
@@ -141,14 +143,14 @@ def gaussian_sweep(X, y, chains, state: MultilevelState, priors: LinearMixedPrio
     beta, effects = _draw_blocks(
         X, np.ones(n), y, chains, state.effects, psi_inverses,
         np.eye(p) * sigma2 / priors.beta_sd**2, rng, XX_cache, scale=sigma2)
-    psi = [[draw_inverse_wishart(priors.psi_df(len(lv.random)) + lv.n_clusters,
-                                 priors.psi_scale * np.eye(len(lv.random)) + u.T @ u, rng)
-            for lv, u in zip(chain.levels, chain_effects)]
-           for chain, chain_effects in zip(chains, effects)]
+    updates = [[priors.covariance.update(u, a, rng) for u, a in zip(chain_effects, chain_hyper)]
+               for chain_effects, chain_hyper in zip(effects, state.hyper)]
+    psi = [[psi_l for psi_l, _ in chain] for chain in updates]
+    hyper = [[a_l for _, a_l in chain] for chain in updates]
     residual = y - linear_predictor(X, beta, chains, effects)
     shape = priors.sigma2_shape + 0.5 * n
     rate = priors.sigma2_rate + 0.5 * float(residual @ residual)
-    return MultilevelState(beta, rate / rng.gamma(shape), effects, psi)
+    return MultilevelState(beta, rate / rng.gamma(shape), effects, psi, hyper)
 
 
 # --- logistic ------------------------------------------------------------------------------------
@@ -190,19 +192,9 @@ def logit_sweep(X: np.ndarray, y: np.ndarray, chains: Sequence[EffectChain],
                                            XX_cache)
         for g, chain in enumerate(chains):
             for l, level in enumerate(chain.levels):
-                psi[k][g][l], hyper[k][g][l] = _huang_wand(effects[k][g][l], hyper[k][g][l],
-                                                           priors, rng)
+                psi[k][g][l], hyper[k][g][l] = priors.covariance.update(
+                    effects[k][g][l], hyper[k][g][l], rng)
     return current
-
-
-def _huang_wand(u: np.ndarray, hyper: np.ndarray, priors: LogitPriors,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Psi | u, a (inverse-Wishart), then a | Psi (inverse gamma), as _logistic does."""
-    n_clusters, q = u.shape
-    scale = np.diag(2.0 * priors.re_df / hyper)
-    psi = draw_inverse_wishart(priors.psi_df(q) + n_clusters, scale + u.T @ u, rng)
-    rate = 1.0 / priors.re_scale**2 + priors.re_df * np.diag(np.linalg.inv(psi))
-    return psi, rate / rng.gamma(0.5 * (priors.re_df + q), size=q)
 
 
 # --- the PyMC model ------------------------------------------------------------------------------
@@ -219,10 +211,7 @@ def build_pymc_model(X: np.ndarray, y: np.ndarray, chains: Sequence[EffectChain]
         mu = pt.dot(X, beta)
         for level in levels:
             q = len(level.random)
-            packed = pm.Flat(f"psi_chol_{level.name}", shape=q * (q + 1) // 2)
-            logp, chol = inverse_wishart_cholesky_logp(
-                packed, q, priors.psi_df(q), np.full(q, priors.psi_scale))
-            pm.Potential(f"psi_prior_{level.name}", logp)
+            chol = priors.covariance.declare(q, suffix=f"_{level.name}")
             u_raw = pm.Normal(f"u_raw_{level.name}", 0.0, 1.0, shape=(level.n_clusters, q))
             u = pm.Deterministic(f"u_{level.name}", pt.dot(u_raw, chol.T))
             pm.Deterministic(f"psi_{level.name}", pt.dot(chol, chol.T))

@@ -1,4 +1,5 @@
 import numpy as np
+from scipy import stats
 
 from bayesimpute.methods.matching import match_donors
 
@@ -28,3 +29,53 @@ def test_edges_and_tiny_donor_pools():
     rng = np.random.default_rng(2)
     donated = match_donors(np.array([5.0, 6.0]), np.array([-100.0, 100.0]), np.array([1.0, 2.0]), 5, rng)
     assert set(donated) <= {1.0, 2.0}
+
+
+# --- ties: broken at random, for every recipient -------------------------------------------------
+# A chi-square goodness-of-fit test at level 0.001 on 20,000 draws: a fixed seed, and a
+# deviation of 10% in a single donor's probability is detected with high power.
+ALPHA = 1e-3
+
+
+def _donor_counts(predicted_observed, recipient, donors, n_draws, seed):
+    rng = np.random.default_rng(seed)
+    n = len(predicted_observed)
+    donated = match_donors(np.asarray(predicted_observed, float), np.full(n_draws, recipient),
+                           np.arange(n, dtype=float), donors, rng)
+    return np.bincount(donated.astype(int), minlength=n)
+
+
+def test_a_recipient_tied_with_50_donors_draws_each_of_them_equally():
+    # 50 donors share the recipient's prediction (type-2 matching in a cluster whose rows
+    # all have the same predictors); the old stable-sort rule only ever gave the first 5
+    predicted_observed = np.concatenate([np.full(50, 1.0), [0.0, 2.5, 3.0]])
+    counts = _donor_counts(predicted_observed, 1.0, 5, 20_000, seed=3)
+    assert counts[50:].sum() == 0  # nothing beyond the tied donors
+    assert (counts[:50] > 0).all()
+    assert stats.chisquare(counts[:50]).pvalue > ALPHA
+
+
+def test_tied_donors_share_what_the_closer_donors_leave():
+    # k = 5: one donor strictly closer (probability 1/5), 20 tied at the 5th distance
+    # (4/5 shared: 0.04 each), farther donors never
+    predicted_observed = np.concatenate([[0.5], np.full(20, 1.0), np.full(5, 3.0)])
+    counts = _donor_counts(predicted_observed, 0.4, 5, 20_000, seed=4)
+    expected = np.concatenate([[0.2], np.full(20, 0.04)]) * counts.sum()
+    assert counts[21:].sum() == 0
+    assert stats.chisquare(counts[:21], expected).pvalue > ALPHA
+
+
+def test_ties_on_both_sides_of_the_recipient():
+    # distance 1 to three donors below and three above: all six tied for the 2 nearest
+    predicted_observed = np.array([1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 7.0])
+    counts = _donor_counts(predicted_observed, 2.0, 2, 12_000, seed=5)
+    assert counts[6] == 0
+    assert stats.chisquare(counts[:6]).pvalue > ALPHA
+
+
+def test_recipients_in_one_call_break_ties_independently():
+    # within one call (one imputed data set) recipients of a tied block must not all get
+    # the same k donors, as they would with one shuffle per call
+    rng = np.random.default_rng(6)
+    donated = match_donors(np.full(50, 1.0), np.full(2000, 1.0), np.arange(50.0), 5, rng)
+    assert len(np.unique(donated)) == 50

@@ -4,6 +4,14 @@ Every one of them is the PyMC model of :mod:`bayesimpute.methods.linear_mixed`, 
 the exact Gibbs step (default) or by NUTS (``method_options={"y": {"sampler": "nuts"}}``).
 Variance components are drawn, never plugged in; clusters with no observed value get
 random effects from the population distribution, because their conditional is the prior.
+
+Start and burn-in: a chain starts at a moment fit of the observed rows (least squares, then
+the ANOVA estimates of the residual and random-effect variances:
+:func:`~bayesimpute.methods.start_values.linear_mixed_start`) and runs ``burn`` exact
+sweeps (default 5) at its first visit before its first imputation; every visit then runs
+``n_steps`` sweeps (default 2). With ``sampler="nuts"`` the first visit's ``tune``
+adapting transitions (default 200) are the burn-in. A continued chain (``iterate``,
+``resume``) starts where it stopped, without burn-in.
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ class _LinearGaussianMethod(ImputationMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "tune": 200,
+        options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "burn": 5, "tune": 200,
                                    "target_accept": 0.9}
         if cls.random_effects:
             options["heterogeneous"] = False
@@ -112,18 +120,20 @@ class _LinearGaussianMethod(ImputationMethod):
         )
         gibbs = LinearMixedGibbs(model=self.model, priors=self.priors, rng=rng)
         self._gibbs = gibbs
-        point = gibbs.initial_point()
+        # a fresh chain starts at the moment fit of the observed rows and runs ``burn``
+        # exact sweeps before its first imputation; a continued chain starts where it was
+        point, burn = gibbs.initial_point(), int(self.options["burn"])
         if self._pending_state is not None:
             point = {k: np.asarray(v) for k, v in self._pending_state.items()
                      if not k.startswith("scale.")}
-            self._pending_state = None
+            self._pending_state, burn = None, 0
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
                 target_accept=float(self.options["target_accept"]),
             )
         else:
-            self._stepper = ChainStepper(gibbs, point)
+            self._stepper = ChainStepper(gibbs, point, tune=burn)
 
     def _cluster(self, data: MethodData) -> np.ndarray:
         if self.random_effects:

@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from bayesimpute.methods.matching import match_donors
+from bayesimpute.methods.matching import DONOR_RULES, match_donors, match_donors_window
 
 
 def test_donors_are_among_the_k_nearest():
@@ -79,3 +79,52 @@ def test_recipients_in_one_call_break_ties_independently():
     rng = np.random.default_rng(6)
     donated = match_donors(np.full(50, 1.0), np.full(2000, 1.0), np.arange(50.0), 5, rng)
     assert len(np.unique(donated)) == 50
+
+
+# --- miceadds' rank window (2l.pmm) --------------------------------------------------------------
+def _window_counts(predicted_observed, recipient, donors, n_draws, seed, per_call=None):
+    """Donor counts over ``n_draws`` draws, made ``per_call`` recipients at a time."""
+    rng = np.random.default_rng(seed)
+    n = len(predicted_observed)
+    per_call = per_call or n_draws
+    donated = np.concatenate([
+        match_donors_window(np.asarray(predicted_observed, float), np.full(per_call, recipient),
+                            np.arange(n, dtype=float), donors, rng)
+        for _ in range(n_draws // per_call)])
+    return np.bincount(donated.astype(int), minlength=n)
+
+
+def test_window_draws_the_k_donors_below_and_the_k_above():
+    # distinct predictions 0..19, recipient between 9 and 10: donors 5..14, 1/10 each
+    counts = _window_counts(np.arange(20.0), 9.5, 5, 20_000, seed=7)
+    assert counts[:5].sum() == 0 and counts[15:].sum() == 0
+    assert stats.chisquare(counts[5:15]).pvalue > ALPHA
+
+
+def test_window_is_clipped_at_the_ends_as_in_miceadds():
+    # below every donor: the 5 "below" slots all fall on the first donor (squeezed)
+    counts = _window_counts(np.arange(20.0), -100.0, 5, 20_000, seed=8)
+    expected = np.array([6, 1, 1, 1, 1]) / 10 * counts.sum()
+    assert counts[5:].sum() == 0
+    assert stats.chisquare(counts[:5], expected).pvalue > ALPHA
+
+
+def test_window_breaks_ties_at_random():
+    # 50 donors tie with the recipient: over calls (one random order of the ties per call,
+    # as miceadds' jitter) each is drawn equally often, and the window reaches the
+    # neighbouring predictions only when the recipient sits near the block's ends
+    predicted = np.concatenate([np.arange(-10.0, 0.0), np.full(50, 1.0), np.arange(2.0, 12.0)])
+    counts = _window_counts(predicted, 1.0, 5, 40_000, seed=9, per_call=10)
+    tied = counts[10:60]
+    assert (tied > 0).all()
+    assert stats.chisquare(tied).pvalue > ALPHA
+    assert counts[:5].sum() == 0 and counts[65:].sum() == 0  # at most 5 ranks beyond
+    # the recipient sits at a random place among its ties, so the block's lower and upper
+    # neighbours are reached equally often (binomial, 4 s.e.); placed at the block's start
+    # it would draw half its donors from the lower neighbours and none from the upper
+    below, above = counts[:10].sum(), counts[60:].sum()
+    assert abs(below - above) < 4 * np.sqrt(below + above)
+
+
+def test_window_rule_is_chosen_by_name():
+    assert DONOR_RULES == {"nearest": match_donors, "window": match_donors_window}

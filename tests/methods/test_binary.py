@@ -7,7 +7,7 @@ import pymc as pm
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._linalg import unpack_cholesky
 from bayesimpute.methods._logistic import (
     LogisticMixedGibbs,

@@ -29,9 +29,12 @@ Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Wei
     :mod:`~bayesimpute.methods._heckman_gibbs`) or ``"nuts"`` (the same PyMC model).
 ``n_steps``, ``burn``
     Transitions per visit (default 3) and extra transitions at the first visit (default 40;
-    the exact sweeps mix fast: rho settles within a few sweeps on the benchmark design).
+    the exact sweeps mix fast: rho settles within a few sweeps on the benchmark design). A
+    continued chain (``iterate``, ``resume``) starts where it stopped, without them.
 ``pmm``, ``donors``
-    Predictive mean matching (default off) and the number of donors (default 5).
+    Predictive mean matching (default off): each recipient's exact draw is matched to the
+    observed values and the observed value of one of the ``donors`` nearest (default 5) is
+    imputed.
 ``random_exclusion``
     Give the selection-only (-3) predictors a random slope in the selection equation.
 ``systematic``

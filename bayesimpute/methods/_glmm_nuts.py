@@ -8,6 +8,13 @@ whose prior is the package's one covariance prior (Huang & Wand's hierarchical
 inverse-Wishart, :mod:`bayesimpute.methods._priors`): half-t(2, A) sds with A =
 ``re_scale`` (default 1 on the logit / log-rate scale) and uniform correlations. Clusters never observed get effects from N(0, Psi): their ``u_raw`` has only its
 prior. Subclasses write the likelihood and the predictive draw.
+
+Start and burn-in: a chain starts at the model's initial point (coefficients 0, random
+effects 0, unit scales; count models centre the intercept at the observed log-mean, ordinal
+models start the cutpoints at the observed cumulative logits) and its first visit runs
+``tune`` adapting NUTS transitions (default 150): they are the burn-in, and the first
+imputation is made after them. Every visit then runs ``n_steps`` transitions (default 1).
+A continued chain starts at its saved point and adapts again.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
 from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.start_values import logit_start
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
@@ -368,7 +369,18 @@ class LogisticMixedGibbs(BlockedStep):
         return new
 
     def initial_point(self) -> dict:
+        """A start in the posterior's bulk: per category the posterior mode of its logistic
+        regression against the reference (no random effects), and a one-step moment
+        estimate of the random intercept's variance (:mod:`~bayesimpute.methods.start_values`)."""
+        if self._data is None:
+            self.refresh_data()
+        X, y, cluster = self._data
         state = LogitState.start(self.n_free, self.p, len(self.random), self.n_clusters)
+        state.beta, intercept_variance = logit_start(X, y, cluster, self.n_clusters,
+                                                     self.n_free, self.priors.beta_sd(self.p))
+        if 0 in self.random:
+            r = list(self.random).index(0)
+            state.psi[:, r, r] = intercept_variance
         return self.state_to_point(state, {})
 
     # --- the transition ----------------------------------------------------------------------

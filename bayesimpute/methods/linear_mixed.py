@@ -27,6 +27,7 @@ import pytensor.tensor as pt
 from pymc.step_methods.compound import BlockedStep
 
 from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.start_values import linear_mixed_start
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
@@ -65,15 +66,6 @@ class LinearMixedState:
     psi: np.ndarray  # (q, q)
     sigma2_scale: float = 1.0  # hyper-parameter s of the heterogeneous model
     psi_hyper: np.ndarray | None = None  # (q,) Huang-Wand auxiliaries a; None: ones
-
-    @classmethod
-    def start(cls, p: int, q: int, n_clusters: int, heterogeneous: bool) -> LinearMixedState:
-        return cls(
-            beta=np.zeros(p),
-            sigma2=np.full(n_clusters if heterogeneous else 1, 0.5),
-            u=np.zeros((n_clusters, q)),
-            psi=np.eye(q) * 0.2,
-        )
 
 
 def _sweep(
@@ -249,11 +241,16 @@ class LinearMixedGibbs(BlockedStep):
         return new
 
     def initial_point(self) -> dict:
-        p = len(self.model.coords["x"])
+        """A start in the posterior's bulk: the moment fit of the model's current data
+        (:func:`~bayesimpute.methods.start_values.linear_mixed_start`)."""
+        if self._stats is None:
+            self.refresh_data()
+        fit = linear_mixed_start(self._stats, self._n_per_cluster, self.random)
         n_clusters = len(self.model.coords["cluster"])
-        state = LinearMixedState.start(p, len(self.random), n_clusters, self.heterogeneous)
-        if not self.heterogeneous:
-            state.sigma2 = state.sigma2[:1]
+        sigma2 = np.full(n_clusters if self.heterogeneous else 1, fit.sigma2)
+        # heterogeneous: E[sigma2_j | s] = s / (a - 1), so s = (a - 1) sigma2 centres them
+        scale = (self.priors.cluster_sigma2_shape - 1.0) * fit.sigma2
+        state = LinearMixedState(fit.beta, sigma2, fit.u, fit.psi, scale)
         return self.state_to_point(state, {})
 
     # --- the transition -----------------------------------------------------------------

@@ -1,5 +1,6 @@
 """polyreg / 2l.polyreg (Pólya–Gamma Gibbs, checked against NUTS) and polr / 2l.polr."""
 
+import arviz as az
 import numpy as np
 import pymc as pm
 import pytest
@@ -42,6 +43,11 @@ def method_data(X, y, cluster, n_clusters, observed, kind=VariableKind.CATEGORIC
     )
 
 
+def _ess(draws: np.ndarray) -> np.ndarray:
+    """ArviZ's effective sample size of each column of (chain, draw, column) draws."""
+    return az.ess(az.convert_to_dataset({"x": draws}))["x"].values
+
+
 @pytest.mark.slow  # CI: tests/methods/test_calibration.py (simulation-based calibration)
 def test_multinomial_gibbs_matches_nuts():
     X, y, cluster, n_clusters = simulate()
@@ -65,9 +71,15 @@ def test_multinomial_gibbs_matches_nuts():
         post["beta"].values.reshape(-1, 4),
         np.log([[unpack_cholesky(p[k:k + 1], 1)[0, 0] for k in range(2)] for p in packed]),
     ])
-    se = np.sqrt(gibbs.var(0) / (len(gibbs) / 5) + nuts.var(0) / (len(nuts) / 5))
+    # Monte-Carlo errors from each chain's effective sample size: the log variance of
+    # category 2 sits near zero variance, where both samplers mix slowly (its sd estimate
+    # ranged 1.6-3.4 over Gibbs seeds), the coefficients mix fast
+    ess_gibbs = _ess(gibbs[None])
+    ess_nuts = _ess(nuts.reshape(2, -1, nuts.shape[1]))  # chain-major, as stacked above
+    se = np.sqrt(gibbs.var(0) / ess_gibbs + nuts.var(0) / ess_nuts)
     assert np.all(np.abs(gibbs.mean(0) - nuts.mean(0)) < 5 * se), (gibbs.mean(0), nuts.mean(0))
-    assert np.allclose(gibbs.std(0), nuts.std(0), rtol=0.25), (gibbs.std(0), nuts.std(0))
+    se_sd = np.sqrt(gibbs.var(0) / (2 * ess_gibbs) + nuts.var(0) / (2 * ess_nuts))
+    assert np.all(np.abs(gibbs.std(0) - nuts.std(0)) < 5 * se_sd), (gibbs.std(0), nuts.std(0))
 
 
 def test_two_level_polyreg_imputes_codes_with_right_frequencies():

@@ -105,6 +105,10 @@ class Design:
         Settings of the CI run.
     m, maxit : int
         Imputations and iterations of the full run.
+    head_to_head : (str, str), optional
+        Two method labels compared replication by replication in the report (paired
+        differences of absolute error and coverage), where the design's criterion is such a
+        comparison (IMPACT: bayesimpute's native methods against R's 2l.pmm).
     """
 
     name: str
@@ -119,6 +123,7 @@ class Design:
     reduced: Reduced = Reduced()
     m: int = 5
     maxit: int = 10
+    head_to_head: tuple[str, str] | None = None
 
     def method(self, label: str) -> Method:
         """The method with this label."""

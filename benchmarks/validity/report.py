@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmarks.validity.design import Design
 from benchmarks.validity.methods import RMethod
-from benchmarks.validity.scoring import score, target_checks, versus_r
+from benchmarks.validity.scoring import head_to_head, score, target_checks, versus_r
 
 __all__ = ["select_run", "write_design_report", "write_summary", "compact_table"]
 
@@ -157,6 +157,7 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
         "",
         "## Against R's best FCS method", "",
         _versus_text(versus), "",
+        *_head_to_head_lines(design, rows),
         "## Methods", "",
         *[f"- **{m.label}** ({m.peer}; {'compatible' if m.compatible else 'NOT compatible'})"
           + (f": {m.note}" if m.note else "") for m in design.methods], "",
@@ -166,6 +167,39 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
     path.write_text("\n".join(lines))
     plot_design(design, summary, folder / f"{name}.png")
     return path, summary
+
+
+def _head_to_head_lines(design: Design, rows: pd.DataFrame) -> list[str]:
+    if design.head_to_head is None:
+        return []
+    first, second = design.head_to_head
+    table = head_to_head(rows, first, second)
+    if table.empty:
+        return []
+    worse_mae = table["mae_difference"] > 2 * table["mae_difference_mcse"]
+    worse_cov = table["coverage_difference"] < -2 * table["coverage_difference_mcse"]
+    shown = pd.DataFrame({
+        "parameter": table["parameter"], "n": table["n"],
+        f"MAE {first}": table["mae_first"].map(_fmt),
+        f"MAE {second}": table["mae_second"].map(_fmt),
+        "difference (MC s.e.)": [f"{_fmt(d)} ({_fmt(e)})" for d, e in
+                                 zip(table["mae_difference"], table["mae_difference_mcse"])],
+        "coverage": table["coverage_first"].map(lambda v: _fmt(v, 2)),
+        "coverage R": table["coverage_second"].map(lambda v: _fmt(v, 2)),
+        "difference (MC s.e.) ": [f"{_fmt(d, 2)} ({_fmt(e, 2)})" for d, e in
+                                  zip(table["coverage_difference"],
+                                      table["coverage_difference_mcse"])],
+    })
+    verdict = (f"{first} is at least as good as {second} on every parameter (no paired "
+               "difference worse by more than 2 MC s.e.)" if not (worse_mae | worse_cov).any()
+               else f"{first} is worse than {second} beyond 2 MC s.e. on: " + ", ".join(
+                   f"{p} ({'MAE' if m else 'coverage'})" for p, m, c in
+                   zip(table["parameter"], worse_mae, worse_cov) if m or c))
+    return ["## Head to head (same replications)", "",
+            "Mean absolute deviation from the truth and coverage of each method, and their "
+            "paired differences over the replications both completed (first minus second; "
+            "a positive MAE difference / negative coverage difference means the first is "
+            "worse).", "", markdown(shown), "", verdict + ".", ""]
 
 
 def _versus_text(versus: pd.DataFrame) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["score", "gross_errors", "target_checks", "versus_r", "COVERAGE_TARGET",
-           "VARIANCE_TARGET"]
+__all__ = ["score", "gross_errors", "target_checks", "versus_r", "head_to_head",
+           "COVERAGE_TARGET", "VARIANCE_TARGET"]
 
 #: the issue's targets for compatible methods
 COVERAGE_TARGET = (0.93, 0.97)
@@ -172,3 +172,36 @@ def versus_r(summary: pd.DataFrame, fcs_labels: set[str]) -> pd.DataFrame:
             "worse_on_both": bool(worse_bias and worse_coverage),
         })
     return pd.DataFrame(rows)
+
+
+def head_to_head(rows: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Two methods on the same replications, per parameter: mean absolute error and coverage
+    of each, and their paired differences (first minus second) with Monte-Carlo standard
+    errors ``sd(d) / sqrt(n)`` over the replications both completed."""
+    ok = rows[(rows["status"] == "ok") & rows["truth"].notna()]
+    ok = ok.assign(abs_error=(ok["estimate"] - ok["truth"]).abs(),
+                   covered=((ok["conf_low"] <= ok["truth"]) & (ok["truth"] <= ok["conf_high"]))
+                   .where(ok["conf_low"].notna()))
+    table = []
+    for parameter in dict.fromkeys(ok["parameter"]):
+        part = ok[ok["parameter"] == parameter]
+        a = part[part["method"] == first].set_index("rep")
+        b = part[part["method"] == second].set_index("rep")
+        reps = a.index.intersection(b.index)
+        if len(reps) < 2:
+            continue
+        a, b = a.loc[reps], b.loc[reps]
+        d_mae = a["abs_error"] - b["abs_error"]
+        d_cov = (a["covered"].astype(float) - b["covered"].astype(float)).dropna()
+        table.append({
+            "parameter": parameter, "n": len(reps),
+            "mae_first": a["abs_error"].mean(), "mae_second": b["abs_error"].mean(),
+            "mae_difference": d_mae.mean(),
+            "mae_difference_mcse": d_mae.std(ddof=1) / np.sqrt(len(reps)),
+            "coverage_first": a["covered"].astype(float).mean(),
+            "coverage_second": b["covered"].astype(float).mean(),
+            "coverage_difference": d_cov.mean() if len(d_cov) else np.nan,
+            "coverage_difference_mcse": (d_cov.std(ddof=1) / np.sqrt(len(d_cov))
+                                         if len(d_cov) > 1 else np.nan),
+        })
+    return pd.DataFrame(table)

@@ -10,7 +10,13 @@ from benchmarks.validity.design import FIXED, VARIANCE
 from benchmarks.validity.designs import DESIGNS, get_design
 from benchmarks.validity.designs._common import calibrated_logit
 from benchmarks.validity.runner import replication
-from benchmarks.validity.scoring import gross_errors, score, target_checks, versus_r
+from benchmarks.validity.scoring import (
+    gross_errors,
+    head_to_head,
+    score,
+    target_checks,
+    versus_r,
+)
 from benchmarks.validity.store import RowStore
 
 
@@ -146,3 +152,17 @@ def test_replications_are_reproducible_and_differ(name):
 def test_calibrated_logit_hits_the_rate():
     linear = np.random.default_rng(2).normal(size=5000)
     assert calibrated_logit(linear, 0.3).mean() == pytest.approx(0.3, abs=1e-6)
+
+
+def test_head_to_head_pairs_replications():
+    a = rows_for([1.05, 0.95, 1.3], truth=1.0, method="a")     # |errors| .05 .05 .3, covers 2
+    b = rows_for([1.0, 1.2, 1.0, 5.0], truth=1.0, method="b")  # 4th rep has no partner
+    row = head_to_head(pd.concat([a, b]), "a", "b").iloc[0]
+    assert row["n"] == 3
+    assert row["mae_first"] == pytest.approx(0.4 / 3)
+    assert row["mae_second"] == pytest.approx(0.2 / 3)
+    d = np.array([0.05, -0.15, 0.3])
+    assert row["mae_difference"] == pytest.approx(d.mean())
+    assert row["mae_difference_mcse"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert row["coverage_first"] == pytest.approx(2 / 3)
+    assert row["coverage_difference"] == pytest.approx(2 / 3 - 2 / 3)

@@ -119,5 +119,6 @@ IMPACT = Design(
     name="impact", title="IMPACT over repeated amputations (deviation from the complete-data "
     "fit)", description=DESCRIPTION, simulate=simulate, formula=FORMULA, family="binomial",
     methods=METHODS, replications=50, reduced=Reduced(reps=2, m=2, maxit=3),
+    head_to_head=("bayesimpute 2l.polyreg + 2l.bin", "R miceadds 2l.pmm (integer codes)"),
 )
 DESIGNS = (IMPACT,)

@@ -18,7 +18,8 @@ from benchmarks.validity.design import Design
 from benchmarks.validity.methods import RMethod
 from benchmarks.validity.scoring import head_to_head, score, target_checks, versus_r
 
-__all__ = ["select_run", "write_design_report", "write_summary", "compact_table"]
+__all__ = ["select_run", "write_design_report", "write_summary", "compact_table",
+           "task_minutes"]
 
 README_BEGIN, README_END = "<!-- validity:begin -->", "<!-- validity:end -->"
 
@@ -108,6 +109,24 @@ def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _command(design: Design, rows: pd.DataFrame) -> str:
+    first = rows.iloc[0]
+    command = f"python -m benchmarks.validity {design.name} --reps {rows['rep'].nunique()}"
+    if int(first["seed"]) != 1:
+        command += f" --seed {int(first['seed'])}"
+    if int(first["m"]) != design.m:
+        command += f" --m {int(first['m'])}"
+    if int(first["maxit"]) != design.maxit:
+        command += f" --maxit {int(first['maxit'])}"
+    return command
+
+
+def task_minutes(rows: pd.DataFrame) -> pd.Series:
+    """Minutes of task time (imputation, analysis, R start-up) summed per peer."""
+    tasks = rows.drop_duplicates(["method", "rep"])
+    return tasks.groupby("peer", sort=False)["task_seconds"].sum() / 60
+
+
 def _run_facts(rows: pd.DataFrame) -> list[str]:
     facts = []
     for peer, group in rows.groupby("peer", sort=False):
@@ -116,8 +135,9 @@ def _run_facts(rows: pd.DataFrame) -> list[str]:
         facts.append(f"{peer} rows: commit {commits}" + (f" ({versions})" if versions else ""))
     per_method = rows.drop_duplicates(["method", "rep"]).groupby("method", sort=False)
     cpu = per_method["task_seconds"].sum()
-    facts.append("Task time summed over replications (CPU seconds, whole tasks including R "
-                 "start-up and analysis): " + ", ".join(f"{k} {v:,.0f}" for k, v in cpu.items())
+    facts.append("Task time summed over replications (wall seconds of whole tasks: imputation, "
+                 "analysis, R start-up; on a shared machine): "
+                 + ", ".join(f"{k} {v:,.0f}" for k, v in cpu.items())
                  + f"; total {cpu.sum() / 60:,.0f} min")
     return facts
 
@@ -137,8 +157,7 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
         f"# {design.title} (`{design.name}`)", "", design.description.strip(), "",
         f"Analysis: `{design.formula}` ({design.family}). {reps} replications, m = "
         f"{int(first['m'])}, maxit = {int(first['maxit'])}, seed {int(first['seed'])} "
-        f"(`python -m benchmarks.validity {design.name} --reps {reps} --seed "
-        f"{int(first['seed'])}`).", "",
+        f"(`{_command(design, rows)}`).", "",
         *[f"- {fact}" for fact in _run_facts(rows)], "",
         "## Results", "",
         "Bias = mean(estimate - truth) with its Monte-Carlo s.e.; coverage of the 95% "
@@ -206,7 +225,9 @@ def _versus_text(versus: pd.DataFrame) -> str:
     if versus.empty:
         return "No R FCS peer rows in this run."
     both = versus[versus["worse_on_both"]]
-    either = versus[versus["worse_bias"] | versus["worse_coverage"].fillna(False).astype(bool)]
+    worse_coverage = versus["worse_coverage"].astype(object).where(
+        versus["worse_coverage"].notna(), False).astype(bool)
+    either = versus[(versus["worse_bias"] | worse_coverage) & ~versus["worse_on_both"]]
     text = (f"{len(versus)} comparisons (bayesimpute method x parameter); worse than R's best "
             f"FCS method on both bias and coverage (beyond 2 MC s.e.): {len(both)}.")
     if len(both):
@@ -272,7 +293,9 @@ def write_summary(entries: list[tuple[Design, pd.DataFrame, pd.DataFrame]], fold
             f"**{design.title}** (`{design.name}`, [details]"
             f"(benchmarks/results/validity/{design.name}.md)): {rows['rep'].nunique()} "
             f"replications, m = {int(first['m'])}, maxit = {int(first['maxit'])}; "
-            f"`{design.formula}`; rows from {commits}.", "",
+            f"`{design.formula}`; rows from {commits}; task time "
+            + ", ".join(f"{peer} {minutes:,.0f} min" for peer, minutes in
+                        task_minutes(rows).items()) + ".", "",
             markdown(compact_table(summary)), "",
         ]
     body = "\n".join(blocks)

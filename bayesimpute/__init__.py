@@ -13,8 +13,8 @@ from bayesimpute.api import (
     make_method,
     make_predictor_matrix,
     quickpred,
+    resume,
 )
-from bayesimpute.checkpoint import resume
 from bayesimpute.diagnostics import convergence
 from bayesimpute.exploration import (
     MissingnessSummary,

@@ -1,4 +1,9 @@
-"""The user-facing entry points: impute() and the helpers that prepare its arguments."""
+"""The user-facing entry points: impute(), resume() and the helpers that prepare their arguments.
+
+The run machinery lives in :mod:`bayesimpute.engine`; this facade validates the arguments
+(``engine.spec``), starts the run (``engine.run`` / ``engine.checkpoint``) and wraps it in a
+:class:`~bayesimpute.results.MultipleImputation`.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,18 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-import xarray as xr
-from tqdm.auto import tqdm
 
 from bayesimpute.defaults import find_default_method
-from bayesimpute.plausibility import out_of_range_events
+from bayesimpute.engine.checkpoint import resume_run, start_checkpointed_run
+from bayesimpute.engine.run import start_run
+from bayesimpute.engine.spec import build_spec, make_method, make_predictor_matrix
 from bayesimpute.quickpred import quickpred
-from bayesimpute.results import MultipleImputation, build_inference_data
-from bayesimpute.sampler import ChainTrace, SamplerPlan, chain_seeds, make_plan, run_chain
-from bayesimpute.spec import ImputationSpec, build_spec, make_method, make_predictor_matrix
+from bayesimpute.results import MultipleImputation
 
-__all__ = ["impute", "make_method", "make_predictor_matrix", "quickpred", "find_default_method"]
+__all__ = ["impute", "resume", "make_method", "make_predictor_matrix", "quickpred",
+           "find_default_method"]
 
 
 def impute(
@@ -65,7 +68,9 @@ def impute(
         after each draw; returns the adjusted values (e.g. ``lambda v: v + 2`` for a
         delta adjustment).
     where : boolean DataFrame, optional
-        Cells to impute (default: the missing cells).
+        Cells to impute (default: the missing cells). Observed cells may be flagged too
+        (over-imputation): they keep their observed value in the working data, are left
+        out of their variable's own fit, and ``complete()`` returns their imputations.
     visit_sequence : list of str, optional
         Order in which the variables are visited.
     method_options : dict column -> dict, optional
@@ -88,97 +93,31 @@ def impute(
     if not spec.imputed:
         warnings.warn("nothing to impute: the result holds m copies of the data", UserWarning,
                       stacklevel=2)
-    plan = make_plan(spec)
-    seeds = chain_seeds(spec.seed, spec.m)
     if checkpoint is not None:
-        from bayesimpute.checkpoint import run_checkpointed
-
-        traces = run_checkpointed(spec, plan, seeds, checkpoint, n_jobs=n_jobs, progress=progress)
+        run = start_checkpointed_run(spec, checkpoint, n_jobs=n_jobs, progress=progress)
     else:
-        traces = _run_chains(plan, seeds, spec.maxit, None, n_jobs=n_jobs, progress=progress,
-                             offset=0)
-    idata = build_inference_data(traces, plan, spec.data)
-    return _assemble(spec, plan, traces, idata, seeds)
+        run = start_run(spec, n_jobs=n_jobs, progress=progress)
+    return MultipleImputation(run)
 
 
-def _run_chains(plan: SamplerPlan, seeds, n_iterations: int, starts, *, n_jobs: int,
-                progress: bool, offset: int) -> list[ChainTrace]:
-    m = len(seeds)
-    starts = starts or [None] * m
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
-    if n_jobs == 1 or m == 1:
-        bar = tqdm(total=m * n_iterations, disable=not progress, desc="imputing")
-        traces = [
-            run_chain(plan, c, seeds[c], n_iterations, starts[c], bar.update, offset)
-            for c in range(m)
-        ]
-        bar.close()
-        return traces
-    jobs = (joblib.delayed(run_chain)(plan, c, seeds[c], n_iterations, starts[c], None, offset)
-            for c in range(m))
-    runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-    return list(tqdm(runner(jobs), total=m, disable=not progress, desc="chains"))
+def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False
+           ) -> MultipleImputation:
+    """Continue an interrupted checkpointed run and return its result.
 
+    Chains that had finished are read back; the others restart from their last saved
+    iteration with their saved generator state. The result equals that of the
+    uninterrupted run with the same seed. Resuming a finished checkpoint just rebuilds the
+    result.
 
-def _events(spec: ImputationSpec, traces: list[ChainTrace]) -> pd.DataFrame:
-    rows = [{"iteration": 0, "chain": 0, "variable": getattr(note, "variable", ""), "event": str(note)}
-            for note in spec.warnings]
-    for trace in traces:
-        rows.extend(trace.events)
-    return pd.DataFrame(rows, columns=["iteration", "chain", "variable", "event"])
+    Parameters
+    ----------
+    path : path
+        The folder given as ``checkpoint`` to the interrupted run.
+    n_jobs, progress
+        As in :func:`impute`.
 
-
-def _warn_divergences(traces: list[ChainTrace]) -> None:
-    found = []
-    for c, trace in enumerate(traces):
-        for variable, stats in trace.stats.items():
-            for it, count in enumerate(stats.get("diverging", [])):
-                if count:
-                    found.append(f"{variable} (iteration {it + 1}, chain {c + 1}): {int(count)}")
-    if found:
-        warnings.warn(
-            "divergent transitions in the imputation models — " + "; ".join(found[:20])
-            + (" ..." if len(found) > 20 else "")
-            + ". Check the parameters' traces (imp.idata.posterior) and consider simpler "
-            "random-effect structures or target_accept closer to 1.",
-            RuntimeWarning, stacklevel=3,
-        )
-
-
-def _assemble(spec, plan, traces, idata, seeds, offset: int = 0) -> MultipleImputation:
-    _warn_divergences(traces)
-    events = _events(spec, traces)
-    flagged = out_of_range_events(plan, traces, offset=offset)
-    if flagged:
-        events = pd.concat([events, pd.DataFrame(flagged)], ignore_index=True)
-    return MultipleImputation(spec.data.copy(), spec, plan, idata,
-                              [t.state for t in traces], events, seeds)
-
-
-def _continue_run(imp: MultipleImputation, maxit: int, *, n_jobs: int, progress: bool):
-    """mice.mids: more iterations from the saved chain states."""
-    if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
-        raise ValueError(f"maxit must be a positive integer, got {maxit!r}")
-    offset = imp.iterations
-    traces = _run_chains(imp.plan, imp._seeds, int(maxit), imp._chain_states, n_jobs=n_jobs,
-                         progress=progress, offset=offset)
-    more = build_inference_data(traces, imp.plan, imp.data)
-    idata = imp.idata.copy()
-    for group in ("posterior", "sample_stats", "posterior_predictive"):
-        old, new = getattr(idata, group), getattr(more, group)
-        old = old.assign_coords(draw=np.arange(offset), chain=np.arange(old.sizes["chain"]))
-        new = new.assign_coords(draw=np.arange(offset, offset + maxit),
-                                chain=np.arange(new.sizes["chain"]))
-        combined = xr.concat([old, new], dim="draw", coords="minimal", compat="override",
-                             join="outer") if old.data_vars else new
-        setattr(idata, group, combined)
-    new_events = [_events(imp.spec, traces).iloc[len(imp.spec.warnings):]]
-    flagged = out_of_range_events(imp.plan, traces, offset=offset)
-    if flagged:
-        new_events.append(pd.DataFrame(flagged))
-    events = pd.concat([imp.logged_events, *new_events], ignore_index=True)
-    _warn_divergences(traces)
-    spec = imp.spec
-    return MultipleImputation(imp.data, spec, imp.plan, idata, [t.state for t in traces],
-                              events, imp._seeds)
+    Returns
+    -------
+    MultipleImputation
+    """
+    return MultipleImputation(resume_run(path, n_jobs=n_jobs, progress=progress))

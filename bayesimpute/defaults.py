@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesimpute.coding import VariableKind, variable_kind
+from bayesimpute.engine.coding import VariableKind, variable_kind
 
 __all__ = ["find_default_method", "I_SMALL", "NI_SMALL", "PROP_SMALL"]
 

@@ -42,7 +42,7 @@ from typing import Any
 import pandas as pd
 
 from bayesimpute import datasets
-from bayesimpute.spec import ROLE_NAMES, make_predictor_matrix
+from bayesimpute.engine.spec import ROLE_NAMES, make_predictor_matrix
 
 __all__ = ["ModelFile", "load_model_file", "BUNDLED_DATASETS"]
 

@@ -2,83 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-from bayesimpute.coding import ColumnCodec
-from bayesimpute.sampler import ChainTrace, SamplerPlan
+from bayesimpute.engine import io
+from bayesimpute.engine.run import Run, continue_run
+from bayesimpute.engine.sampler import SamplerPlan
+from bayesimpute.engine.spec import ImputationSpec
 
-__all__ = ["MultipleImputation", "build_inference_data"]
-
-
-def _stack(per_chain: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
-    return np.stack([np.stack(list(chain)) for chain in per_chain])
-
-
-def _posterior(traces: list[ChainTrace], variables: list[str]) -> xr.Dataset:
-    data_vars, coords = {}, {}
-    for variable in variables:
-        for param in traces[0].parameters.get(variable, {}):
-            values = _stack([t.parameters[variable][param] for t in traces])
-            dims = traces[0].parameter_dims.get(variable, {}).get(param, ())
-            names = []
-            for axis, (dim, labels) in enumerate(dims):
-                name = f"{variable}_{dim}"
-                names.append(name)
-                if len(labels) == values.shape[2 + axis]:
-                    coords[name] = np.asarray(labels)
-            extra = [f"{variable}_{param}_dim_{i}" for i in range(len(names), values.ndim - 2)]
-            data_vars[f"{variable}_{param}"] = (("chain", "draw", *names, *extra), values)
-    return xr.Dataset(data_vars, coords=coords)
-
-
-def _sample_stats(traces: list[ChainTrace], variables: list[str]) -> xr.Dataset:
-    data_vars = {
-        "chain_mean": (("chain", "draw", "variable"), np.array([t.chain_mean for t in traces])),
-        "chain_var": (("chain", "draw", "variable"), np.array([t.chain_var for t in traces])),
-    }
-    for variable in variables:
-        for stat in traces[0].stats.get(variable, {}):
-            data_vars[f"{variable}_{stat}"] = (
-                ("chain", "draw"), np.array([t.stats[variable][stat] for t in traces])
-            )
-    return xr.Dataset(data_vars, coords={"variable": variables})
-
-
-def _posterior_predictive(traces, plan: SamplerPlan) -> xr.Dataset:
-    data_vars, coords = {}, {}
-    for variable in plan.visit_sequence:
-        dim = f"{variable}_missing"
-        data_vars[variable] = (("chain", "draw", dim), _stack([t.imputations[variable] for t in traces]))
-        coords[dim] = np.asarray(plan.index[plan.where[variable]])
-    return xr.Dataset(data_vars, coords=coords)
-
-
-def _observed(data: pd.DataFrame, codecs: dict[str, ColumnCodec]) -> xr.Dataset:
-    data_vars = {}
-    for column, codec in codecs.items():
-        attrs = {"kind": str(codec.kind), "dtype": str(codec.dtype)}
-        if codec.categories is not None:
-            attrs["categories"] = json.dumps([str(c) for c in codec.categories])
-        data_vars[column] = xr.DataArray(codec.encode(data[column]), dims="row", attrs=attrs)
-    return xr.Dataset(data_vars, coords={"row": np.asarray(data.index)})
-
-
-def build_inference_data(traces: list[ChainTrace], plan: SamplerPlan, data: pd.DataFrame) -> az.InferenceData:
-    """Lay the chains out as DESIGN.md says: chain = imputation stream, draw = iteration."""
-    variables = plan.visit_sequence
-    return az.InferenceData(
-        posterior=_posterior(traces, variables),
-        sample_stats=_sample_stats(traces, variables),
-        posterior_predictive=_posterior_predictive(traces, plan),
-        observed_data=_observed(data, plan.codecs),
-    )
+__all__ = ["MultipleImputation"]
 
 
 class MultipleImputation:
@@ -97,15 +33,30 @@ class MultipleImputation:
         What the engine changed or dropped, and why (iteration, chain, variable, event).
     """
 
-    def __init__(self, data: pd.DataFrame, spec, plan: SamplerPlan, idata: az.InferenceData,
-                 chain_states: list[dict], events: pd.DataFrame, seeds: list):
-        self.data = data
-        self.spec = spec
-        self.plan = plan
-        self.idata = idata
-        self.logged_events = events
-        self._chain_states = chain_states
-        self._seeds = seeds
+    def __init__(self, run: Run):
+        self.run = run
+
+    # --- what the run holds --------------------------------------------------------------------
+    @property
+    def data(self) -> pd.DataFrame:
+        """The incomplete data as given (a copy taken when the run was specified)."""
+        return self.run.spec.data
+
+    @property
+    def spec(self) -> ImputationSpec:
+        return self.run.spec
+
+    @property
+    def plan(self) -> SamplerPlan:
+        return self.run.plan
+
+    @property
+    def idata(self) -> az.InferenceData:
+        return self.run.idata
+
+    @property
+    def logged_events(self) -> pd.DataFrame:
+        return self.run.events
 
     # --- basic facts ---------------------------------------------------------------------------
     @property
@@ -116,7 +67,7 @@ class MultipleImputation:
 
     @property
     def iterations(self) -> int:
-        return int(self.idata.sample_stats.sizes["draw"])
+        return self.run.iterations
 
     @property
     def method(self) -> pd.Series:
@@ -208,20 +159,14 @@ class MultipleImputation:
         For the exact Gibbs steps the continued run is identical to one uninterrupted run
         of the combined length with the same seed.
         """
-        from bayesimpute.api import _continue_run
-
-        return _continue_run(self, maxit, n_jobs=n_jobs, progress=progress)
+        return MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, progress=progress))
 
     # --- files ---------------------------------------------------------------------------------
     def to_netcdf(self, path) -> str:
         """Write the InferenceData, with what is needed to rebuild this object, to ``path``."""
-        from bayesimpute.io import write_netcdf
-
-        return write_netcdf(self, path)
+        return io.write_netcdf(self.run, path)
 
     @classmethod
     def from_netcdf(cls, path) -> MultipleImputation:
         """Read a file written by :meth:`to_netcdf` (``post`` callables are not stored)."""
-        from bayesimpute.io import read_netcdf
-
-        return read_netcdf(path)
+        return cls(io.read_netcdf(path))

@@ -46,7 +46,7 @@ def test_console_script_is_installed():
 @pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
 def test_every_case_study_model_file_is_valid(name):
     import bayesimpute as bi
-    from bayesimpute.spec import build_spec
+    from bayesimpute.engine.spec import build_spec
 
     model = load_model_file(ROOT / "models" / f"{name}.toml")
     spec = build_spec(model.data, **{k: v for k, v in model.impute_kwargs().items()

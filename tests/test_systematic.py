@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 import bayesimpute as bi
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.defaults import find_default_method
 from bayesimpute.methods._logistic import category_probabilities, draw_categories
 from bayesimpute.methods.base import MethodData

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.spec import build_spec
+from bayesimpute.engine.spec import build_spec
 
 N_CLUSTERS, PER_CLUSTER = 12, 5
 

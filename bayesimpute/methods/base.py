@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 
 __all__ = ["MethodData", "Draw", "ImputationMethod", "MethodError"]
 
@@ -119,6 +119,9 @@ class ImputationMethod(ABC):
     kinds: ClassVar[frozenset[VariableKind]]
     multilevel: ClassVar[bool] = False
     cluster_level: ClassVar[bool] = False
+    #: whether the model describes the response indicator itself (a selection model), so
+    #: that observed cells cannot be over-imputed through ``where``
+    models_response: ClassVar[bool] = False
     #: options that take one of a fixed set of values, checked when the method is made
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: parameter names and the dims of their trailing axes, filled in by subclasses

@@ -8,7 +8,7 @@ get effects drawn from N(0, Psi) at every visit (systematic missingness).
 
 from __future__ import annotations
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._logit_method import LogitMethod
 from bayesimpute.methods.registry import register_method
 

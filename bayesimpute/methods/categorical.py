@@ -20,7 +20,7 @@ import numpy as np
 import pymc as pm
 from scipy import special
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
 from bayesimpute.methods._logistic import draw_categories
 from bayesimpute.methods._logit_method import LogitMethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods.base import Draw, MethodData, MethodError
 from bayesimpute.methods.normal import _LinearGaussianMethod
 from bayesimpute.methods.registry import register_method

@@ -14,7 +14,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method

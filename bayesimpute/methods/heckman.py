@@ -51,7 +51,7 @@ import numpy as np
 import pymc as pm
 from scipy import special
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
 from bayesimpute.methods._heckman_model import (
     HeckmanDesign,
@@ -104,6 +104,7 @@ class TwoLevelHeckman(ImputationMethod):
 
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY})
     multilevel = True
+    models_response = True
     option_choices = {"sampler": ("gibbs", "nuts"), "systematic": ("population", "selection")}
 
     @classmethod

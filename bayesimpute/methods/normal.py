@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pymc as pm
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.linear_mixed import (
     LinearMixedGibbs,

@@ -3,7 +3,7 @@
 import numpy as np
 import pymc as pm
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._linalg import unpack_cholesky
 from bayesimpute.methods._logistic import (
     LogisticMixedGibbs,

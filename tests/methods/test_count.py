@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.count import TwoLevelNegBin, TwoLevelPois
 

@@ -9,7 +9,7 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, slice_sample
 from bayesimpute.methods._heckman_model import (
     HeckmanDesign,

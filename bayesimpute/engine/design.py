@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayesimpute.coding import ColumnCodec, VariableKind
+from bayesimpute.engine.coding import ColumnCodec, VariableKind
 
 __all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors",
            "Note"]

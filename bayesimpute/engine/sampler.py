@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.coding import ColumnCodec
-from bayesimpute.design import TargetDesign
+from bayesimpute.engine.coding import ColumnCodec
+from bayesimpute.engine.design import TargetDesign
 from bayesimpute.methods import MethodData, get_method
-from bayesimpute.spec import ImputationSpec, is_passive
+from bayesimpute.engine.spec import ImputationSpec, is_passive
 
-__all__ = ["SamplerPlan", "ChainTrace", "SamplerError", "make_plan", "run_chain", "chain_seeds"]
+__all__ = ["SamplerPlan", "ChainTrace", "ChainRunner", "SamplerError", "make_plan", "run_chain",
+           "chain_seeds"]
 
 
 class SamplerError(RuntimeError):
@@ -98,12 +99,21 @@ def chain_seeds(seed: Any, m: int) -> list[np.random.SeedSequence]:
     return root.spawn(m)
 
 
-class _Chain:
-    """The state of one chain while it runs."""
+class ChainRunner:
+    """The state of one chain while it runs.
+
+    ``where`` may flag observed cells too (over-imputation, as micemd's ``overimpute``
+    uses): as in mice, such a cell keeps its observed value in the working data, so it
+    still serves as a predictor of the other variables, but it is left out of its own
+    variable's model fit (which uses the observed cells not flagged), and its imputations
+    are recorded, never written over the observed value.
+    """
 
     def __init__(self, plan: SamplerPlan, chain: int, rng: np.random.Generator):
         self.plan, self.chain, self.rng = plan, chain, rng
         self.current = {c: v.copy() for c, v in plan.values.items()}
+        #: the latest imputations of every cell flagged in ``where`` (observed ones included)
+        self.draws: dict[str, np.ndarray] = {}
         self.methods = {
             v: get_method(name)(v, plan.options.get(v))
             for v, name in plan.methods.items() if not is_passive(name)
@@ -112,23 +122,31 @@ class _Chain:
 
     # --- start ---------------------------------------------------------------------------
     def initial_fill(self) -> None:
-        """mice's start: each missing cell takes a random observed value of its column."""
+        """mice's start: each missing cell takes a random observed, unflagged value."""
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
                 continue
-            column, wy = self.current[variable], self.plan.where[variable]
+            column, wy = self.plan.values[variable], self.plan.where[variable]
             pool = column[~wy & ~np.isnan(column)]
             if len(pool) == 0:
                 raise SamplerError(f"column {variable!r} has no observed value to start from")
-            column[wy] = self.rng.choice(pool, size=int(wy.sum()))
+            self._store(variable, self.rng.choice(pool, size=int(wy.sum())))
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
-                self.current[variable][self.plan.where[variable]] = self._passive(variable)
+                self._store(variable, self._passive(variable))
+
+    def _store(self, variable: str, values: np.ndarray) -> None:
+        """Record the imputations of ``variable``; only missing cells enter the working data."""
+        wy = self.plan.where[variable]
+        self.draws[variable] = values
+        missing = np.isnan(self.plan.values[variable][wy])
+        column = self.current[variable]
+        column[np.flatnonzero(wy)[missing]] = values[missing]
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a saved chain state (imputations, method states, generator)."""
         for variable, values in state["imputations"].items():
-            self.current[variable][self.plan.where[variable]] = values
+            self._store(variable, np.asarray(values, dtype=float).copy())
         self.rng.bit_generator.state = state["rng"]
         for variable, method_state in state["methods"].items():
             if method_state:
@@ -142,17 +160,23 @@ class _Chain:
             else:
                 values = self._impute(variable, iteration)
             values = self._post(variable, values, iteration)
-            self.current[variable][self.plan.where[variable]] = values
+            self._store(variable, values)
             self.trace.imputations.setdefault(variable, []).append(values.copy())
-        imputed = [self.current[v][self.plan.where[v]] for v in self.plan.visit_sequence]
+        self.record_summaries()
+
+    def record_summaries(self) -> None:
+        """mice's chainMean / chainVar of the current imputations."""
+        imputed = [self.draws[v] for v in self.plan.visit_sequence]
         self.trace.chain_mean.append([float(np.mean(x)) if len(x) else np.nan for x in imputed])
-        self.trace.chain_var.append([float(np.var(x, ddof=1)) if len(x) > 1 else np.nan for x in imputed])
+        self.trace.chain_var.append(
+            [float(np.var(x, ddof=1)) if len(x) > 1 else np.nan for x in imputed])
 
     def _method_data(self, variable: str) -> MethodData:
         plan, design = self.plan, self.plan.designs[variable]
         X = design.build(self.current, plan.cluster, plan.n_clusters)
         usable = ~np.isnan(X).any(axis=1)
-        observed_mask = ~np.isnan(plan.values[variable]) & usable
+        # the model learns from observed cells that are not flagged for (over-)imputation
+        observed_mask = ~np.isnan(plan.values[variable]) & ~plan.where[variable] & usable
         codec = plan.codecs[variable]
         return MethodData(
             target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
@@ -234,8 +258,9 @@ class _Chain:
         return adjusted.astype(float)
 
     def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue this chain exactly."""
         return {
-            "imputations": {v: self.current[v][self.plan.where[v]].copy() for v in self.plan.visit_sequence},
+            "imputations": {v: self.draws[v].copy() for v in self.plan.visit_sequence},
             "rng": self.rng.bit_generator.state,
             "methods": {v: method.get_state() for v, method in self.methods.items()},
         }
@@ -251,18 +276,14 @@ def run_chain(
     iteration_offset: int = 0,
 ) -> ChainTrace:
     """Run one chain for ``n_iterations`` iterations, from scratch or from ``start``."""
-    runner = _Chain(plan, chain, np.random.default_rng(seed))
-    if start is None:
-        runner.initial_fill()
-    else:
-        runner.initial_fill()  # fills passive and start values; overwritten below
+    runner = ChainRunner(plan, chain, np.random.default_rng(seed))
+    runner.initial_fill()  # also fills passive columns; a restored state overwrites the rest
+    if start is not None:
         runner.restore(start)
     if n_iterations == 0:
         for variable in plan.visit_sequence:
-            runner.trace.imputations[variable] = [runner.current[variable][plan.where[variable]].copy()]
-        imputed = [runner.current[v][plan.where[v]] for v in plan.visit_sequence]
-        runner.trace.chain_mean.append([float(np.mean(x)) if len(x) else np.nan for x in imputed])
-        runner.trace.chain_var.append([float(np.var(x, ddof=1)) if len(x) > 1 else np.nan for x in imputed])
+            runner.trace.imputations[variable] = [runner.draws[variable].copy()]
+        runner.record_summaries()
     for iteration in range(iteration_offset, iteration_offset + n_iterations):
         runner.iterate(iteration)
         if on_iteration is not None:

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods import Draw, ImputationMethod, MethodData
 from bayesimpute.methods import registry
-from bayesimpute.plausibility import out_of_range_events
-from bayesimpute.sampler import SamplerError, chain_seeds, make_plan, run_chain
-from bayesimpute.spec import build_spec
+from bayesimpute.engine.plausibility import out_of_range_events
+from bayesimpute.engine.sampler import SamplerError, chain_seeds, make_plan, run_chain
+from bayesimpute.engine.spec import build_spec
 
 _names = (f"test.broken{k}" for k in itertools.count())
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.coding import ColumnCodec, VariableKind, make_codec
-from bayesimpute.design import PREDICTOR_CODES, Note, prune_predictors
+from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
+from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.methods import get_method
 
 __all__ = [
@@ -54,7 +54,7 @@ class ImputationSpec:
     m: int
     maxit: int
     seed: Any
-    #: what the engine changed or noticed, as :class:`~bayesimpute.design.Note` strings
+    #: what the engine changed or noticed, as :class:`~bayesimpute.engine.design.Note` strings
     #: (``note.variable`` says which variable each concerns)
     warnings: list[str] = field(default_factory=list)
 
@@ -321,6 +321,22 @@ def _normalise_where(where: Any, data: pd.DataFrame) -> pd.DataFrame:
     return where.set_axis(data.index, axis=0).astype(bool)
 
 
+def _check_overimputation(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series) -> None:
+    """Observed cells flagged in ``where`` are over-imputed; a selection model cannot be.
+
+    2l.heckman's selection equation models whether each value was observed, so an observed
+    value posing as missing would corrupt it.
+    """
+    for column in _model_rows(method):
+        flagged = int((where[column] & data[column].notna()).sum())
+        if flagged and getattr(get_method(method[column]), "models_response", False):
+            raise ValueError(
+                f"where flags {flagged} observed value(s) of {column!r} for imputation, but "
+                f"{method[column]} models whether each value was observed and cannot "
+                "over-impute observed cells; flag only its missing cells"
+            )
+
+
 def _check_visit_sequence(visit_sequence: Any, method: pd.Series) -> list[str]:
     active = [c for c, name in method.items() if name]
     if visit_sequence is None:
@@ -535,7 +551,7 @@ def build_spec(
       10 clusters give a warning that the between-cluster variance is weakly identified;
       one-row clusters are fine.
     - a predictor missing and not imputed on a row to impute is an error.
-    - constant and collinear predictors are removed (:func:`~bayesimpute.design.prune_predictors`,
+    - constant and collinear predictors are removed (:func:`~bayesimpute.engine.design.prune_predictors`,
       a logged event each); removing all the predictors a model was given is an error; a
       model with more design columns than observed rows is logged (the priors keep it
       proper).
@@ -573,8 +589,9 @@ def build_spec(
     _check_incomplete_predictors(data, where, method, matrix)
     models = {c: get_method(method[c]).multilevel for c in _model_rows(method) if where[c].any()}
     matrix = prune_predictors(data, codecs, models, matrix, where, notes)
+    _check_overimputation(data, where, method)
     return ImputationSpec(
-        data=data, codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
+        data=data.copy(), codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
         visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,
         post=_check_post(post, columns), method_options=_check_options(method_options, method),
         m=m, maxit=maxit, seed=seed, warnings=notes,

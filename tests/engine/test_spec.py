@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.spec import (
+from bayesimpute.engine.spec import (
     build_spec,
     is_passive,
     make_method,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.coding import make_codec
-from bayesimpute.design import TargetDesign, cluster_means, prune_predictors
+from bayesimpute.engine.coding import make_codec
+from bayesimpute.engine.design import TargetDesign, cluster_means, prune_predictors
 
 
 def codecs_of(data: pd.DataFrame) -> dict:

@@ -17,7 +17,8 @@ import pytest
 import xarray as xr
 
 import bayesimpute as bi
-from bayesimpute.checkpoint import impute_with_checkpoint, read_progress, resume
+from bayesimpute import resume
+from bayesimpute.engine.checkpoint import read_progress
 
 ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=2, maxit=5, seed=4)
 
@@ -44,7 +45,7 @@ def assert_same_run(got: bi.MultipleImputation, expected: bi.MultipleImputation)
 
 
 def test_checkpointed_run_equals_plain_run(tmp_path, reference):
-    imp = impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
+    imp = bi.impute(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
     assert_same_run(imp, reference)
     assert read_progress(tmp_path / "run") == [5, 5]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
@@ -62,7 +63,7 @@ def test_resume_after_interrupt(tmp_path, reference):
 
     folder = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt, match="resume"):
-        impute_with_checkpoint(make_data(), checkpoint=folder,
+        bi.impute(make_data(), checkpoint=folder,
                                post={"y": interrupt_on_eighth_call}, **ARGUMENTS)
     assert read_progress(folder) == [5, 2]
     calls["n"] = -1000
@@ -72,9 +73,9 @@ def test_resume_after_interrupt(tmp_path, reference):
 
 
 def test_existing_checkpoint_is_not_overwritten(tmp_path):
-    impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **{**ARGUMENTS, "maxit": 1})
+    bi.impute(make_data(), checkpoint=tmp_path / "run", **{**ARGUMENTS, "maxit": 1})
     with pytest.raises(FileExistsError, match="resume"):
-        impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
+        bi.impute(make_data(), checkpoint=tmp_path / "run", **ARGUMENTS)
 
 
 def test_resume_refuses_other_folders(tmp_path):
@@ -87,7 +88,7 @@ def test_resume_refuses_other_folders(tmp_path):
 
 def test_maxit_zero_checkpoint(tmp_path):
     arguments = {**ARGUMENTS, "maxit": 0}
-    imp = impute_with_checkpoint(make_data(), checkpoint=tmp_path / "run", **arguments)
+    imp = bi.impute(make_data(), checkpoint=tmp_path / "run", **arguments)
     pd.testing.assert_frame_equal(imp.complete("long"),
                                   bi.impute(make_data(), **arguments).complete("long"))
 
@@ -95,14 +96,14 @@ def test_maxit_zero_checkpoint(tmp_path):
 SCRIPT = """
 import sys, time
 import pandas as pd
-from bayesimpute.checkpoint import impute_with_checkpoint
+import bayesimpute as bi
 
 def slow(values):
     time.sleep(0.15)  # slow enough to be killed mid-run; values unchanged
     return values
 
 data = pd.read_pickle(sys.argv[1])
-impute_with_checkpoint(data, checkpoint=sys.argv[2], post={{"x": slow}}, **{arguments!r})
+bi.impute(data, checkpoint=sys.argv[2], post={{"x": slow}}, **{arguments!r})
 print("finished")
 """
 

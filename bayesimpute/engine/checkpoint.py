@@ -9,7 +9,7 @@ A checkpointed run keeps a folder::
 
 A chain record holds everything the chain has recorded (its ``ChainTrace``), the number
 of iterations done and the chain's state (imputations, method parameters, generator
-state: :meth:`bayesimpute.sampler._Chain.snapshot`). Every file is written to a temporary
+state: :meth:`bayesimpute.engine.sampler.ChainRunner.snapshot`). Every file is written to a temporary
 name and moved into place with :func:`os.replace`, so a process killed mid-write leaves
 the previous version intact.
 
@@ -35,13 +35,20 @@ from typing import Any
 import cloudpickle  # a dependency of pymc: pickles post lambdas by value
 import joblib
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
-from bayesimpute.sampler import ChainTrace, SamplerPlan, _Chain, chain_seeds, make_plan, run_chain
-from bayesimpute.spec import ImputationSpec, build_spec
+from bayesimpute.engine.run import Run, assemble, check_n_jobs
+from bayesimpute.engine.sampler import (
+    ChainRunner,
+    ChainTrace,
+    SamplerPlan,
+    chain_seeds,
+    make_plan,
+    run_chain,
+)
+from bayesimpute.engine.spec import ImputationSpec
 
-__all__ = ["impute_with_checkpoint", "run_checkpointed", "resume", "read_progress"]
+__all__ = ["start_checkpointed_run", "run_checkpointed", "resume_run", "read_progress"]
 
 _FORMAT = "bayesimpute-checkpoint-1"
 _HEADER = "header.pkl"
@@ -114,7 +121,7 @@ def _checkpointed_chain(plan: SamplerPlan, chain: int, seed: np.random.SeedSeque
         _write_atomic(_chain_file(folder, chain),
                       {"run_id": run_id, "done": 0, "finished": True, "trace": trace})
         return trace
-    runner = _Chain(plan, chain, np.random.default_rng(seed))
+    runner = ChainRunner(plan, chain, np.random.default_rng(seed))
     runner.initial_fill()  # also fills passive columns; a restored state overwrites the rest
     done = 0
     if record is not None:
@@ -137,8 +144,7 @@ def _run_all(plan: SamplerPlan, header: dict[str, Any], folder: Path, *, n_jobs:
              progress: bool) -> list[ChainTrace]:
     seeds, maxit, run_id = header["seeds"], header["maxit"], header["run_id"]
     records = [_read_record(folder, c, run_id) for c in range(len(seeds))]
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+    n_jobs = check_n_jobs(n_jobs)
     try:
         if n_jobs == 1 or len(seeds) == 1:
             chains = tqdm(range(len(seeds)), disable=not progress, desc="chains")
@@ -152,13 +158,6 @@ def _run_all(plan: SamplerPlan, header: dict[str, Any], folder: Path, *, n_jobs:
             f"imputation interrupted; every completed iteration is saved in {str(folder)!r}: "
             f"continue with bayesimpute.resume({str(folder)!r})"
         ) from None
-
-
-def _finish(spec: ImputationSpec, plan: SamplerPlan, traces: list[ChainTrace], seeds):
-    from bayesimpute.api import _assemble  # api imports this module's users, not the reverse
-    from bayesimpute.results import build_inference_data
-
-    return _assemble(spec, plan, traces, build_inference_data(traces, plan, spec.data), seeds)
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -193,58 +192,20 @@ def run_checkpointed(spec: ImputationSpec, plan: SamplerPlan, seeds: list, path:
     return _run_all(plan, header, folder, n_jobs=n_jobs, progress=progress)
 
 
-def impute_with_checkpoint(data: pd.DataFrame, *, checkpoint: str | os.PathLike,
-                           n_jobs: int = 1, progress: bool = False, **arguments):
-    """:func:`bayesimpute.impute` with a checkpoint written after every iteration.
-
-    Parameters
-    ----------
-    data : DataFrame
-        The incomplete data.
-    checkpoint : path
-        A folder (created if needed; must not already hold a checkpoint). After every
-        iteration of every chain the chain's state is saved there; an interrupted run is
-        continued by :func:`resume`.
-    n_jobs, progress
-        As in :func:`bayesimpute.impute`.
-    **arguments
-        Every other keyword of :func:`bayesimpute.impute` (method, predictor_matrix,
-        cluster, m, maxit, seed, post, where, visit_sequence, method_options).
-
-    Returns
-    -------
-    MultipleImputation
-        Identical to ``impute(data, **arguments)`` with the same seed.
-    """
-    spec = build_spec(data, **arguments)
+def start_checkpointed_run(spec: ImputationSpec, path: str | os.PathLike, *, n_jobs: int = 1,
+                           progress: bool = False) -> Run:
+    """:func:`~bayesimpute.engine.run.start_run` with every chain saved after every iteration."""
     plan = make_plan(spec)
     seeds = chain_seeds(spec.seed, spec.m)
-    traces = run_checkpointed(spec, plan, seeds, checkpoint, n_jobs=n_jobs, progress=progress)
-    return _finish(spec, plan, traces, seeds)
+    traces = run_checkpointed(spec, plan, seeds, path, n_jobs=n_jobs, progress=progress)
+    return assemble(spec, plan, seeds, traces)
 
 
-def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False):
-    """Continue an interrupted checkpointed run and return its result.
-
-    Chains that had finished are read back; the others restart from their last saved
-    iteration with their saved generator state. The result equals that of the
-    uninterrupted run with the same seed. Resuming a finished checkpoint just rebuilds the
-    result.
-
-    Parameters
-    ----------
-    path : path
-        The folder given as ``checkpoint`` to the interrupted run.
-    n_jobs, progress
-        As in :func:`bayesimpute.impute`.
-
-    Returns
-    -------
-    MultipleImputation
-    """
+def resume_run(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False) -> Run:
+    """Continue an interrupted checkpointed run; see :func:`bayesimpute.resume`."""
     folder = Path(path)
     header = _read_header(folder)
     spec = header["spec"]
     plan = make_plan(spec)
     traces = _run_all(plan, header, folder, n_jobs=n_jobs, progress=progress)
-    return _finish(spec, plan, traces, header["seeds"])
+    return assemble(spec, plan, header["seeds"], traces)

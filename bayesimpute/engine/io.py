@@ -1,4 +1,4 @@
-"""Writing a MultipleImputation to netCDF and reading it back.
+"""Writing a run to netCDF and reading it back (``MultipleImputation.to_netcdf``).
 
 The file is the run's InferenceData. What is needed to rebuild the object — the original
 dtypes and categories, the cluster column, the methods and predictor matrix, and each
@@ -15,6 +15,10 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
+
+from bayesimpute.engine.run import EVENT_COLUMNS, Run
+from bayesimpute.engine.sampler import chain_seeds, make_plan
+from bayesimpute.engine.spec import build_spec
 
 __all__ = ["write_netcdf", "read_netcdf"]
 
@@ -51,10 +55,10 @@ def _column_meta(series: pd.Series) -> dict:
     return meta
 
 
-def write_netcdf(imp, path) -> str:
-    """Write ``imp`` to ``path`` (netCDF4 via h5netcdf); returns the path."""
-    spec = imp.spec
-    data = imp.data
+def write_netcdf(run: Run, path) -> str:
+    """Write ``run`` to ``path`` (netCDF4 via h5netcdf); returns the path."""
+    spec = run.spec
+    data = spec.data
     header = {
         "format": _FORMAT,
         "columns": {c: _column_meta(data[c]) for c in data.columns},
@@ -72,11 +76,11 @@ def write_netcdf(imp, path) -> str:
         "seed": spec.seed if isinstance(spec.seed, (int, type(None))) else None,
         "had_post": sorted(spec.post),
         "chain_states": [
-            {"rng": s["rng"], "methods": _jsonable(s["methods"])} for s in imp._chain_states
+            {"rng": s["rng"], "methods": _jsonable(s["methods"])} for s in run.chain_states
         ],
-        "events": imp.logged_events.to_dict(orient="records"),
+        "events": run.events.to_dict(orient="records"),
     }
-    idata = imp.idata.copy()
+    idata = run.idata.copy()
     idata.posterior.attrs["bayesimpute"] = json.dumps(header)
     path = str(Path(path))
     idata.to_netcdf(path, engine="h5netcdf")
@@ -113,12 +117,8 @@ def _rebuild_data(idata, header) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)[list(header["columns"])]
 
 
-def read_netcdf(path):
-    """Read a file written by :func:`write_netcdf` back into a MultipleImputation."""
-    from bayesimpute.api import _assemble
-    from bayesimpute.sampler import make_plan
-    from bayesimpute.spec import build_spec
-
+def read_netcdf(path) -> Run:
+    """Read a file written by :func:`write_netcdf` back into a :class:`Run`."""
     idata = az.from_netcdf(str(path), engine="h5netcdf")
     header = json.loads(idata.posterior.attrs.pop("bayesimpute"))
     if header.get("format") != _FORMAT:
@@ -138,16 +138,10 @@ def read_netcdf(path):
             method_options=header["method_options"],
         )
     plan = make_plan(spec)
-    states = []
-    for chain, saved in enumerate(header["chain_states"]):
-        imputations = {v: idata.posterior_predictive[v].isel(chain=chain, draw=-1).values
-                       for v in plan.visit_sequence}
-        rng = saved["rng"]
-        states.append({"imputations": imputations, "rng": rng,
-                       "methods": _from_jsonable(saved["methods"])})
-    from bayesimpute.sampler import chain_seeds
-
-    imp = _assemble(spec, plan, [], idata, chain_seeds(header["seed"], header["m"]))
-    imp._chain_states = states
-    imp.logged_events = pd.DataFrame(header["events"], columns=["iteration", "chain", "variable", "event"])
-    return imp
+    # a chain's last imputations are its last draw in posterior_predictive
+    states = [{"imputations": {v: idata.posterior_predictive[v].isel(chain=chain, draw=-1).values
+                               for v in plan.visit_sequence},
+               "rng": saved["rng"], "methods": _from_jsonable(saved["methods"])}
+              for chain, saved in enumerate(header["chain_states"])]
+    events = pd.DataFrame(header["events"], columns=EVENT_COLUMNS)
+    return Run(spec, plan, chain_seeds(header["seed"], header["m"]), idata, states, events)

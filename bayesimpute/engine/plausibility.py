@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesimpute.coding import VariableKind
+from bayesimpute.engine.coding import VariableKind
 
 __all__ = ["OUT_OF_RANGE_SDS", "out_of_range_events"]
 

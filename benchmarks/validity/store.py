@@ -4,13 +4,17 @@ The committed CSV ``benchmarks/results/validity/<design>.csv`` holds every finis
 design. While a run is under way each finished (method, replication) is written at once to a
 fragment under ``.cache/<design>/`` (not committed), so an interrupted run loses nothing;
 ``consolidate()`` merges the fragments into the CSV (a fragment replaces the CSV's rows of the
-same key). A row is reused only for the same seed, m and maxit, so a reduced run never passes
-for a full one, and ``--refresh`` recomputes chosen methods whatever is cached.
+same key), under a file lock and removing only the fragments it merged, so runs of different
+methods of one design may go on side by side. A row is reused only for the same seed, m and
+maxit, so a reduced run never passes for a full one, and ``--refresh`` recomputes chosen
+methods whatever is cached.
 """
 
 from __future__ import annotations
 
+import fcntl
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -34,8 +38,11 @@ class RowStore:
 
     def rows(self) -> pd.DataFrame:
         """Committed rows updated by the fragments."""
+        return self._merge(sorted(self.fragments.glob("*.csv")))
+
+    def _merge(self, fragments: list[Path]) -> pd.DataFrame:
         frames = [self._read(self.csv)] if self.csv.exists() else []
-        frames += [self._read(path) for path in sorted(self.fragments.glob("*.csv"))]
+        frames += [self._read(path) for path in fragments]
         if not frames:
             return pd.DataFrame()
         rows = pd.concat(frames, ignore_index=True)
@@ -67,16 +74,28 @@ class RowStore:
         rows.to_csv(tmp, index=False)
         tmp.replace(self.fragments / name)
 
+    @contextmanager
+    def _locked(self):
+        self.fragments.mkdir(parents=True, exist_ok=True)
+        with open(self.fragments.parent / f"{self.fragments.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def consolidate(self) -> pd.DataFrame:
-        """Merge the fragments into the design's CSV and remove them."""
-        rows = self.rows()
-        if rows.empty:
-            return rows
-        rows = rows.sort_values(["method", "seed", "m", "maxit", "rep"], kind="stable")
-        self.csv.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv.with_suffix(".csv.tmp")
-        rows.to_csv(tmp, index=False)
-        tmp.replace(self.csv)
-        for path in self.fragments.glob("*.csv"):
-            path.unlink()
-        return rows
+        """Merge the fragments into the design's CSV and remove the merged ones."""
+        with self._locked():
+            fragments = sorted(self.fragments.glob("*.csv"))
+            rows = self._merge(fragments)
+            if rows.empty:
+                return rows
+            rows = rows.sort_values(["method", "seed", "m", "maxit", "rep"], kind="stable")
+            self.csv.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.csv.with_suffix(".csv.tmp")
+            rows.to_csv(tmp, index=False)
+            tmp.replace(self.csv)
+            for path in fragments:
+                path.unlink()
+        return self.rows()

@@ -120,32 +120,33 @@ class PythonMethod(Method):
     def run(self, design, replication, settings, imputation_seed):
         import bayesimpute as bi
 
-        data = replication.data
         builder = self.predictors or design.predictors
-        pred = builder(data) if builder is not None else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start = time.perf_counter()
-            imp = bi.impute(data, method=dict(self.method), predictor_matrix=pred,
-                            m=settings.m, maxit=settings.maxit, seed=imputation_seed,
-                            method_options={k: dict(v) for k, v in self.options.items()} or None)
-            seconds = time.perf_counter() - start
-            imputation_warnings = [str(w.message) for w in caught]
-            caught.clear()
-            start = time.perf_counter()
-            pooled = bi.pool(imp.analyze(design.formula, family=design.family))
-            rows = pooled_rows(pooled)
-            analysis_seconds = time.perf_counter() - start
-            analysis_warnings = [str(w.message) for w in caught]
+        options = {column: dict(values) for column, values in self.options.items()} or None
+        imp, seconds, imputation_warnings = _timed(lambda: bi.impute(
+            replication.data, method=dict(self.method),
+            predictor_matrix=builder(replication.data) if builder is not None else None,
+            m=settings.m, maxit=settings.maxit, seed=imputation_seed, method_options=options))
+        rows, analysis_seconds, analysis_warnings = _timed(lambda: pooled_rows(
+            bi.pool(imp.analyze(design.formula, family=design.family))))
         means = imputed_mean_rows([imp.complete(i) for i in range(settings.m)],
                                   replication.imputed_means)
-        notes = [_warning_note("imputation", imputation_warnings),
-                 _warning_note("analysis", analysis_warnings)]
-        events = _event_note(imp.logged_events)
         if not means.empty:
             rows = pd.concat([rows, means], ignore_index=True)
-        return _finish(rows, seconds, analysis_seconds,
-                       "; ".join(n for n in [*notes, events] if n), f"bayesimpute {bi.__version__}")
+        notes = [_warning_note("imputation", imputation_warnings),
+                 _warning_note("analysis", analysis_warnings), _event_note(imp.logged_events)]
+        return _finish(rows, seconds, analysis_seconds, "; ".join(n for n in notes if n),
+                       f"bayesimpute {bi.__version__}")
+
+
+def _timed(function: Callable[[], Any]) -> tuple[Any, float, list[str]]:
+    """Call ``function``; its value, wall seconds and the messages of the warnings it raised
+    (recorded for the rows' notes, never hidden)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        value = function()
+        seconds = time.perf_counter() - start
+    return value, seconds, [str(w.message) for w in caught]
 
 
 def pooled_rows(pooled) -> pd.DataFrame:
@@ -316,14 +317,9 @@ class Reference(Method):
         import bayesimpute as bi
 
         data = replication.complete if self.rows == "complete" else replication.data.dropna()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start = time.perf_counter()
-            fit = bi.analyze(data, design.formula, family=design.family).model_fits()[0]
-            rows = single_fit_rows(fit)
-            seconds = time.perf_counter() - start
-        return _finish(rows, 0.0, seconds,
-                       _warning_note("analysis", [str(w.message) for w in caught]),
+        rows, seconds, caught = _timed(lambda: single_fit_rows(
+            bi.analyze(data, design.formula, family=design.family).model_fits()[0]))
+        return _finish(rows, 0.0, seconds, _warning_note("analysis", caught),
                        f"bayesimpute {bi.__version__}")
 
 

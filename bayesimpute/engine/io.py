@@ -3,7 +3,8 @@
 The file is the run's InferenceData. What is needed to rebuild the object — the original
 dtypes and categories, the cluster column, the methods and predictor matrix, and each
 chain's state for continuing the run — travels as JSON in the root attributes.
-``post`` callables cannot be stored; a run read back continues without them.
+``post`` callables cannot be stored; a run read back continues without them. A run whose
+imputations are on disk (``store=``) is written one draw at a time, never loaded whole.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from bayesimpute.engine.run import EVENT_COLUMNS, Run
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec
+from bayesimpute.engine.storage import write_dataset
 
 __all__ = ["write_netcdf", "read_netcdf"]
 
@@ -79,11 +81,21 @@ def write_netcdf(run: Run, path) -> str:
             {"rng": s["rng"], "methods": _jsonable(s["methods"])} for s in run.chain_states
         ],
         "events": run.events.to_dict(orient="records"),
+        "keep": run.keep,
     }
-    idata = run.idata.copy()
-    idata.posterior.attrs["bayesimpute"] = json.dumps(header)
     path = str(Path(path))
-    idata.to_netcdf(path, engine="h5netcdf")
+    if run.store is None:
+        idata = run.idata.copy()
+        idata.posterior.attrs["bayesimpute"] = json.dumps(header)
+        idata.to_netcdf(path, engine="h5netcdf")
+        return path
+    # imputations read from disk: copied one draw at a time, never loaded whole
+    groups = {g: getattr(run.idata, g) for g in run.idata.groups() if g != "posterior_predictive"}
+    groups["posterior"] = groups["posterior"].copy()
+    groups["posterior"].attrs["bayesimpute"] = json.dumps(header)
+    az.InferenceData(**groups).to_netcdf(path, engine="h5netcdf")
+    if "posterior_predictive" in run.idata.groups():
+        write_dataset(run.idata.posterior_predictive, path, group="posterior_predictive")
     return path
 
 
@@ -138,10 +150,9 @@ def read_netcdf(path) -> Run:
             method_options=header["method_options"],
         )
     plan = make_plan(spec)
-    # a chain's last imputations are its last draw in posterior_predictive
-    states = [{"imputations": {v: idata.posterior_predictive[v].isel(chain=chain, draw=-1).values
-                               for v in plan.visit_sequence},
-               "rng": saved["rng"], "methods": _from_jsonable(saved["methods"])}
-              for chain, saved in enumerate(header["chain_states"])]
+    # a chain's last imputations are its last draw in posterior_predictive (Run.start_states)
+    states = [{"rng": saved["rng"], "methods": _from_jsonable(saved["methods"])}
+              for saved in header["chain_states"]]
     events = pd.DataFrame(header["events"], columns=EVENT_COLUMNS)
-    return Run(spec, plan, chain_seeds(header["seed"], header["m"]), idata, states, events)
+    return Run(spec, plan, chain_seeds(header["seed"], header["m"]), idata, states, events,
+               keep=header.get("keep", "all"))

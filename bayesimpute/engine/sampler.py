@@ -52,7 +52,12 @@ class SamplerPlan:
 
 @dataclass
 class ChainTrace:
-    """What one chain records: per iteration imputations, summaries, parameters, stats."""
+    """What one chain records: per iteration imputations, summaries, parameters, stats.
+
+    ``keep="all"`` records every iteration's imputations, ``keep="last"`` only the latest
+    (memory O(n) instead of O(maxit x n)); summaries, parameters and stats are recorded
+    at every iteration either way.
+    """
 
     imputations: dict[str, list[np.ndarray]] = field(default_factory=dict)
     chain_mean: list[list[float]] = field(default_factory=list)
@@ -62,6 +67,14 @@ class ChainTrace:
     parameter_dims: dict[str, dict[str, tuple]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    keep: str = "all"
+
+    def add_imputations(self, variable: str, values: np.ndarray) -> None:
+        """Record one iteration's imputations of ``variable`` as ``keep`` says."""
+        if self.keep == "last":
+            self.imputations[variable] = [values.copy()]
+        else:
+            self.imputations.setdefault(variable, []).append(values.copy())
 
 
 def make_plan(spec: ImputationSpec) -> SamplerPlan:
@@ -161,7 +174,7 @@ class ChainRunner:
                 values = self._impute(variable, iteration)
             values = self._post(variable, values, iteration)
             self._store(variable, values)
-            self.trace.imputations.setdefault(variable, []).append(values.copy())
+            self.trace.add_imputations(variable, values)
         self.record_summaries()
 
     def record_summaries(self) -> None:

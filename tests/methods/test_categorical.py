@@ -2,6 +2,7 @@
 
 import numpy as np
 import pymc as pm
+import pytest
 
 from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._linalg import unpack_cholesky
@@ -41,6 +42,7 @@ def method_data(X, y, cluster, n_clusters, observed, kind=VariableKind.CATEGORIC
     )
 
 
+@pytest.mark.slow  # CI: tests/methods/test_calibration.py (simulation-based calibration)
 def test_multinomial_gibbs_matches_nuts():
     X, y, cluster, n_clusters = simulate()
     model = build_pymc_model(X, y, cluster, n_clusters, np.array([0]), 3,
@@ -113,4 +115,14 @@ def test_two_level_polr_recovers_cutpoints():
     slope = np.array([d.parameters["beta"][0] for d in draws]) / x.std()
     assert abs(slope.mean() - 1.0) < 0.35
     assert set(np.unique(draws[-1].values)) <= {0.0, 1.0, 2.0}
-    assert draws[-1].parameters["cutpoints"].shape == (2,)
+    cutpoints = np.array([d.parameters["cutpoints"] for d in draws])
+    assert cutpoints.shape == (35, 2)
+    # the model's predictors are centred: its cutpoints are the true ones minus slope * mean(x)
+    truth = np.array([-0.5, 1.0]) - 1.0 * x.mean()
+    # each true cutpoint lies within 3 posterior sds of the posterior mean (the Monte Carlo
+    # error of 35 NUTS draws, effective size >= 10, adds at most 5% to that sd); their gap,
+    # free of the location the random intercepts share, is much tighter than the width 1.5
+    sd = cutpoints.std(0) * np.sqrt(1 + 1 / 10)
+    assert np.all(np.abs(cutpoints.mean(0) - truth) < 3 * sd), (cutpoints.mean(0), truth, sd)
+    gap = cutpoints[:, 1] - cutpoints[:, 0]
+    assert abs(gap.mean() - 1.5) < 3 * gap.std() * np.sqrt(1 + 1 / 10) and gap.std() < 0.3

@@ -38,9 +38,6 @@ DESCRIPTION = f"""\
 {MISSING_RATE:.0%} missing. Analysis `{FORMULA}` (REML). The FCS methods impute `x` with
 cluster `g` and `y` as a random slope (code 2): the best an FCS model can do, and still
 incompatible with the analysis model (the slope variance `g: x` is the parameter to watch).
-Until the lme4-exact analysis lands on main, bayesimpute's random-slope analysis (statsmodels
-MixedLM) is not to be trusted: compare the `complete data` row of this design with the truth
-before reading the bayesimpute rows.
 """
 
 

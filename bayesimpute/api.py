@@ -42,6 +42,7 @@ def impute(
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    analysis_model: str | None = None,
 ) -> MultipleImputation:
     """Multiple imputation by chained equations with Bayesian (PyMC) conditional models.
 
@@ -80,6 +81,13 @@ def impute(
     checkpoint : path, optional
         A folder where every chain's state is saved after every iteration; an interrupted
         run is continued by :func:`bayesimpute.resume` to the same result.
+    analysis_model : str, optional
+        The analysis (substantive) model in lme4 syntax, e.g.
+        ``"y ~ x * w + (1 + x | g)"``, for the compatible methods (``"2l.smc"``,
+        ``"smc"``): each incomplete variable they impute is drawn from the analysis model
+        times its own covariate model, so that random slopes, interactions and squares
+        of incomplete predictors survive imputation. ``imp.analysis_posterior()`` gives
+        the analysis model's posterior; ``imp.analyze()`` fits it to the completed data.
 
     Returns
     -------
@@ -88,7 +96,7 @@ def impute(
     spec = build_spec(
         data, method=method, predictor_matrix=predictor_matrix, cluster=cluster, m=m,
         maxit=maxit, seed=seed, where=where, visit_sequence=visit_sequence, post=post,
-        method_options=method_options,
+        method_options=method_options, analysis_model=analysis_model,
     )
     if not spec.imputed:
         warnings.warn("nothing to impute: the result holds m copies of the data", UserWarning,

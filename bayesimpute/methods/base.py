@@ -66,6 +66,7 @@ class MethodData:
     columns : mapping of str -> ndarray
         Read-only views of every working column of the run as the sampler holds it at this
         visit (numbers, 0/1, category codes; imputed cells hold their latest imputations).
+        They are views: copy what must outlive the visit.
         For methods whose model involves more than their design ``X``, such as the
         analysis model of the compatible methods (:mod:`bayesimpute.methods.compatible`).
     codecs : mapping of str -> ColumnCodec

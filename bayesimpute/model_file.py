@@ -29,7 +29,8 @@ imputed variable, the run settings and the analysis::
     family = "gaussian"
 
 A variable listed under ``[imputation.method]`` without a predictors table uses mice's
-default row (every other column a fixed effect, the cluster -2).
+default row (every other column a fixed effect, the cluster -2). When a method imputes from
+the analysis model (``2l.smc``, ``smc``), ``[analysis] formula`` is that model too.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import pandas as pd
 
 from bayesimpute import datasets
 from bayesimpute.engine.spec import ROLE_NAMES, make_predictor_matrix
+from bayesimpute.methods import get_method
 
 __all__ = ["ModelFile", "load_model_file", "BUNDLED_DATASETS"]
 
@@ -70,11 +72,16 @@ class ModelFile:
     analysis: dict[str, Any] = field(default_factory=dict)
 
     def impute_kwargs(self) -> dict[str, Any]:
-        return {
+        kwargs = {
             "method": self.method, "predictor_matrix": self.predictor_matrix,
             "cluster": self.cluster, "method_options": self.method_options or None,
             **self.settings,
         }
+        if self.analysis.get("formula") and any(
+                name and not name.startswith("~") and get_method(name).uses_analysis_model
+                for name in self.method):
+            kwargs["analysis_model"] = self.analysis["formula"]
+        return kwargs
 
 
 def _load_data(section: dict, base: Path) -> pd.DataFrame:

@@ -53,6 +53,9 @@ import bayesimpute as bi  # noqa: E402
 RUNS = RESULTS / "smc_validity_{design}.csv"  # raw rows, one file per design
 REPORT = RESULTS / "smc_validity.md"
 R_SCRIPT = Path(__file__).resolve().parent / "r" / "smc_jomo.R"
+#: columns of the raw rows, in file order
+COLUMNS = ["design", "rep", "m", "maxit", "method", "parameter", "kind", "truth", "estimate",
+           "std_error", "df", "conf_low", "conf_high", "seconds", "cpu_seconds"]
 MISSING_RATE = 0.30
 N_CLUSTERS, CLUSTER_SIZE = 100, 20
 
@@ -238,29 +241,40 @@ def run_bayesimpute(method: str, design, data, m, maxit, seed):
     return out
 
 
-def run_jomo(design, data, m, maxit, seed, n_burn=1000, n_between=100):
-    with tempfile.TemporaryDirectory(prefix="smc-jomo-") as folder:
-        csv = Path(folder) / "data.csv"
+class JomoRun:
+    """R's jomo.lmer on one replication, started at once in its own process (R works while
+    Python imputes the same data); :meth:`rows` waits for it and analyses its data sets."""
+
+    def __init__(self, design, data, m, seed, n_burn=1000, n_between=100):
+        self.design, self.data, self.m = design, data, m
+        self.folder = tempfile.TemporaryDirectory(prefix="smc-jomo-")
+        csv = Path(self.folder.name) / "data.csv"
         data.to_csv(csv, index=False, na_rep="NA")
-        prefix = str(Path(folder) / "out")
-        completed = subprocess.run(
+        self.prefix = str(Path(self.folder.name) / "out")
+        self.process = subprocess.Popen(
             ["Rscript", str(R_SCRIPT), str(csv), design.formula, str(m), str(n_burn),
-             str(n_between), str(seed), prefix], capture_output=True, text=True, timeout=3600)
-        if completed.returncode != 0:
-            raise RuntimeError(f"jomo failed: {completed.stderr[-800:]}")
-        long = pd.read_csv(prefix + "_imputations.csv")
-        seconds = float(Path(prefix + "_seconds.txt").read_text())
-    datasets = []
-    for k in range(1, m + 1):
-        one = long[long[".imp"] == k].drop(columns=".imp").reset_index(drop=True)
+             str(n_between), str(seed), self.prefix],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def rows(self) -> dict[str, pd.DataFrame]:
+        try:
+            _, stderr = self.process.communicate(timeout=3600)
+            if self.process.returncode != 0:
+                raise RuntimeError(f"jomo failed: {stderr[-800:]}")
+            long = pd.read_csv(self.prefix + "_imputations.csv")
+            seconds = float(Path(self.prefix + "_seconds.txt").read_text())
+        finally:
+            self.folder.cleanup()
         # jomo returns the rows sorted by cluster, in their original order within clusters
-        original = data.sort_values("g", kind="stable").reset_index()
-        if not np.allclose(original["y"], one["y"]):
-            raise RuntimeError("jomo's rows do not line up with the data")
-        one.index = original["index"]
-        datasets.append(one.sort_index()[list(data.columns)])
-    rows = analyse(design, datasets)
-    return {"R jomo.lmer": rows.assign(seconds=seconds)}
+        original = self.data.sort_values("g", kind="stable").reset_index()
+        datasets = []
+        for k in range(1, self.m + 1):
+            one = long[long[".imp"] == k].drop(columns=".imp").reset_index(drop=True)
+            if not np.allclose(original["y"], one["y"]):
+                raise RuntimeError("jomo's rows do not line up with the data")
+            one.index = original["index"]
+            datasets.append(one.sort_index()[list(self.data.columns)])
+        return {"R jomo.lmer": analyse(self.design, datasets).assign(seconds=seconds)}
 
 
 def run_references(design, data, complete):
@@ -275,16 +289,19 @@ def replication(design: Design, rep: int, m: int, maxit: int, with_r: bool,
     rng = np.random.default_rng([14, list(DESIGNS).index(design.name), rep])
     data, complete = design.simulate(rng)
     seed = 1000 + rep
+    wanted = (lambda label: (rep, label) not in done
+              and (methods is None or label in methods))
+    jomo = JomoRun(design, data, m, seed) if with_r and wanted("R jomo.lmer") else None
     runners = [("complete data", lambda: run_references(design, data, complete))]
     for method in ("2l.smc", "2l.norm", "2l.pmm"):
         runners.append((f"bayesimpute {method}",
                         lambda method=method: run_bayesimpute(method, design, data, m, maxit,
                                                               seed)))
-    if with_r:
-        runners.append(("R jomo.lmer", lambda: run_jomo(design, data, m, maxit, seed)))
+    if jomo is not None:
+        runners.append(("R jomo.lmer", jomo.rows))
     frames = []
     for label, runner in runners:
-        if (rep, label) in done or (methods is not None and label not in methods):
+        if not wanted(label):
             continue
         for method, rows in runner().items():
             frames.append(rows.assign(method=method))
@@ -293,7 +310,7 @@ def replication(design: Design, rep: int, m: int, maxit: int, with_r: bool,
     rows = pd.concat(frames, ignore_index=True)
     rows["truth"] = rows["parameter"].map(design.truth)
     rows["kind"] = rows["parameter"].map(design.kinds)
-    return rows.assign(design=design.name, rep=rep, m=m, maxit=maxit)
+    return rows.assign(design=design.name, rep=rep, m=m, maxit=maxit).reindex(columns=COLUMNS)
 
 
 def run(design_name: str, reps: int, m: int, maxit: int, runs: Path | None = None,

@@ -177,3 +177,33 @@ def test_incompatible_partner_is_logged():
                           analysis_model="y ~ x + z + (1 + x | g)")
     events = imp.logged_events["event"]
     assert events.str.contains("'z' enters the analysis model but is imputed by 2l.pmm").any()
+
+
+def test_model_file_analysis_formula_is_the_analysis_model(tmp_path):
+    from bayesimpute.model_file import load_model_file
+
+    data, _ = slope_data()
+    data.to_csv(tmp_path / "slope.csv", index=False)
+    (tmp_path / "model.toml").write_text(f"""
+[data]
+path = "slope.csv"
+cluster = "g"
+
+[imputation]
+m = 1
+maxit = 1
+seed = 2
+
+[imputation.method]
+x = "2l.smc"
+
+[imputation.predictors.x]
+g = -2
+
+[analysis]
+formula = "{FORMULA}"
+""")
+    model = load_model_file(tmp_path / "model.toml")
+    assert model.impute_kwargs()["analysis_model"] == FORMULA
+    imp = bi.impute(model.data, **model.impute_kwargs())
+    assert imp.analysis_model == FORMULA

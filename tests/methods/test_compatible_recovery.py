@@ -38,6 +38,20 @@ def assert_recovers(imp, complete_fit: pd.Series, terms, k: float = 3.0):
             f"{complete_fit[term]:.3f} (tolerance {tolerance:.3f})")
 
 
+def assert_imputed_mean(imp, complete: pd.DataFrame, column: str, k: float = 3.0):
+    """The mean of the imputed values is near the mean of the deleted ones: within k sds of
+    the imputed mean's spread over the chains' iterations (second half)."""
+    draws = imp.idata.posterior_predictive[column]
+    kept = draws.isel(draw=slice(draws.sizes["draw"] // 2, None)).values
+    means = kept.reshape(-1, kept.shape[-1]).mean(axis=1)
+    rows = draws.coords[f"{column}_missing"].values
+    deleted = complete.loc[rows, column].astype(float).mean()
+    tolerance = k * means.std(ddof=1) + 3 * means.std(ddof=1) / np.sqrt(len(means) / 4)
+    assert abs(means.mean() - deleted) < tolerance, (
+        f"{column}: imputed mean {means.mean():.3f} vs deleted {deleted:.3f} (tolerance "
+        f"{tolerance:.3f})")
+
+
 def fixed_effects(data, formula, family="gaussian"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -71,7 +85,8 @@ def test_binary_and_categorical_predictors_with_a_random_slope():
                     predictor_matrix=pred_for(data, ["b", "c"]), m=2, maxit=16, seed=5,
                     analysis_model=formula)
     assert set(imp.complete(0)["c"].unique()) <= {"r", "s", "t"}
-    assert_recovers(imp, fixed_effects(complete, formula), ["b", "c[T.s]", "c[T.t]"])
+    assert_recovers(imp, fixed_effects(complete, formula), ["Intercept", "b", "c[T.s]", "c[T.t]"])
+    assert_imputed_mean(imp, complete, "b")
 
 
 def test_logistic_analysis_model_with_a_continuous_predictor():
@@ -83,38 +98,46 @@ def test_logistic_analysis_model_with_a_continuous_predictor():
     eta = -0.3 + 1.0 * x + rng.normal(0, 0.6, J)[g]
     y = (rng.random(J * n) < 1 / (1 + np.exp(-eta))).astype(float)
     complete = pd.DataFrame({"g": g, "x": x, "y": y})
-    data = complete.assign(x=np.where(missing_given(rng, y + 0.3 * x), np.nan, x))
+    data = complete.assign(x=np.where(missing_given(rng, y), np.nan, x))
     formula = "y ~ x + (1 | g)"
     imp = bi.impute(data, method={"x": "2l.smc"}, predictor_matrix=pred_for(data, ["x"]), m=2,
                     maxit=16, seed=6, analysis_model=formula)
     assert "x_mh_acceptance" in imp.idata.sample_stats
     assert float(imp.idata.sample_stats["x_mh_acceptance"].mean()) > 0.2
     assert_recovers(imp, fixed_effects(complete, formula, "binomial"), ["Intercept", "x"])
+    assert_imputed_mean(imp, complete, "x")
 
 
 def test_interaction_of_two_incomplete_predictors_and_incomplete_outcome():
-    """x1 * x2, both incomplete, and y itself incomplete: all three by 2l.smc."""
+    """x1 * x2, both incomplete, and y itself incomplete: all three by 2l.smc.
+
+    Missing at random by construction: y is deleted given the complete w; x1 and x2 only
+    where y stays observed, given y.
+    """
     rng = np.random.default_rng(13)
     J, n = 60, 20
     g = np.repeat(np.arange(J), n)
+    w = (rng.random(J * n) < 0.5).astype(float)
     x1 = rng.normal(0, 0.4, J)[g] + rng.standard_normal(J * n)
     x2 = 0.4 * x1 + rng.normal(0, 0.4, J)[g] + rng.standard_normal(J * n)
-    y = 1 + 0.5 * x1 - 0.3 * x2 + 0.4 * x1 * x2 + rng.normal(0, 0.7, J)[g] + rng.standard_normal(
-        J * n)
-    complete = pd.DataFrame({"g": g, "x1": x1, "x2": x2, "y": y})
+    y = (1 + 0.5 * x1 - 0.3 * x2 + 0.4 * x1 * x2 + 0.5 * w + rng.normal(0, 0.7, J)[g]
+         + rng.standard_normal(J * n))
+    complete = pd.DataFrame({"g": g, "x1": x1, "x2": x2, "w": w, "y": y})
     data = complete.copy()
-    data.loc[missing_given(rng, y, 0.25), "x1"] = np.nan
-    data.loc[missing_given(rng, -y, 0.25), "x2"] = np.nan
-    data.loc[missing_given(rng, x1 - x2, 0.15) & data["x1"].notna() & data["x2"].notna(),
-             "y"] = np.nan
-    formula = "y ~ x1 * x2 + (1 | g)"
+    y_missing = rng.random(J * n) < np.where(w == 1, 0.25, 0.05)
+    data.loc[y_missing, "y"] = np.nan
+    data.loc[missing_given(rng, y, 0.25) & ~y_missing, "x1"] = np.nan
+    data.loc[missing_given(rng, -y, 0.25) & ~y_missing, "x2"] = np.nan
+    formula = "y ~ x1 * x2 + w + (1 | g)"
     imp = bi.impute(data, method={"x1": "2l.smc", "x2": "2l.smc", "y": "2l.smc"},
                     predictor_matrix=pred_for(data, ["x1", "x2"]), m=2, maxit=16, seed=7,
                     analysis_model=formula)
     assert not imp.complete(1)[["x1", "x2", "y"]].isna().any().any()
-    assert_recovers(imp, fixed_effects(complete, formula), ["x1", "x2", "x1:x2"])
+    assert_recovers(imp, fixed_effects(complete, formula), ["Intercept", "x1", "x2", "x1:x2"])
+    for column in ("x1", "x2", "y"):
+        assert_imputed_mean(imp, complete, column)
     # each compatible variable keeps its own chain of the analysis model
-    assert imp.analysis_posterior(variable="x1").summary().shape[0] == 7
+    assert imp.analysis_posterior(variable="x1").summary().shape[0] == 8
 
 
 def test_single_level_quadratic():
@@ -130,7 +153,8 @@ def test_single_level_quadratic():
     imp = bi.impute(data, method={"x": "smc"}, predictor_matrix=pred, m=2, maxit=16, seed=8,
                     analysis_model="y ~ x + I(x^2)")
     truth = fixed_effects(complete.assign(x2=complete["x"] ** 2), "y ~ x + x2")
-    assert_recovers(imp, truth.rename({"x2": "I(x^2)"}), ["x", "I(x^2)"])
+    assert_recovers(imp, truth.rename({"x2": "I(x^2)"}), ["Intercept", "x", "I(x^2)"])
+    assert_imputed_mean(imp, complete, "x")
 
 
 @pytest.mark.parametrize("target", ["x"])

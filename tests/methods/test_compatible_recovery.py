@@ -38,14 +38,17 @@ def assert_recovers(imp, complete_fit: pd.Series, terms, k: float = 3.0):
             f"{complete_fit[term]:.3f} (tolerance {tolerance:.3f})")
 
 
-def assert_imputed_mean(imp, complete: pd.DataFrame, column: str, k: float = 3.0):
-    """The mean of the imputed values is near the mean of the deleted ones: within k sds of
-    the imputed mean's spread over the chains' iterations (second half)."""
+def assert_imputed_mean(imp, complete: pd.DataFrame, column: str, k: float = 3.0,
+                        code: int | None = None):
+    """The mean of the imputed values (or the share of category ``code``) is near that of
+    the deleted ones: within k sds of its spread over the chains' iterations (second half)."""
     draws = imp.idata.posterior_predictive[column]
     kept = draws.isel(draw=slice(draws.sizes["draw"] // 2, None)).values
+    kept = kept if code is None else (kept == code).astype(float)
     means = kept.reshape(-1, kept.shape[-1]).mean(axis=1)
     rows = draws.coords[f"{column}_missing"].values
-    deleted = complete.loc[rows, column].astype(float).mean()
+    truth = complete.loc[rows, column]
+    deleted = (truth.cat.codes == code if code is not None else truth).astype(float).mean()
     tolerance = k * means.std(ddof=1) + 3 * means.std(ddof=1) / np.sqrt(len(means) / 4)
     assert abs(means.mean() - deleted) < tolerance, (
         f"{column}: imputed mean {means.mean():.3f} vs deleted {deleted:.3f} (tolerance "
@@ -71,8 +74,8 @@ def test_binary_and_categorical_predictors_with_a_random_slope():
     rng = np.random.default_rng(11)
     J, n = 80, 15
     g = np.repeat(np.arange(J), n)
-    b = (rng.random(J * n) < 1 / (1 + np.exp(-rng.normal(0, 0.7, J)[g]))).astype(float)
-    c = rng.choice(3, J * n, p=[0.4, 0.35, 0.25])
+    b = (rng.random(J * n) < 1 / (1 + np.exp(1.2 - rng.normal(0, 0.7, J)[g]))).astype(float)
+    c = rng.choice(3, J * n, p=[0.55, 0.3, 0.15])
     y = (1 + 0.8 * b + np.array([0.0, 0.6, -0.5])[c] + rng.normal(0, 0.7, J)[g]
          + rng.normal(0, 0.5, J)[g] * b + rng.standard_normal(J * n))
     complete = pd.DataFrame({"g": g, "b": b, "c": pd.Categorical.from_codes(c, ["r", "s", "t"]),
@@ -87,6 +90,8 @@ def test_binary_and_categorical_predictors_with_a_random_slope():
     assert set(imp.complete(0)["c"].unique()) <= {"r", "s", "t"}
     assert_recovers(imp, fixed_effects(complete, formula), ["Intercept", "b", "c[T.s]", "c[T.t]"])
     assert_imputed_mean(imp, complete, "b")
+    for code in range(3):
+        assert_imputed_mean(imp, complete, "c", code=code)
 
 
 def test_logistic_analysis_model_with_a_continuous_predictor():
@@ -188,3 +193,25 @@ def _without_exact_draws(setup):
         self.exact_normal = False  # every draw through the (now blind) Metropolis kernel
 
     return patched
+
+
+def test_covariate_model_learns_from_the_imputed_rows_too():
+    """x missing strongly given y: the observed x are a selected sample, so a covariate model
+    fitted to them alone would centre on their mean; fitted with the imputations (data
+    augmentation) it centres on the mean of all x, and so do the imputations."""
+    rng = np.random.default_rng(16)
+    J, n = 60, 20
+    g = np.repeat(np.arange(J), n)
+    x = rng.normal(0, 0.45, J)[g] + rng.normal(0, 0.9, J * n)
+    y = 1 + 0.8 * x + rng.normal(0, 0.7, J)[g] + rng.normal(0, 0.6, J * n)
+    complete = pd.DataFrame({"g": g, "x": x, "y": y})
+    z = (y - y.mean()) / y.std()
+    missing = rng.random(J * n) < 1 / (1 + np.exp(-2.5 * z))  # about half, the larger y
+    data = complete.assign(x=np.where(missing, np.nan, x))
+    imp = bi.impute(data, method={"x": "2l.smc"}, predictor_matrix=pred_for(data, ["x"]), m=2,
+                    maxit=16, seed=10, analysis_model="y ~ x + (1 | g)")
+    intercept = imp.idata.posterior["x_beta"].isel(draw=slice(8, None)).values.ravel()
+    observed_mean = data["x"].mean()
+    assert complete["x"].mean() - observed_mean > 0.4  # the selection the test is about
+    assert abs(intercept.mean() - complete["x"].mean()) < 3 * intercept.std(ddof=1) + 0.05
+    assert_imputed_mean(imp, complete, "x")

@@ -13,7 +13,8 @@ Every method's m completed data sets are analysed by the same analysis (``bi.ana
 package's REML linear mixed model) and pooled by ``bi.pool`` (Rubin's rules with
 Satterthwaite df; variance components: mean of the m estimates, interval on the log
 scale). For 2l.smc the analysis model's own posterior (``imp.analysis_posterior()``) is
-scored too. R's ``jomo.lmer`` (joint model compatible with the analysis model) imputes the
+scored too, at maxit = 10 and from a longer run (maxit = 50: its intervals need more draws
+than the 5 x 5 that maxit = 10 leaves after burn-in). R's ``jomo.lmer`` (joint model compatible with the analysis model) imputes the
 same CSV files (``benchmarks/r/smc_jomo.R``) and its completed data are analysed in Python
 like the others. The FCS methods impute x from y (and w), with a random slope of y in the
 random-slope design, the usual FCS practice.
@@ -58,6 +59,8 @@ COLUMNS = ["design", "rep", "m", "maxit", "method", "parameter", "kind", "truth"
            "std_error", "df", "conf_low", "conf_high", "seconds", "cpu_seconds"]
 MISSING_RATE = 0.30
 N_CLUSTERS, CLUSTER_SIZE = 100, 20
+#: iterations of the extra 2l.smc run whose analysis posterior is scored on its own
+LONG_MAXIT = 50
 
 
 # --------------------------------------------------------------------------------- designs
@@ -277,6 +280,19 @@ class JomoRun:
         return {"R jomo.lmer": analyse(self.design, datasets).assign(seconds=seconds)}
 
 
+def run_long_posterior(design, data, m, maxit, seed):
+    """2l.smc's analysis posterior from longer chains (its intervals need more draws than
+    maxit = 10 leaves after burn-in); no completed-data analysis."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        imp = bi.impute(data, method={"x": "2l.smc"}, predictor_matrix=_smc_predictors(
+            design, data), m=m, maxit=maxit, seed=seed, analysis_model=design.formula)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    rows = posterior_rows(imp, design).assign(seconds=seconds, cpu_seconds=cpu)
+    return {f"bayesimpute 2l.smc posterior (maxit {maxit})": rows}
+
+
 def run_references(design, data, complete):
     return {"complete data": analyse(design, [complete]).assign(seconds=0.0),
             "complete cases": analyse(design, [data.dropna()]).assign(seconds=0.0)}
@@ -299,6 +315,8 @@ def replication(design: Design, rep: int, m: int, maxit: int, with_r: bool,
                                                               seed)))
     if jomo is not None:
         runners.append(("R jomo.lmer", jomo.rows))
+    runners.append((f"bayesimpute 2l.smc (maxit {LONG_MAXIT})",
+                    lambda: run_long_posterior(design, data, m, LONG_MAXIT, seed)))
     frames = []
     for label, runner in runners:
         if not wanted(label):
@@ -333,6 +351,8 @@ def run(design_name: str, reps: int, m: int, maxit: int, runs: Path | None = Non
 
 
 def _runner_label(method: str) -> str:
+    """The runner that produced a method's rows (references come together, posteriors with
+    their imputations)."""
     if method == "complete cases":
         return "complete data"
     return method.replace(" posterior", "")

@@ -15,7 +15,7 @@ from bayesimpute.api import (
     quickpred,
     resume,
 )
-from bayesimpute.diagnostics import convergence
+from bayesimpute.diagnostics import NotConvergedWarning, convergence
 from bayesimpute.exploration import (
     MissingnessSummary,
     correlation_matrix,
@@ -46,6 +46,7 @@ __all__ = [
     "register_method",
     # diagnostics
     "convergence",
+    "NotConvergedWarning",
     # analysis and pooling
     "analyze",
     "AnalysisResults",

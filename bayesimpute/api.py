@@ -1,7 +1,7 @@
 """The user-facing entry points: impute(), resume() and the helpers that prepare their arguments.
 
 The run machinery lives in :mod:`bayesimpute.engine`; this facade validates the arguments
-(``engine.spec``), starts the run (``engine.run`` / ``engine.checkpoint``) and wraps it in a
+(``engine.spec``), starts the run (``engine.run``) and wraps it in a
 :class:`~bayesimpute.results.MultipleImputation`.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.defaults import find_default_method
-from bayesimpute.engine.checkpoint import resume_run, start_checkpointed_run
-from bayesimpute.engine.run import start_run
+from bayesimpute.diagnostics import warn_if_not_converged
+from bayesimpute.engine.run import resume_run, start_run
 from bayesimpute.engine.spec import build_spec, make_method, make_predictor_matrix
 from bayesimpute.quickpred import quickpred
 from bayesimpute.results import MultipleImputation
@@ -42,6 +42,10 @@ def impute(
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = False,
     checkpoint: str | os.PathLike | None = None,
+    client: Any = None,
+    backend: str | None = None,
+    keep: str | None = None,
+    store: str | os.PathLike | None = None,
     analysis_model: str | None = None,
 ) -> MultipleImputation:
     """Multiple imputation by chained equations with Bayesian (PyMC) conditional models.
@@ -61,9 +65,12 @@ def impute(
     m, maxit : int
         Number of imputations (chains) and of FCS iterations.
     seed : int or numpy.random.Generator, optional
-        The same seed gives the same imputations for any ``n_jobs``.
+        The same seed gives the same imputations for any ``n_jobs``, backend and number
+        of Dask workers.
     n_jobs : int
-        Chains run in parallel processes (joblib) when > 1.
+        Chains run in parallel processes (joblib) when > 1 (-1: all cores); with
+        ``backend="dask"`` and no client, the number of workers of a temporary local
+        Dask cluster. Leave it at 1 with a ``client``.
     post : dict column -> callable, optional
         Applied to the imputed values of a column (a pandas Series indexed by row label)
         after each draw; returns the adjusted values (e.g. ``lambda v: v + 2`` for a
@@ -80,7 +87,27 @@ def impute(
         Show a progress bar.
     checkpoint : path, optional
         A folder where every chain's state is saved after every iteration; an interrupted
-        run is continued by :func:`bayesimpute.resume` to the same result.
+        run is continued by :func:`bayesimpute.resume` to the same result. On a Dask
+        cluster a chain whose worker is lost reruns from its last saved iteration.
+    client : dask.distributed.Client, optional
+        Run the chains as tasks on this Dask cluster (``pip install 'bayesimpute[dask]'``):
+        the data are scattered to the workers once and the chains come back as they
+        finish.
+    backend : {"serial", "joblib", "dask"}, optional
+        Where the chains run; default ``"dask"`` with a client, ``"joblib"`` when
+        ``n_jobs`` is not 1, else ``"serial"``. ``"dask"`` without a client uses the
+        current Dask client or starts a local cluster for the call.
+    keep : {"all", "last"}, optional
+        Keep every iteration's imputations in ``idata.posterior_predictive``, or only the
+        last (memory O(m x n) instead of O(m x maxit x n); chain means and variances,
+        parameters and the out-of-range check still cover every iteration). Default:
+        ``"all"`` while they take at most 256 MiB
+        (:data:`bayesimpute.engine.run.KEEP_ALL_LIMIT_BYTES`), else ``"last"``.
+    store : path, optional
+        A folder to stream the imputations to (netCDF): each chain writes its draws to
+        disk as it goes and ``idata.posterior_predictive`` is read from there lazily, so
+        no process holds more than O(n) of them. On a cluster every worker must reach the
+        folder under the same path.
     analysis_model : str, optional
         The analysis (substantive) model in lme4 syntax, e.g.
         ``"y ~ x * w + (1 + x | g)"``, for the compatible methods (``"2l.smc"``,
@@ -92,6 +119,13 @@ def impute(
     Returns
     -------
     MultipleImputation
+
+    Warns
+    -----
+    NotConvergedWarning
+        Once per run, naming the variables whose imputations have not converged (R-hat
+        above :func:`~bayesimpute.diagnostics.rhat_threshold`), with the suggestion to
+        continue the run with ``imp.iterate(n)``.
     """
     spec = build_spec(
         data, method=method, predictor_matrix=predictor_matrix, cluster=cluster, m=m,
@@ -101,15 +135,15 @@ def impute(
     if not spec.imputed:
         warnings.warn("nothing to impute: the result holds m copies of the data", UserWarning,
                       stacklevel=2)
-    if checkpoint is not None:
-        run = start_checkpointed_run(spec, checkpoint, n_jobs=n_jobs, progress=progress)
-    else:
-        run = start_run(spec, n_jobs=n_jobs, progress=progress)
-    return MultipleImputation(run)
+    run = start_run(spec, n_jobs=n_jobs, client=client, backend=backend, keep=keep, store=store,
+                    checkpoint_path=checkpoint, progress=progress)
+    result = MultipleImputation(run)
+    warn_if_not_converged(result, stacklevel=3)
+    return result
 
 
-def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False
-           ) -> MultipleImputation:
+def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False,
+           client: Any = None, backend: str | None = None) -> MultipleImputation:
     """Continue an interrupted checkpointed run and return its result.
 
     Chains that had finished are read back; the others restart from their last saved
@@ -121,11 +155,14 @@ def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False
     ----------
     path : path
         The folder given as ``checkpoint`` to the interrupted run.
-    n_jobs, progress
-        As in :func:`impute`.
+    n_jobs, progress, client, backend
+        As in :func:`impute` (``keep`` and ``store`` are those of the interrupted run).
 
     Returns
     -------
     MultipleImputation
     """
-    return MultipleImputation(resume_run(path, n_jobs=n_jobs, progress=progress))
+    result = MultipleImputation(resume_run(path, n_jobs=n_jobs, client=client, backend=backend,
+                                           progress=progress))
+    warn_if_not_converged(result, stacklevel=3)
+    return result

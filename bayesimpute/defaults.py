@@ -23,8 +23,15 @@ variance components proper with few clusters, so the thresholds choose something
   Cluster sizes are counted in *observed* values of the variable, which is how the share of
   missingness per cluster enters: a cluster where the variable is mostly or entirely
   missing (systematic missingness) carries no information about its own random effect;
-* a variable constant within every cluster (a cluster-level variable) -> ``2lonly.norm``
-  (continuous) or ``2lonly.pmm`` (binary or ordered);
+* a variable constant within every cluster (a cluster-level variable,
+  :func:`~bayesimpute.methods.cluster_level.is_cluster_level`) -> the cluster-level method
+  of its type, ``2lonly.pmm`` (continuous), ``2lonly.logreg`` (binary), ``2lonly.polyreg``
+  (unordered factor), ``2lonly.polr`` (ordered factor), which impute one value per cluster.
+  :func:`~bayesimpute.engine.spec.make_method` makes the same choice: one rule
+  (:func:`~bayesimpute.methods.cluster_level.cluster_level_method`) serves both. The
+  thresholds do not enter: a cluster-level variable has one value per cluster, so its
+  model has as many observations as clusters with an observed value, whatever their size;
+  predictive mean matching keeps its imputations on observed cluster values;
 * fewer than two clusters -> the single-level method (``pmm``, ``logreg``, ``polyreg``,
   ``polr``): one cluster carries no information on a between-cluster variance.
 
@@ -37,6 +44,8 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.engine.coding import VariableKind, variable_kind
+from bayesimpute.engine.spec import to_pandas_frame
+from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = ["find_default_method", "I_SMALL", "NI_SMALL", "PROP_SMALL"]
 
@@ -84,6 +93,7 @@ def find_default_method(
     >>> bi.find_default_method(bi.datasets.load_impact("incomplete"), cluster="name")["ct"]
     '2l.polyreg'
     """
+    data = to_pandas_frame(data)
     groups = _cluster_codes(data, cluster)
     methods, reasons = {}, {}
     for column in data.columns:
@@ -92,7 +102,7 @@ def find_default_method(
             methods[column] = ""
             continue
         methods[column], reasons[column] = _choose(
-            series, groups, I_small, ni_small, prop_small
+            series, data[cluster], groups, I_small, ni_small, prop_small
         )
     result = pd.Series(methods, dtype=object, name="method")
     result.attrs["reasons"] = reasons
@@ -100,8 +110,6 @@ def find_default_method(
 
 
 def _cluster_codes(data: pd.DataFrame, cluster: str) -> np.ndarray:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if cluster not in data.columns:
         raise ValueError(f"cluster column {cluster!r} is not in the data; columns are "
                          f"{list(data.columns)}")
@@ -119,24 +127,15 @@ def _is_count(series: pd.Series) -> bool:
     return bool((observed >= 0).all() and observed.nunique() > 2)
 
 
-def _is_cluster_constant(series: pd.Series, groups: np.ndarray) -> bool:
-    observed = series.notna().to_numpy()
-    per_cluster = pd.Series(series[observed].to_numpy()).groupby(groups[observed]).nunique()
-    sizes = np.bincount(groups[observed])
-    return bool((per_cluster <= 1).all() and (sizes >= 2).any())
-
-
-def _choose(series: pd.Series, groups: np.ndarray, I_small: int, ni_small: int,  # noqa: N803
-            prop_small: float) -> tuple[str, str]:
+def _choose(series: pd.Series, cluster: pd.Series, groups: np.ndarray,
+            I_small: int, ni_small: int, prop_small: float) -> tuple[str, str]:  # noqa: N803
     kind = variable_kind(series)
     n_clusters = int(groups.max()) + 1
     if n_clusters < 2:
         return _SINGLE_LEVEL[kind], "one cluster: no between-cluster variance to model"
-    if _is_cluster_constant(series, groups):
-        if kind is VariableKind.CONTINUOUS:
-            return "2lonly.norm", "constant within clusters: a cluster-level variable"
-        if kind in (VariableKind.BINARY, VariableKind.ORDERED):
-            return "2lonly.pmm", "constant within clusters: a cluster-level variable"
+    if is_cluster_level(series, cluster):
+        return cluster_level_method(kind), ("constant within every cluster: a cluster-level "
+                                            "variable, imputed one value per cluster")
     if _is_count(series):
         return "2l.pois", "non-negative integer column: a count"
     if kind is VariableKind.BINARY:

@@ -33,7 +33,11 @@ TOTAL_ROW = "total"
 def _check_frame(data: object, name: str = "data") -> pd.DataFrame:
     """Raise a TypeError unless ``data`` is a DataFrame with at least one column."""
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(data).__name__}")
+        kind = f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
+        hint = (f": convert it with {name}.to_pandas()" if hasattr(data, "to_pandas")
+                else ": pd.DataFrame(array, columns=[...])" if isinstance(data, np.ndarray)
+                else "")
+        raise TypeError(f"{name} must be a pandas DataFrame, got {kind}{hint}")
     if data.shape[1] == 0:
         raise ValueError(f"{name} has no columns")
     return data

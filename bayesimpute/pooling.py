@@ -29,11 +29,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayesimpute.analysis import INTERCEPT, AnalysisResults, ModelFit, as_model_fit
+from bayesimpute.analysis.fit import AnalysisResults, ModelFit, as_model_fit, fit_problems
+from bayesimpute.analysis.formula import INTERCEPT
 
 __all__ = ["pool", "PooledResult", "barnard_rubin", "d1", "d2", "MultiParameterTest"]
 
 SUMMARY_COLUMNS = ["estimate", "std_error", "statistic", "df", "p_value", "riv", "lambda", "fmi"]
+#: what print(pooled) shows, as mice's summary(pool(fit))
+COMPACT_COLUMNS = ["estimate", "std_error", "statistic", "df", "p_value"]
+
+
+def _compact_number(value: float) -> str:
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+        return f"{value:.3g}"
+    return f"{value:.4f}"
 
 
 def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom=math.inf) -> np.ndarray:
@@ -152,6 +161,7 @@ def pool(
     *,
     method: str = "rubin",
     conf_level: float = 0.95,
+    allow_nonconverged: bool = False,
 ) -> PooledResult:
     """Pool m complete-data analyses.
 
@@ -175,6 +185,10 @@ def pool(
         (Zhou & Reiter 2010) and summarise them.
     conf_level : float
         Level of the intervals (default 0.95).
+    allow_nonconverged : bool
+        Pool fits whose optimiser did not converge (``ModelFit.converged`` False) too, with a
+        warning; by default such fits are refused. Singular fits (a variance estimated as
+        zero) are pooled either way and listed in ``PooledResult.problems``.
 
     Returns
     -------
@@ -183,7 +197,8 @@ def pool(
     Raises
     ------
     ValueError
-        Fewer than 2 fits, terms that differ between fits, a bad ``method`` or ``conf_level``.
+        Fewer than 2 fits, terms that differ between fits, a bad ``method`` or ``conf_level``,
+        a fit that did not converge (unless ``allow_nonconverged``).
     TypeError
         A fit of an unsupported type.
     """
@@ -192,9 +207,34 @@ def pool(
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must be between 0 and 1, got {conf_level}")
     model_fits = _as_fits(fits)
+    _refuse_failed(model_fits, allow_nonconverged)
     if method == "mixing":
         return _pool_mixing(model_fits, conf_level)
     return PooledResult(model_fits, _term_dfcom(model_fits, dfcom), conf_level)
+
+
+def _mark_problems(table: pd.DataFrame, fits: list[ModelFit]) -> None:
+    """Name the imputations with singular / failed fits in the table's attrs (lists, so that
+    pandas can still concatenate such tables)."""
+    table.attrs["singular_imputations"] = [i + 1 for i, f in enumerate(fits) if f.is_singular]
+    table.attrs["nonconverged_imputations"] = [i + 1 for i, f in enumerate(fits)
+                                               if not f.converged]
+
+
+def _refuse_failed(fits: list[ModelFit], allow: bool) -> None:
+    failed = [i + 1 for i, fit in enumerate(fits) if not fit.converged]
+    if not failed:
+        return
+    first = fits[failed[0] - 1]
+    detail = "; ".join(first.messages) or "no message"
+    if not allow:
+        raise ValueError(
+            f"the fits of imputations {failed} did not converge ({detail}); pooling them would "
+            "mix optimiser failures into the estimates. Fix the analysis model, or pass "
+            "allow_nonconverged=True to pool anyway (pooled.problems names them)"
+        )
+    warnings.warn(f"pooling fits that did not converge: imputations {failed} ({detail})",
+                  RuntimeWarning, stacklevel=3)
 
 
 class PooledResult:
@@ -254,11 +294,25 @@ class PooledResult:
         table.index.name = "term"
         return table
 
-    def summary(self) -> pd.DataFrame:
-        """One row per term: ``estimate, std_error, statistic, df, p_value, riv, lambda, fmi``
-        (mice's ``summary(pool(fit))`` plus ``riv``/``lambda``/``fmi``), then ``ubar, b, t,
-        conf_low, conf_high``."""
-        return self._table.copy()
+    def summary(self, full: bool = False) -> pd.DataFrame:
+        """One row per term: ``estimate, std_error, statistic, df, p_value, riv, lambda, fmi,
+        conf_low, conf_high`` (mice's ``summary(pool(fit), conf.int = TRUE)`` plus ``riv`` /
+        ``lambda`` / ``fmi``); ``full=True`` adds ``ubar, b, t``.
+
+        ``attrs["singular_imputations"]`` and ``attrs["nonconverged_imputations"]`` name the
+        imputations (1-based) whose fit is singular or did not converge (:attr:`problems` has
+        the details). ``print(pooled)`` shows the compact table of mice's
+        ``summary(pool(fit))``.
+        """
+        columns = SUMMARY_COLUMNS + ["conf_low", "conf_high"]
+        table = self._table.copy() if full else self._table[columns].copy()
+        _mark_problems(table, self.fits)
+        return table
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """Imputations (1-based) whose fit is singular or did not converge, and why."""
+        return fit_problems(self.fits)
 
     @property
     def cov(self) -> pd.DataFrame:
@@ -270,8 +324,21 @@ class PooledResult:
         return pool_variance_components(self.fits, self.conf_level)
 
     def __repr__(self) -> str:
-        dfcom = self.dfcom if np.ndim(self.dfcom) == 0 else "per term"
-        return f"PooledResult(m={self.m}, dfcom={dfcom})\n{self.summary()[SUMMARY_COLUMNS]}"
+        dfcom = f"{self.dfcom:g}" if np.ndim(self.dfcom) == 0 else "Satterthwaite, per term"
+        table = self._table[COMPACT_COLUMNS].rename(columns={"std_error": "std.error",
+                                                             "p_value": "p.value"})
+        lines = [f"PooledResult: m = {self.m}, complete-data df {dfcom}",
+                 table.to_string(float_format=_compact_number)]
+        problems = self.problems
+        if len(problems):
+            singular = problems.index[problems["is_singular"]].tolist()
+            failed = problems.index[~problems["converged"]].tolist()
+            if singular:
+                lines.append(f"singular fits: imputations {singular}")
+            if failed:
+                lines.append(f"fits that did not converge: imputations {failed}")
+        lines.append("summary(): riv, lambda, fmi and intervals; summary(full=True): ubar, b, t")
+        return "\n".join(lines)
 
 
 class MixedPooledResult(PooledResult):
@@ -303,7 +370,13 @@ class MixedPooledResult(PooledResult):
         self._table = table
 
     def __repr__(self) -> str:
-        return f"MixedPooledResult(m={self.m}, draws={len(self.draws)})\n{self.summary()}"
+        return f"MixedPooledResult(m={self.m}, draws={len(self.draws)})\n{self._table}"
+
+    def summary(self, full: bool = False) -> pd.DataFrame:
+        """Per term: ``estimate, std_error, conf_low, conf_high, n_draws`` of the mixed draws."""
+        table = self._table.copy()
+        _mark_problems(table, self.fits)
+        return table
 
 
 def _pool_mixing(fits: list[ModelFit], conf_level: float) -> MixedPooledResult:
@@ -334,46 +407,63 @@ _INVERSE = {
 
 
 def pool_variance_components(fits: Sequence[Any], conf_level: float = 0.95) -> pd.DataFrame:
-    """Pool the variance components of m fits.
+    """Pool the variance components of m fits, per grouping factor.
 
     ``estimate`` is the plain mean of the m estimates (as mitml's
     ``testEstimates(extra.pars = TRUE)``). The interval applies Rubin's rules on a scale where
     the sampling distribution is closer to normal: log for variances, Fisher z for
     correlations, logit for the ICC, identity for covariances; with the per-fit standard errors
-    on that scale (``ModelFit.variance_inference``; see :mod:`bayesimpute.analysis` for how they
-    are obtained) and Barnard-Rubin df with infinite complete-data df. The bounds are then
-    back-transformed. Where a fit has no standard error (a boundary fit, an unsupported model)
-    the interval uses the between-imputation variance alone, ``T = (1 + 1/m) B`` on m - 1 df
-    (column ``interval`` says which). Fixed quantities (the logistic residual variance pi^2/3)
-    get a zero-width interval.
+    on that scale (``ModelFit.variance_inference``; see :mod:`bayesimpute.analysis.inference`)
+    and Barnard-Rubin df with infinite complete-data df. The bounds are then back-transformed.
+    Fixed quantities (the logistic residual variance pi^2/3) get a zero-width interval.
+
+    Where some fit has no standard error for a component, the interval would rest on the
+    between-imputation variance alone, ``T = (1 + 1/m) B`` on m - 1 df, which ignores the
+    within-imputation uncertainty and is too narrow: it is still given (``interval`` =
+    ``"between-only"``) but with a warning naming the component, the imputations and why.
+    Where some fit estimates a variance as zero (or a correlation as +-1) there is no value on
+    the pooling scale: no interval (``"none"``), with a warning.
 
     Returns
     -------
     pandas.DataFrame
-        Index: component. Columns ``estimate, conf_low, conf_high, scale, transformed_estimate,
-        transformed_se, riv, df, interval``.
+        Index: component. Columns ``group`` (grouping factor, "" for the residual and ICC),
+        ``estimate, conf_low, conf_high, scale, transformed_estimate, transformed_se, riv, df,
+        interval``.
     """
     model_fits = [as_model_fit(fit) for fit in fits]
     names = list(dict.fromkeys(n for fit in model_fits for n in fit.variance_components))
-    rows = {name: _pool_component(name, model_fits, conf_level) for name in names}
+    problems: list[str] = []
+    rows = {name: _pool_component(name, model_fits, conf_level, problems) for name in names}
     table = pd.DataFrame.from_dict(rows, orient="index")
+    table.insert(0, "group", [n.split(": ", 1)[0] if ": " in n else "" for n in table.index])
     table.index.name = "component"
+    if problems:
+        warnings.warn("variance-component intervals: " + "; ".join(problems), RuntimeWarning,
+                      stacklevel=3)
     return table
 
 
-def _pool_component(name: str, fits: list[ModelFit], conf_level: float) -> dict[str, Any]:
+def _pool_component(name: str, fits: list[ModelFit], conf_level: float,
+                    problems: list[str]) -> dict[str, Any]:
     values = np.array([fit.variance_components.get(name, np.nan) for fit in fits], dtype=float)
     row: dict[str, Any] = {"estimate": float(np.mean(values))}
     inference = [_inference_row(fit, name) for fit in fits]
     scale = _scale_of(name, fits)
+    none = {**row, "conf_low": np.nan, "conf_high": np.nan, "scale": scale, "interval": "none"}
     if np.isnan(values).any():
-        return {**row, "conf_low": np.nan, "conf_high": np.nan, "scale": scale, "interval": "none"}
+        return none
     if scale == "fixed":
         return {**row, "conf_low": row["estimate"], "conf_high": row["estimate"], "scale": scale,
                 "interval": "fixed"}
     m = len(fits)
     q = np.array([r[1] if r is not None else _forward(scale, v) for r, v in zip(inference, values)])
     u = np.array([r[2] ** 2 if r is not None else np.nan for r in inference])
+    if not np.isfinite(q).all():
+        bad = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(q))]
+        problems.append(f"{name}: estimated on the boundary (zero variance or correlation +-1) "
+                        f"in imputations {bad}, no interval")
+        return none
     qbar, b = q.mean(), q.var(ddof=1)
     if np.isfinite(u).all():
         ubar = u.mean()
@@ -381,6 +471,10 @@ def _pool_component(name: str, fits: list[ModelFit], conf_level: float) -> dict[
         df = float(barnard_rubin(m, b, t))
         riv, kind = (1 + 1 / m) * b / ubar if ubar > 0 else np.inf, "rubin"
     else:
+        lacking = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(u))]
+        why = _why_no_se(fits[lacking[0] - 1])
+        problems.append(f"{name}: no standard error in imputations {lacking} ({why}); the "
+                        "interval uses the between-imputation variance alone and is too narrow")
         t, df, riv, kind = (1 + 1 / m) * b, float(m - 1), np.inf, "between-only"
     half = stats.t.ppf(0.5 + conf_level / 2, df) * math.sqrt(t)
     inverse = _INVERSE[scale]
@@ -395,6 +489,12 @@ def _pool_component(name: str, fits: list[ModelFit], conf_level: float) -> dict[
         "df": df,
         "interval": kind,
     }
+
+
+def _why_no_se(fit: ModelFit) -> str:
+    if fit.variance_inference is None:
+        return f"a {type(fit.raw).__name__} fit carries no variance-component inference"
+    return "; ".join(fit.messages) or "the fit gives none"
 
 
 def _scale_of(name: str, fits: list[ModelFit]) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bayesimpute.engine.spec import to_pandas_frame
+
 __all__ = ["quickpred"]
 
 
@@ -45,8 +47,7 @@ def quickpred(
     ``exclude`` out; complete variables get empty rows. A ``cluster`` column is coded -2
     in the rows of incomplete variables and never used as an ordinary predictor.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    data = to_pandas_frame(data)  # polars, pyarrow, ... converted; others get the fix named
     for name, names in (("include", include), ("exclude", exclude)):
         unknown = [c for c in names if c not in data.columns]
         if unknown:

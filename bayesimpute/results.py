@@ -15,12 +15,24 @@ from bayesimpute.engine.run import Run, continue_run
 from bayesimpute.engine.sampler import SamplerPlan
 from bayesimpute.engine.spec import ImputationSpec
 from bayesimpute.methods import get_method
-from bayesimpute.methods.compatible import ANALYSIS_PREFIX
+from bayesimpute.methods.compatible import ANALYSIS_PREFIX, analysis_response
 
 __all__ = ["MultipleImputation", "AnalysisPosterior"]
 
 #: residual variance of the standard logistic distribution (latent-scale ICC of a logit)
 _LOGISTIC_RESIDUAL_VARIANCE = float(np.pi**2 / 3)
+
+
+class _AnalysisTask:
+    """One completed dataset's fit, as a picklable callable (a Dask task)."""
+
+    def __init__(self, model: Any, family: str, fit_kwargs: dict[str, Any]):
+        self.model, self.family, self.fit_kwargs = model, family, fit_kwargs
+
+    def __call__(self, frame: pd.DataFrame) -> Any:
+        from bayesimpute.analysis import analyze
+
+        return analyze(frame, self.model, family=self.family, **self.fit_kwargs).fits[0]
 
 
 class MultipleImputation:
@@ -33,10 +45,14 @@ class MultipleImputation:
         draw = FCS iteration); ``sample_stats``: ``chain_mean`` / ``chain_var`` of the
         imputed values per variable (mice's chainMean / chainVar) and the samplers' own
         statistics; ``posterior_predictive``: the imputed values, dims
-        ``(chain, draw, <variable>_missing)`` with the row labels as coordinates;
+        ``(chain, draw, <variable>_missing)`` with the row labels as coordinates (only
+        the last iteration with ``keep="last"``; read lazily from disk with ``store=``);
         ``observed_data``: the incomplete data as given (categoricals as codes).
     logged_events : pandas.DataFrame
         What the engine changed or dropped, and why (iteration, chain, variable, event).
+    keep : {"all", "last"}
+        Which iterations' imputations are kept. Everything works on either except
+        :meth:`imputed_values` of an earlier iteration, which needs ``keep="all"``.
     """
 
     def __init__(self, run: Run):
@@ -63,6 +79,15 @@ class MultipleImputation:
     @property
     def logged_events(self) -> pd.DataFrame:
         return self.run.events
+
+    @property
+    def keep(self) -> str:
+        return self.run.keep
+
+    @property
+    def store(self) -> str | None:
+        """The folder the imputations are read from (None: in memory)."""
+        return self.run.store
 
     # --- basic facts ---------------------------------------------------------------------------
     @property
@@ -103,7 +128,17 @@ class MultipleImputation:
 
     # --- completed data ------------------------------------------------------------------------
     def imputed_values(self, variable: str, chain: int, draw: int = -1) -> pd.Series:
-        """Imputed values of one variable in one chain, decoded to the column's dtype."""
+        """Imputed values of one variable in one chain, decoded to the column's dtype.
+
+        ``draw`` is the iteration (0-based, -1 = last); with ``keep="last"`` only the last
+        one is kept.
+        """
+        if self.keep == "last" and draw not in (-1, self.iterations - 1):
+            raise ValueError(
+                f"draw {draw} is not kept: this run kept only the last iteration's "
+                "imputations (keep='last'); impute with keep='all' to look at earlier ones")
+        if self.keep == "last":
+            draw = -1
         values = self.idata.posterior_predictive[variable].isel(chain=chain, draw=draw).values
         rows = self.plan.where[variable]
         column = self.plan.values[variable].copy()
@@ -145,13 +180,17 @@ class MultipleImputation:
 
     # --- analysis ------------------------------------------------------------------------------
     def analyze(self, model: str | Callable[[pd.DataFrame], Any] | None = None, *,
-                family: str = "gaussian", **fit_kwargs):
+                family: str = "gaussian", client: Any = None, **fit_kwargs):
         """Fit ``model`` (an lme4-style formula or a callable) to each completed dataset.
 
         Without ``model``, the run's analysis model (``impute(analysis_model=...)``) is
         fitted, with ``family="binomial"`` when its outcome is binary.
+
+        With a Dask ``client`` each fit is a task on its cluster: every completed dataset is
+        made here one at a time and scattered once, so only one is held here at a time (a
+        callable ``model`` must pickle; cloudpickle takes lambdas).
         """
-        from bayesimpute.analysis import analyze
+        from bayesimpute.analysis import AnalysisResults, analyze
 
         if model is None:
             model = self.analysis_model
@@ -159,7 +198,14 @@ class MultipleImputation:
                 raise TypeError("analyze() needs a model: this run has no analysis_model")
             if self.plan.codecs[self._analysis_variables()[0][1]].kind == "binary":
                 family = "binomial"
-        return analyze([self.complete(i) for i in range(self.m)], model, family=family, **fit_kwargs)
+        if client is None:
+            return analyze([self.complete(i) for i in range(self.m)], model, family=family,
+                           **fit_kwargs)
+        from bayesimpute.engine.dask_backend import map_ordered
+
+        fits = map_ordered(client, _AnalysisTask(model, family, fit_kwargs),
+                           (self.complete(i) for i in range(self.m)))
+        return AnalysisResults(fits, model, family)
 
     @property
     def analysis_model(self) -> str | None:
@@ -177,7 +223,7 @@ class MultipleImputation:
                 continue
             formula = self.spec.method_options.get(variable, {}).get("analysis_model")
             if formula and f"{variable}_{ANALYSIS_PREFIX}beta" in self.idata.posterior:
-                found.append((variable, formula.split("~")[0].strip()))
+                found.append((variable, analysis_response(formula)))
         return found
 
     def analysis_posterior(self, variable: str | None = None,
@@ -231,13 +277,23 @@ class MultipleImputation:
         return plot_trace(self, variables=variables, **kwargs)
 
     # --- continuing ----------------------------------------------------------------------------
-    def iterate(self, maxit: int, *, n_jobs: int = 1, progress: bool = False) -> MultipleImputation:
+    def iterate(self, maxit: int, *, n_jobs: int = 1, progress: bool = False,
+                client: Any = None, backend: str | None = None) -> MultipleImputation:
         """Run ``maxit`` more iterations from where this run stopped (mice's ``mice.mids``).
 
         For the exact Gibbs steps the continued run is identical to one uninterrupted run
-        of the combined length with the same seed.
+        of the combined length with the same seed. ``n_jobs``, ``client`` and ``backend``
+        as in :func:`bayesimpute.impute`; ``keep`` and ``store`` stay this run's (a stored
+        run writes a new draw file, so this result keeps reading its own). Warns
+        (``NotConvergedWarning``) when the continued run has still not converged, as
+        :func:`bayesimpute.impute` does.
         """
-        return MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, progress=progress))
+        from bayesimpute.diagnostics import warn_if_not_converged
+
+        result = MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, client=client,
+                                                 backend=backend, progress=progress))
+        warn_if_not_converged(result, stacklevel=3)
+        return result
 
     # --- files ---------------------------------------------------------------------------------
     def to_netcdf(self, path) -> str:

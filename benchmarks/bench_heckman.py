@@ -105,6 +105,7 @@ def run_replication(rho: float, seed: int, method: str = "2l.heckman", m: int = 
     imputed = np.mean([imp.complete(i).loc[sporadic, "y"].mean() for i in range(m)])
     return pd.DataFrame({
         "term": TRUTH.index, "estimate": table["estimate"].to_numpy(),
+        "std_error": table["std_error"].to_numpy(),
         "covered": ((table[low] <= TRUTH) & (TRUTH <= table[high])).to_numpy(),
         "covered_resid_df": ((residual[low] <= TRUTH) & (TRUTH <= residual[high])).to_numpy(),
         **complete_data_fit(data.assign(y=y_true)),

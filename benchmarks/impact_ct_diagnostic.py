@@ -25,7 +25,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 

@@ -43,7 +43,7 @@ def test_console_script_is_installed():
     assert out.returncode == 0 and "run" in out.stdout
 
 
-@pytest.mark.parametrize("name", ["popmis", "impact", "obesity"])
+@pytest.mark.parametrize("name", ["popmis", "impact", "obesity", "brandsma"])
 def test_every_case_study_model_file_is_valid(name):
     import bayesimpute as bi
     from bayesimpute.engine.spec import build_spec
@@ -54,3 +54,25 @@ def test_every_case_study_model_file_is_valid(name):
     assert spec.imputed, name
     assert model.analysis["formula"]
     assert bi.available_methods()  # registry loaded
+
+
+def test_cli_imputes_brandsma_den_as_a_school_level_factor(tmp_path):
+    """brandsma through the CLI with the default methods (models/brandsma.toml's [data] and
+    defaults, on fewer columns to keep the test short): den is constant within every
+    school in every completed dataset of the file the CLI writes."""
+    import bayesimpute as bi
+
+    model = tmp_path / "brandsma.toml"
+    model.write_text(
+        '[data]\ndataset = "brandsma"\ncluster = "sch"\n'
+        'columns = ["sch", "iqv", "ses", "lpo", "den", "ssi"]\n'
+        '[imputation]\ndefaults = "make_method"\nseed = 5\n'
+    )
+    code = main(["run", str(model), "--out", str(tmp_path), "--m", "2", "--maxit", "2"])
+    assert code == 0
+    imp = bi.MultipleImputation.from_netcdf(tmp_path / "imputation.nc")
+    assert imp.method["den"] == "2lonly.polyreg" and imp.method["ssi"] == "2lonly.pmm"
+    for i in range(imp.m):
+        completed = imp.complete(i)
+        assert completed["den"].notna().all()
+        assert (completed.groupby("sch")[["den", "ssi"]].nunique() == 1).all().all(), i

@@ -53,3 +53,24 @@ def test_brandsma_has_its_school_level_factor():
     # den and ssi are school-level: one value per school among its observed pupils
     per_school = df.groupby("sch")[["den", "ssi"]].nunique(dropna=True)
     assert (per_school <= 1).all().all()
+
+
+def test_scotssec_is_cross_classified_with_imposed_missingness():
+    complete = bi.datasets.load_scotssec()
+    incomplete = bi.datasets.load_scotssec("incomplete")
+    assert complete.shape == incomplete.shape == (3435, 6)
+    assert complete["primary"].nunique() == 148 and complete["second"].nunique() == 19
+    assert not complete.isna().any().any()
+    # crossed: some primary schools send pupils to several secondary schools
+    assert (complete.groupby("primary")["second"].nunique() > 1).any()
+    assert list(complete["sex"].cat.categories) == ["F", "M"]
+    # missing values only where the export script put them, observed values unchanged
+    assert incomplete["verbal"].isna().sum() == 1132 and incomplete["attain"].isna().sum() == 639
+    observed = incomplete["verbal"].notna()
+    assert (incomplete.loc[observed, "verbal"] == complete.loc[observed, "verbal"]).all()
+    never = incomplete.groupby("primary")["verbal"].apply(lambda v: v.isna().all())
+    # the 15 schools the export script chose (one more small school lost all by chance)
+    chosen = {1, 7, 14, 15, 36, 54, 60, 66, 67, 76, 94, 100, 118, 120, 129}
+    assert chosen <= set(never.index[never]) and never.sum() == 16
+    with pytest.raises(ValueError, match="variant"):
+        bi.datasets.load_scotssec("other")

@@ -21,9 +21,15 @@ def frame(n_clusters, per_cluster, seed=0, share_missing=0.2):
                             ordered=True),
         "count": pd.array(rng.poisson(3, n), dtype="Int64"),
         "level2": np.repeat(rng.normal(size=n_clusters), per_cluster),
+        "level2_bin": np.repeat(rng.integers(0, 2, n_clusters), per_cluster).astype(float),
+        "level2_f": pd.Categorical(np.repeat(rng.choice(["u", "v", "w"], n_clusters),
+                                             per_cluster)),
+        "level2_o": pd.Categorical(np.repeat(rng.choice(["lo", "mid", "hi"], n_clusters),
+                                             per_cluster), categories=["lo", "mid", "hi"],
+                                   ordered=True),
         "complete": rng.normal(size=n),
     })
-    for column in ["x", "b", "f", "o", "count", "level2"]:
+    for column in ["x", "b", "f", "o", "count", "level2", "level2_bin", "level2_f", "level2_o"]:
         df.loc[rng.random(n) < share_missing, column] = np.nan if column != "count" else pd.NA
     return df
 
@@ -32,9 +38,31 @@ def test_types_map_to_two_level_methods():
     methods = find_default_method(frame(10, 150), cluster="g")
     assert methods.to_dict() == {
         "g": "", "x": "2l.norm", "b": "2l.bin", "f": "2l.polyreg", "o": "2l.polr",
-        "count": "2l.pois", "level2": "2lonly.norm", "complete": "",
+        "count": "2l.pois", "level2": "2lonly.pmm", "level2_bin": "2lonly.logreg",
+        "level2_f": "2lonly.polyreg", "level2_o": "2lonly.polr", "complete": "",
     }
-    assert set(methods.attrs["reasons"]) == {"x", "b", "f", "o", "count", "level2"}
+    assert set(methods.attrs["reasons"]) == {"x", "b", "f", "o", "count", "level2",
+                                             "level2_bin", "level2_f", "level2_o"}
+    assert "cluster-level" in methods.attrs["reasons"]["level2_f"]
+
+
+def test_make_method_and_find_default_method_agree_on_cluster_level_variables():
+    data = frame(10, 150)
+    micemd_style = find_default_method(data, cluster="g")
+    mice_style = bi.make_method(data, cluster="g")
+    for column in ["level2", "level2_bin", "level2_f", "level2_o"]:
+        assert micemd_style[column] == mice_style[column], column
+
+
+def test_chance_constancy_is_not_taken_for_a_cluster_level_variable():
+    # a row-level binary observed twice in each of 8 clusters, constant in each by chance:
+    # with share 0.9 of its commonest value that happens with probability about 0.9**8
+    data = pd.DataFrame({"g": np.repeat(np.arange(8), 3),
+                         "b": np.tile([1.0, 1.0, np.nan], 8),
+                         "x": np.arange(24.0)})
+    data.loc[[0, 1], "b"] = 0.0
+    assert find_default_method(data, cluster="g")["b"] == "2l.bin"
+    assert bi.make_method(data, cluster="g")["b"] == "2l.bin"
 
 
 @pytest.mark.parametrize("n_clusters, per_cluster", [(5, 300), (30, 20)])

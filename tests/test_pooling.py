@@ -1,19 +1,20 @@
 """Tests of Rubin's rules, variance-component pooling and the D1 / D2 tests.
 
-Expected values are literals computed once, independently, with mice's formulas written out
-in plain Python (see the comments), never by calling bayesimpute.
+Expected values come from R (mice's pool.scalar, mitml's testConstraints / testEstimates /
+testModels), written to tests/reference/ by benchmarks/r/reference_fits.R.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from bayesimpute.analysis import AnalysisResults, ModelFit
+from bayesimpute.analysis import AnalysisResults, ModelFit, analyze
 from bayesimpute.pooling import (
     SUMMARY_COLUMNS,
     MultiParameterTest,
@@ -24,31 +25,23 @@ from bayesimpute.pooling import (
     pool,
 )
 
-# m = 5 imputations, two parameters "a" and "b": estimates and sampling variances.
+REFERENCE = Path(__file__).parent / "reference"
+LITERALS = pd.read_csv(REFERENCE / "pooling_literals.csv")
+
+# m = 5 imputations, two parameters "a" and "b": estimates and sampling variances (the same
+# numbers are typed into reference_fits.R).
 EST_A = [1.10, 1.25, 0.95, 1.30, 1.05]
 EST_B = [-0.50, -0.42, -0.61, -0.55, -0.47]
 VAR_A = [0.040, 0.045, 0.038, 0.050, 0.042]
 VAR_B = [0.010, 0.012, 0.011, 0.009, 0.010]
 COV_AB = [0.005, 0.006, 0.004, 0.007, 0.005]
 
-# Hand computation for "a" (mice pool.vector + barnard.rubin), dfcom = 100:
-#   qbar = 5.65 / 5 = 1.13;  ubar = 0.215 / 5 = 0.043
-#   b = (0.03^2 + 0.12^2 + 0.18^2 + 0.17^2 + 0.08^2) / 4 = 0.083 / 4 = 0.02075
-#   t = 0.043 + 1.2 * 0.02075 = 0.0679;  riv = 0.0249 / 0.043;  lambda = 0.0249 / 0.0679
-#   dfold = 4 / lambda^2 = 29.744...;  dfobs = 101/103 * 100 * (1 - lambda)
-#   df = dfold dfobs / (dfold + dfobs);  fmi = (riv + 2/(df + 3)) / (riv + 1)
-EXPECTED_DFCOM_100 = {
-    #      estimate, ubar, b, t, df, riv, lambda, fmi, p_value, conf_low
-    "a": (1.13, 0.043, 0.02075, 0.0679, 20.11121638033678, 0.5790697674418607,
-          0.3667157584683359, 0.4215189528229582, 0.000316765961255529, 0.5866400300853116),
-    "b": (-0.51, 0.0104, 0.00535, 0.01682, 18.898284028709188, 0.6173076923076926,
-          0.38168846611177176, 0.43815969765462753, 0.0009019060758199108, -0.7815472750200725),
-}
-# Same with dfcom = Inf: df = dfold = (m - 1) / lambda^2.
-EXPECTED_DFCOM_INF = {
-    "a": (29.74410090159835, 0.40539657266658136, 0.00015255425301304766, 0.5976401751721464),
-    "b": (27.456294096524676, 0.4222916683220357, 0.0005171191686964944, -0.7758991108418577),
-}
+
+def _literal(kind: str, dfcom: float, term: str) -> pd.Series:
+    rows = LITERALS[(LITERALS["kind"] == kind) & (LITERALS["dfcom"] == dfcom)
+                    & (LITERALS["term"] == term)]
+    assert len(rows) == 1
+    return rows.iloc[0]
 
 
 def _pairs(full_cov: bool = True) -> list[tuple[pd.Series, pd.DataFrame]]:
@@ -61,32 +54,17 @@ def _pairs(full_cov: bool = True) -> list[tuple[pd.Series, pd.DataFrame]]:
     return pairs
 
 
-def test_rubin_rules_match_mice_formulas_literally():
-    table = pool(_pairs(), dfcom=100).summary()
+@pytest.mark.parametrize("dfcom", [100.0, math.inf])
+def test_rubin_rules_match_mice_pool_scalar(dfcom):
+    table = pool(_pairs(), dfcom=dfcom).summary(full=True)
     assert list(table.columns[:8]) == SUMMARY_COLUMNS
-    for term, (est, ubar, b, t, df, riv, lam, fmi, p, low) in EXPECTED_DFCOM_100.items():
-        row = table.loc[term]
-        assert row["estimate"] == pytest.approx(est, abs=1e-8)
-        assert row["ubar"] == pytest.approx(ubar, abs=1e-8)
-        assert row["b"] == pytest.approx(b, abs=1e-8)
-        assert row["t"] == pytest.approx(t, abs=1e-8)
-        assert row["std_error"] == pytest.approx(math.sqrt(t), abs=1e-8)
-        assert row["df"] == pytest.approx(df, abs=1e-8)
-        assert row["riv"] == pytest.approx(riv, abs=1e-8)
-        assert row["lambda"] == pytest.approx(lam, abs=1e-8)
-        assert row["fmi"] == pytest.approx(fmi, abs=1e-8)
-        assert row["p_value"] == pytest.approx(p, rel=1e-8)
-        assert row["conf_low"] == pytest.approx(low, abs=1e-8)
-        assert row["statistic"] == pytest.approx(est / math.sqrt(t), abs=1e-8)
-
-
-def test_dfcom_infinite_gives_old_df():
-    table = pool(_pairs(), dfcom=math.inf).summary()
-    for term, (df, fmi, p, low) in EXPECTED_DFCOM_INF.items():
-        assert table.loc[term, "df"] == pytest.approx(df, abs=1e-8)
-        assert table.loc[term, "fmi"] == pytest.approx(fmi, abs=1e-8)
-        assert table.loc[term, "p_value"] == pytest.approx(p, rel=1e-8)
-        assert table.loc[term, "conf_low"] == pytest.approx(low, abs=1e-8)
+    for term in ("a", "b"):
+        row, expected = table.loc[term], _literal("pool", dfcom, term)
+        for column in ("estimate", "ubar", "b", "t", "df", "riv", "lambda", "fmi", "conf_low"):
+            assert row[column] == pytest.approx(expected[column], rel=1e-10), column
+        assert row["p_value"] == pytest.approx(expected["p_value"], rel=1e-8)
+        assert row["std_error"] == pytest.approx(math.sqrt(expected["t"]), rel=1e-12)
+        assert row["statistic"] == pytest.approx(row["estimate"] / row["std_error"])
 
 
 def test_pairs_without_dfcom_assume_large_sample_and_accept_arrays():
@@ -95,10 +73,12 @@ def test_pairs_without_dfcom_assume_large_sample_and_accept_arrays():
     assert result.dfcom == math.inf and result.m == 5
     table = result.summary()
     assert list(table.index) == ["x0", "x1"]
-    assert table["df"].tolist() == pytest.approx([EXPECTED_DFCOM_INF[k][0] for k in "ab"], abs=1e-8)
+    expected = [_literal("pool", math.inf, k)["df"] for k in "ab"]
+    assert table["df"].tolist() == pytest.approx(expected, rel=1e-10)
     # A 1-D second element is read as variances (mice's pool.scalar takes variances).
     diag = pool([(e, np.diag(c)) for e, c in pairs])
-    assert diag.summary()["t"].tolist() == pytest.approx([0.0679, 0.01682], abs=1e-12)
+    expected_t = [_literal("pool", math.inf, k)["t"] for k in "ab"]
+    assert diag.summary(full=True)["t"].tolist() == pytest.approx(expected_t, rel=1e-12)
 
 
 def test_barnard_rubin_floors_lambda():
@@ -226,41 +206,31 @@ def test_bad_input_errors():
     assert isinstance(pool(AnalysisResults(_pairs(), model="pairs")), PooledResult)
 
 
-# D1 / D2 hand computation (k = 2, m = 5, full 2 x 2 covariances with COV_AB):
-#   Qbar = (1.13, -0.51); Ubar = [[0.043, 0.0054], [0.0054, 0.0104]]
-#   B = [[0.02075, B_ab], [B_ab, 0.00535]], B_ab = sum((a_l - 1.13)(b_l + 0.51)) / 4
-#   r = 1.2 tr(B Ubar^-1) / 2;  D1 = Qbar' Ubar^-1 Qbar / ((1 + r) 2)
-#   t = k (m - 1) = 8 > 4: v = 4 + 4 (1 + (1 - 2/8) / r)^2
-#   D2: d_l = Q_l' U_l^-1 Q_l; r2 = 1.2 var(sqrt(d_l)); D2 = (mean(d)/2 - 1.5 r2) / (1 + r2);
-#       v2 = 2^(-3/5) 4 (1 + 1/r2)^2
-D1_EXPECTED = (23.405305225906826, 0.5682231365419579, 25.527818576886947, 1.683360427336361e-06)
-D1_DFCOM_100_DF2 = 18.131437409346127  # Reiter (2007) as in mitml's .D1
-D2_EXPECTED = (20.06931139281622, 0.8079286573278999, 13.214737654679318, 9.891277672026752e-05)
-
-
-def test_d1_matches_hand_computation():
+# mitml's testConstraints differentiates the constraints numerically (delta method), which
+# costs it about 1e-8 of relative precision: the D1 / D2 comparisons allow 1e-6.
+def test_d1_matches_mitml_test_constraints():
     result = d1(_pairs(), ["a", "b"], dfcom=math.inf)
     assert isinstance(result, MultiParameterTest)
-    statistic, riv, df2, p = D1_EXPECTED
-    assert result.statistic == pytest.approx(statistic, rel=1e-10)
-    assert result.riv == pytest.approx(riv, rel=1e-10)
-    assert result.df2 == pytest.approx(df2, rel=1e-10)
-    assert result.p_value == pytest.approx(p, rel=1e-8)
+    expected = _literal("D1", math.inf, "a,b")
+    assert result.statistic == pytest.approx(expected["estimate"], rel=1e-6)
+    assert result.riv == pytest.approx(expected["riv"], rel=1e-6)
+    assert result.df2 == pytest.approx(expected["df"], rel=1e-6)
+    assert result.p_value == pytest.approx(expected["p_value"], rel=1e-6)
     assert result.df1 == 2
     small = d1(_pairs(), ["a", "b"], dfcom=100)
-    assert small.df2 == pytest.approx(D1_DFCOM_100_DF2, rel=1e-10)
-    assert small.statistic == pytest.approx(statistic, rel=1e-10)
+    assert small.df2 == pytest.approx(_literal("D1", 100.0, "a,b")["df"], rel=1e-6)
+    assert small.statistic == pytest.approx(expected["estimate"], rel=1e-6)
     frame = result.to_frame()
     assert list(frame.columns) == ["statistic", "df1", "df2", "p_value", "riv"]
 
 
-def test_d2_matches_hand_computation():
+def test_d2_matches_mitml_test_constraints():
     result = d2(_pairs(), ["a", "b"])
-    statistic, riv, df2, p = D2_EXPECTED
-    assert result.statistic == pytest.approx(statistic, rel=1e-10)
-    assert result.riv == pytest.approx(riv, rel=1e-10)
-    assert result.df2 == pytest.approx(df2, rel=1e-10)
-    assert result.p_value == pytest.approx(p, rel=1e-8)
+    expected = _literal("D2", math.inf, "a,b")
+    assert result.statistic == pytest.approx(expected["estimate"], rel=1e-6)
+    assert result.riv == pytest.approx(expected["riv"], rel=1e-6)
+    assert result.df2 == pytest.approx(expected["df"], rel=1e-6)
+    assert result.p_value == pytest.approx(expected["p_value"], rel=1e-6)
 
 
 def test_d1_ways_of_stating_the_hypothesis_agree():
@@ -298,3 +268,94 @@ def test_pool_accepts_per_term_dfcom():
     pd.testing.assert_frame_equal(by_series, by_number)
     with pytest.raises(ValueError, match="every term"):
         pool(pairs, dfcom=pd.Series([10.0], index=[terms[0]]))
+
+
+# --------------------------------------------------------------------------- against mitml
+
+
+@pytest.fixture(scope="module")
+def popmis_imputed() -> list[pd.DataFrame]:
+    """m = 5 completed popmis data sets from R mice (2l.pan), as R pooled them."""
+    long = pd.read_csv(REFERENCE / "popmis_imputed.csv")
+    return [frame.drop(columns=[".imp", ".id"]) for _, frame in long.groupby(".imp")]
+
+
+@pytest.fixture(scope="module")
+def popmis_fits(popmis_imputed) -> AnalysisResults:
+    return analyze(popmis_imputed, "popular ~ texp + sex + (1 | school)")
+
+
+def test_pooled_lmer_fits_equal_mitml(popmis_fits):
+    expected = pd.read_csv(REFERENCE / "mitml_pooled.csv").set_index("term")
+    # mice's residual df, as mitml's testEstimates(df.com = n - p)
+    residual = pool(popmis_fits, dfcom="residual").summary()
+    np.testing.assert_allclose(residual["estimate"], expected["estimate"], rtol=1e-6)
+    np.testing.assert_allclose(residual["std_error"], expected["std_error"], rtol=1e-5)
+    np.testing.assert_allclose(residual["df"], expected["df_residual"], rtol=1e-4)
+    np.testing.assert_allclose(residual["riv"], expected["riv"], rtol=1e-4)
+    np.testing.assert_allclose(residual["fmi"], expected["fmi"], rtol=1e-4)
+    # the default: each term's lmerTest Satterthwaite df as complete-data df
+    default = pool(popmis_fits)
+    np.testing.assert_allclose(default.dfcom, expected["dfcom_satterthwaite"], rtol=1e-3)
+    np.testing.assert_allclose(default.summary()["df"], expected["df_satterthwaite"], rtol=1e-3)
+
+
+def test_pooled_variance_components_equal_mitml_extra_pars(popmis_fits):
+    expected = pd.read_csv(REFERENCE / "mitml_components.csv").set_index("component")
+    ours = pool(popmis_fits).variance_components()
+    np.testing.assert_allclose(ours.loc[expected.index, "estimate"], expected["estimate"],
+                               rtol=1e-5)
+
+
+def test_d1_d2_equal_mitml_test_models(popmis_imputed, popmis_fits):
+    expected = pd.read_csv(REFERENCE / "mitml_tests.csv")
+    null = analyze(popmis_imputed, "popular ~ 1 + (1 | school)")
+    for _, row in expected.iterrows():
+        if row["test"] == "D1":
+            result = d1(popmis_fits, null, dfcom=row["dfcom"])
+        else:
+            result = d2(popmis_fits, null)
+        assert result.statistic == pytest.approx(row["statistic"], rel=1e-4), row["test"]
+        assert result.df2 == pytest.approx(row["df2"], rel=1e-4), row["test"]
+        assert result.riv == pytest.approx(row["riv"], rel=1e-4), row["test"]
+
+
+# --------------------------------------------------------------------------- printing, problems
+
+
+def test_summary_keeps_the_contract_and_prints_compactly():
+    pooled = pool(_pairs(), dfcom=100)
+    table = pooled.summary()
+    assert list(table.columns) == SUMMARY_COLUMNS + ["conf_low", "conf_high"]
+    assert {"ubar", "b", "t"} <= set(pooled.summary(full=True).columns)
+    text = repr(pooled)
+    header = text.splitlines()[1]
+    assert header.split() == ["estimate", "std.error", "statistic", "df", "p.value"]
+    assert max(len(line) for line in text.splitlines()) <= 88  # fits a terminal
+    assert "summary(full=True)" in text
+
+
+def test_variance_component_without_standard_error_warns_with_the_cause():
+    """Issue 11 item 7: the between-only interval was used silently."""
+    fits = []
+    for i, log_var in enumerate((0.0, 0.5, 1.0)):
+        se = np.nan if i == 1 else 0.1
+        inference = pd.DataFrame({"scale": ["log"], "transformed": [log_var], "std_error": [se]},
+                                 index=["g: Intercept"])
+        fits.append(ModelFit(pd.Series([0.0], index=["x"]),
+                             pd.DataFrame([[1.0]], index=["x"], columns=["x"]),
+                             variance_components={"g: Intercept": math.exp(log_var)},
+                             variance_inference=inference,
+                             messages=["no Hessian for this one"] if i == 1 else []))
+    with pytest.warns(RuntimeWarning, match=r"g: Intercept: no standard error in imputations "
+                                            r"\[2\] \(no Hessian for this one\).*too narrow"):
+        table = pool(fits).variance_components()
+    assert table.loc["g: Intercept", "interval"] == "between-only"
+    # a zero variance has no log: no interval at all, and a warning
+    fits[2].variance_components["g: Intercept"] = 0.0
+    fits[2].variance_inference.loc["g: Intercept", ["transformed", "std_error"]] = [-np.inf,
+                                                                                    np.nan]
+    with pytest.warns(RuntimeWarning, match="boundary"):
+        table = pool(fits).variance_components()
+    assert table.loc["g: Intercept", "interval"] == "none"
+    assert np.isnan(table.loc["g: Intercept", "conf_low"])

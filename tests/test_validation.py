@@ -356,7 +356,7 @@ def test_predictor_matrix_array_of_wrong_shape(frame):
 def test_predictor_matrix_unknown_names(frame):
     matrix = bi.make_predictor_matrix(frame, cluster="g").rename(columns={"y": "A"},
                                                                  index={"y": "A"})
-    with pytest.raises(ValueError, match=r"names not found in data: \['A'\]"):
+    with pytest.raises(ValueError, match=r"row label\(s\) not in data: 'A'"):
         run(frame, predictor_matrix=matrix)
 
 

@@ -10,13 +10,16 @@ from typing import Literal
 
 import pandas as pd
 
-__all__ = ["load_popmis", "load_impact", "load_obesity", "load_brandsma", "IMPACT_VARIANTS"]
+__all__ = ["load_popmis", "load_impact", "load_obesity", "load_brandsma", "load_scotssec",
+           "IMPACT_VARIANTS", "SCOTSSEC_VARIANTS"]
 
 IMPACT_VARIANTS = {
     "complete": "impact.csv",
     "incomplete": "impact_incomplete.csv",
     "systematic": "impact_systematic.csv",
 }
+
+SCOTSSEC_VARIANTS = {"complete": "scotssec.csv", "incomplete": "scotssec_incomplete.csv"}
 
 # Category order fixes the reference level used in the analyses (first level = reference),
 # matching the published tables: OBS, 1/2, Both, I/II.
@@ -113,4 +116,28 @@ def load_brandsma() -> pd.DataFrame:
     """
     df = _read_csv("brandsma.csv")
     df["den"] = pd.Categorical(df["den"], categories=[1, 2, 3, 4])
+    return df
+
+
+def load_scotssec(variant: Literal["complete", "incomplete"] = "complete") -> pd.DataFrame:
+    """Scottish secondary-school attainment (mlmRev's ``ScotsSec``), cross-classified data.
+
+    3,435 pupils cross-classified by 148 primary schools (``primary``) and 19 secondary
+    schools (``second``): a pupil's primary school does not determine the secondary one.
+    ``variant="incomplete"`` has missing values imposed by the MAR mechanism documented in
+    ``benchmarks/r/export_scotssec.R`` (``verbal`` 33% missing, MAR on ``attain``, and never
+    measured in 15 of the 148 primary schools; ``attain`` 19% missing, MAR on ``social`` and
+    ``sex``). Exported from R by that script; GPL (>= 2), see ``data/PROVENANCE.md``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``primary, second`` (integer ids), ``attain`` (attainment score 1-10 at
+        age 16), ``verbal`` (verbal reasoning score at entry to secondary school), ``sex``
+        (categorical, ``F`` the reference), ``social`` (father's social class, 0-31).
+    """
+    if variant not in SCOTSSEC_VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(SCOTSSEC_VARIANTS)}, got {variant!r}")
+    df = _read_csv(SCOTSSEC_VARIANTS[variant])
+    df["sex"] = pd.Categorical(df["sex"], categories=["F", "M"])
     return df

@@ -15,18 +15,24 @@ code  role of the predictor in the row's imputation model
 -4    outcome equation only (2l.heckman)
 ====  =====================================================
 
+With several cluster identifiers (levels) in a row, codes 3 and 4 add the predictor's
+mean over its cluster at *every* level (``x.mean[class]``, ``x.mean[school]``), as
+miceadds' ``ml.lmer`` aggregates lower-level variables to each higher level.
+
 The structure of the design (which columns, which dummies) is fixed once per target;
 each visit only refills the numbers from the current completed data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from bayesimpute.engine.coding import ColumnCodec, VariableKind
+from bayesimpute.engine.levels import ClusterLevel
 
 __all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors",
            "Note"]
@@ -55,9 +61,12 @@ class DesignColumn:
     cluster_mean: bool
     random: bool
     role: int
+    #: the level whose cluster mean this column is (several levels); None: the one cluster
+    mean_level: str | None = None
 
 
-def _expand(predictor: str, codec: ColumnCodec, code: int) -> list[DesignColumn]:
+def _expand(predictor: str, codec: ColumnCodec, code: int,
+            mean_levels: Sequence[str] = ()) -> list[DesignColumn]:
     random = code in RANDOM_CODES
     if codec.kind in (VariableKind.CATEGORICAL, VariableKind.ORDERED) or (
         codec.categories is not None
@@ -70,7 +79,12 @@ def _expand(predictor: str, codec: ColumnCodec, code: int) -> list[DesignColumn]
         ]
     else:
         columns = [DesignColumn(predictor, predictor, None, False, random, code)]
-    if code in CLUSTER_MEAN_CODES:
+    if code in CLUSTER_MEAN_CODES and len(mean_levels) > 1:
+        columns += [
+            DesignColumn(f"{c.name}.mean[{level}]", predictor, c.level, True, False, code, level)
+            for level in mean_levels for c in list(columns)
+        ]
+    elif code in CLUSTER_MEAN_CODES:
         columns += [
             DesignColumn(f"{c.name}.cluster_mean", predictor, c.level, True, False, code)
             for c in list(columns)
@@ -82,7 +96,7 @@ class TargetDesign:
     """The fixed structure of one target's design, and how to fill it each visit."""
 
     def __init__(self, target: str, roles: dict[str, int], codecs: dict[str, ColumnCodec],
-                 *, multilevel: bool):
+                 *, multilevel: bool, mean_levels: Sequence[str] = ()):
         self.target = target
         self.multilevel = multilevel
         intercept_role = 2 if multilevel else 1
@@ -90,10 +104,11 @@ class TargetDesign:
         for predictor, code in roles.items():
             if code in (0, -2) or predictor == target:
                 continue
-            self.columns += _expand(predictor, codecs[predictor], code)
+            self.columns += _expand(predictor, codecs[predictor], code, mean_levels)
         if not multilevel:
             self.columns = [
-                DesignColumn(c.name, c.source, c.level, c.cluster_mean, False, c.role)
+                DesignColumn(c.name, c.source, c.level, c.cluster_mean, False, c.role,
+                             c.mean_level)
                 for c in self.columns
             ]
         self.sources = sorted({c.source for c in self.columns if c.source})
@@ -107,15 +122,24 @@ class TargetDesign:
         return np.array([i for i, c in enumerate(self.columns) if c.random], dtype=int)
 
     @property
+    def mean_levels(self) -> list[str | None]:
+        """Per column, the level whose cluster mean it is (None for the others)."""
+        return [c.mean_level for c in self.columns]
+
+    @property
     def roles(self) -> np.ndarray:
         return np.array([c.role for c in self.columns], dtype=int)
 
     def build(self, values: dict[str, np.ndarray], cluster: np.ndarray | None,
-              n_clusters: int) -> np.ndarray:
-        """Fill X (n, p) from the current values of the predictors."""
+              n_clusters: int, levels: Mapping[str, ClusterLevel] | None = None) -> np.ndarray:
+        """Fill X (n, p) from the current values of the predictors.
+
+        ``levels`` (name -> level) supplies the codes of the cluster means at each level
+        when the design has several.
+        """
         n = len(next(iter(values.values())))
         X = np.empty((n, len(self.columns)))
-        means: dict[tuple[str, int | None], np.ndarray] = {}
+        means: dict[tuple[str, int | None, str | None], np.ndarray] = {}
         for j, column in enumerate(self.columns):
             if not column.source:
                 X[:, j] = 1.0
@@ -125,9 +149,13 @@ class TargetDesign:
             if column.level is not None:
                 col[np.isnan(raw)] = np.nan
             if column.cluster_mean:
-                key = (column.source, column.level)
+                key = (column.source, column.level, column.mean_level)
                 if key not in means:
-                    means[key] = cluster_means(col, cluster, n_clusters)
+                    if column.mean_level is None:
+                        means[key] = cluster_means(col, cluster, n_clusters)
+                    else:
+                        level = levels[column.mean_level]
+                        means[key] = cluster_means(col, level.codes, level.n_clusters)
                 col = means[key]
             X[:, j] = col
         return X

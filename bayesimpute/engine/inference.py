@@ -76,12 +76,29 @@ def _observed(data: pd.DataFrame, codecs: dict[str, ColumnCodec]) -> xr.Dataset:
     return xr.Dataset(data_vars, coords={"row": np.asarray(data.index)})
 
 
-def build_inference_data(traces: list[ChainTrace], plan: SamplerPlan, data: pd.DataFrame) -> az.InferenceData:
-    """Lay the chains out as DESIGN.md says: chain = imputation stream, draw = iteration."""
+def build_inference_data(traces: list[ChainTrace], plan: SamplerPlan, data: pd.DataFrame, *,
+                         last_draw: int | None = None,
+                         posterior_predictive: xr.Dataset | None = None) -> az.InferenceData:
+    """Lay the chains out as DESIGN.md says: chain = imputation stream, draw = iteration.
+
+    Parameters
+    ----------
+    last_draw : int, optional
+        The traces kept only their last imputations (``keep="last"``): that one draw of
+        ``posterior_predictive`` gets this iteration number (0-based) as its coordinate.
+    posterior_predictive : xarray.Dataset, optional
+        The imputations read from disk (:mod:`bayesimpute.engine.storage`) instead of the
+        traces'.
+    """
     variables = plan.visit_sequence
+    if posterior_predictive is None:
+        posterior_predictive = _posterior_predictive(traces, plan)
+        if last_draw is not None and variables:
+            posterior_predictive = posterior_predictive.assign_coords(
+                chain=np.arange(len(traces)), draw=[last_draw])
     return az.InferenceData(
         posterior=_posterior(traces, variables),
         sample_stats=_sample_stats(traces, variables),
-        posterior_predictive=_posterior_predictive(traces, plan),
+        posterior_predictive=posterior_predictive,
         observed_data=_observed(data, plan.codecs),
     )

@@ -3,7 +3,8 @@
 The file is the run's InferenceData. What is needed to rebuild the object — the original
 dtypes and categories, the cluster column, the methods and predictor matrix, and each
 chain's state for continuing the run — travels as JSON in the root attributes.
-``post`` callables cannot be stored; a run read back continues without them.
+``post`` callables cannot be stored; a run read back continues without them. A run whose
+imputations are on disk (``store=``) is written one draw at a time, never loaded whole.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from bayesimpute.engine.run import EVENT_COLUMNS, Run
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec
+from bayesimpute.engine.storage import write_dataset
 
 __all__ = ["write_netcdf", "read_netcdf"]
 
@@ -66,6 +68,7 @@ def write_netcdf(run: Run, path) -> str:
         "index_name": data.index.name,
         "cluster": spec.cluster,
         "cluster_values": data[spec.cluster].astype(str).tolist() if spec.cluster else None,
+        "clusters": {c: data[c].astype(str).tolist() for c in spec.clusters},
         "method": spec.method.to_dict(),
         "predictor_matrix": spec.predictor_matrix.to_dict(orient="split"),
         "visit_sequence": spec.visit_sequence,
@@ -79,11 +82,21 @@ def write_netcdf(run: Run, path) -> str:
             {"rng": s["rng"], "methods": _jsonable(s["methods"])} for s in run.chain_states
         ],
         "events": run.events.to_dict(orient="records"),
+        "keep": run.keep,
     }
-    idata = run.idata.copy()
-    idata.posterior.attrs["bayesimpute"] = json.dumps(header)
     path = str(Path(path))
-    idata.to_netcdf(path, engine="h5netcdf")
+    if run.store is None:
+        idata = run.idata.copy()
+        idata.posterior.attrs["bayesimpute"] = json.dumps(header)
+        idata.to_netcdf(path, engine="h5netcdf")
+        return path
+    # imputations read from disk: copied one draw at a time, never loaded whole
+    groups = {g: getattr(run.idata, g) for g in run.idata.groups() if g != "posterior_predictive"}
+    groups["posterior"] = groups["posterior"].copy()
+    groups["posterior"].attrs["bayesimpute"] = json.dumps(header)
+    az.InferenceData(**groups).to_netcdf(path, engine="h5netcdf")
+    if "posterior_predictive" in run.idata.groups():
+        write_dataset(run.idata.posterior_predictive, path, group="posterior_predictive")
     return path
 
 
@@ -91,9 +104,12 @@ def _rebuild_data(idata, header) -> pd.DataFrame:
     observed = idata.observed_data
     index = pd.Index(header["index"], name=header.get("index_name"))
     columns = {}
+    cluster_values = header.get("clusters") or {}
+    if header["cluster"] is not None:
+        cluster_values.setdefault(header["cluster"], header["cluster_values"])
     for column, meta in header["columns"].items():
-        if column == header["cluster"]:
-            values = pd.Series(header["cluster_values"], index=index)
+        if column in cluster_values:
+            values = pd.Series(cluster_values[column], index=index)
             if meta["dtype"] == "category":
                 values = pd.Categorical(values, categories=[str(c) for c in meta["categories"]])
             elif meta["dtype"] != "object":
@@ -133,15 +149,14 @@ def read_netcdf(path) -> Run:
         warnings.simplefilter("ignore")
         spec = build_spec(
             data, method=pd.Series(header["method"], dtype=object), predictor_matrix=matrix,
-            cluster=header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
+            cluster=list(header.get("clusters") or []) or header["cluster"], m=header["m"], maxit=int(idata.sample_stats.sizes["draw"]),
             seed=header["seed"], where=where, visit_sequence=header["visit_sequence"],
             method_options=header["method_options"],
         )
     plan = make_plan(spec)
-    # a chain's last imputations are its last draw in posterior_predictive
-    states = [{"imputations": {v: idata.posterior_predictive[v].isel(chain=chain, draw=-1).values
-                               for v in plan.visit_sequence},
-               "rng": saved["rng"], "methods": _from_jsonable(saved["methods"])}
-              for chain, saved in enumerate(header["chain_states"])]
+    # a chain's last imputations are its last draw in posterior_predictive (Run.start_states)
+    states = [{"rng": saved["rng"], "methods": _from_jsonable(saved["methods"])}
+              for saved in header["chain_states"]]
     events = pd.DataFrame(header["events"], columns=EVENT_COLUMNS)
-    return Run(spec, plan, chain_seeds(header["seed"], header["m"]), idata, states, events)
+    return Run(spec, plan, chain_seeds(header["seed"], header["m"]), idata, states, events,
+               keep=header.get("keep", "all"))

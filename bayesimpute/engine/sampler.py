@@ -22,8 +22,9 @@ import pandas as pd
 
 from bayesimpute.engine.coding import ColumnCodec
 from bayesimpute.engine.design import TargetDesign
+from bayesimpute.engine.levels import ClusterLevel, make_level, row_levels
 from bayesimpute.methods import MethodData, get_method
-from bayesimpute.engine.spec import ImputationSpec, is_passive
+from bayesimpute.engine.spec import ImputationSpec, is_passive, model_clusters
 
 __all__ = ["SamplerPlan", "ChainTrace", "ChainRunner", "SamplerError", "make_plan", "run_chain",
            "chain_seeds"]
@@ -49,11 +50,19 @@ class SamplerPlan:
     options: dict[str, dict[str, Any]]
     designs: dict[str, TargetDesign]
     post: dict[str, Callable]
+    #: per model variable, its cluster levels (lowest first, parents set); the fields
+    #: ``cluster`` / ``cluster_labels`` / ``n_clusters`` above are the run's first cluster
+    model_levels: dict[str, tuple[ClusterLevel, ...]] = field(default_factory=dict)
 
 
 @dataclass
 class ChainTrace:
-    """What one chain records: per iteration imputations, summaries, parameters, stats."""
+    """What one chain records: per iteration imputations, summaries, parameters, stats.
+
+    ``keep="all"`` records every iteration's imputations, ``keep="last"`` only the latest
+    (memory O(n) instead of O(maxit x n)); summaries, parameters and stats are recorded
+    at every iteration either way.
+    """
 
     imputations: dict[str, list[np.ndarray]] = field(default_factory=dict)
     chain_mean: list[list[float]] = field(default_factory=list)
@@ -63,6 +72,14 @@ class ChainTrace:
     parameter_dims: dict[str, dict[str, tuple]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    keep: str = "all"
+
+    def add_imputations(self, variable: str, values: np.ndarray) -> None:
+        """Record one iteration's imputations of ``variable`` as ``keep`` says."""
+        if self.keep == "last":
+            self.imputations[variable] = [values.copy()]
+        else:
+            self.imputations.setdefault(variable, []).append(values.copy())
 
 
 def make_plan(spec: ImputationSpec) -> SamplerPlan:
@@ -70,18 +87,24 @@ def make_plan(spec: ImputationSpec) -> SamplerPlan:
     data = spec.data
     cluster_codes = cluster_labels = None
     n_clusters = 0
+    clusters = spec.clusters or ([spec.cluster] if spec.cluster is not None else [])
+    levels = {name: make_level(data[name]) for name in clusters}
     if spec.cluster is not None:
-        codes, labels = pd.factorize(data[spec.cluster], sort=True)
-        cluster_codes, cluster_labels, n_clusters = codes.astype(np.int64), np.asarray(labels), len(labels)
+        first = levels[spec.cluster]
+        cluster_codes, cluster_labels, n_clusters = first.codes, first.labels, first.n_clusters
     values = {c: codec.encode(data[c]) for c, codec in spec.codecs.items()}
-    designs = {}
+    designs, model_levels = {}, {}
     for variable in spec.imputed:
         name = spec.method[variable]
         if is_passive(name):
             continue
         roles = {p: int(code) for p, code in spec.predictor_matrix.loc[variable].items() if code}
+        names = model_clusters(spec, variable) if spec.clusters else clusters
+        model_levels[variable] = row_levels([levels[n] for n in names])
+        mean_levels = [level.name for level in model_levels[variable]]
         designs[variable] = TargetDesign(
-            variable, roles, spec.codecs, multilevel=get_method(name).multilevel
+            variable, roles, spec.codecs, multilevel=get_method(name).multilevel,
+            mean_levels=mean_levels if len(mean_levels) > 1 else (),
         )
     return SamplerPlan(
         values=values, codecs=spec.codecs, index=data.index, cluster=cluster_codes,
@@ -89,6 +112,7 @@ def make_plan(spec: ImputationSpec) -> SamplerPlan:
         where={v: spec.where[v].to_numpy() for v in spec.imputed},
         visit_sequence=spec.imputed, methods={v: spec.method[v] for v in spec.imputed},
         options=spec.method_options, designs=designs, post=spec.post,
+        model_levels=model_levels,
     )
 
 
@@ -123,7 +147,12 @@ class ChainRunner:
 
     # --- start ---------------------------------------------------------------------------
     def initial_fill(self) -> None:
-        """mice's start: each missing cell takes a random observed, unflagged value."""
+        """mice's start: each missing cell takes a random observed, unflagged value.
+
+        A variable of a cluster-level method (``cluster_level = True``) starts constant
+        within clusters, as its method keeps it: one random value per cluster, or the
+        cluster's own observed value where it has one.
+        """
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
                 continue
@@ -131,10 +160,22 @@ class ChainRunner:
             pool = column[~wy & ~np.isnan(column)]
             if len(pool) == 0:
                 raise SamplerError(f"column {variable!r} has no observed value to start from")
-            self._store(variable, self.rng.choice(pool, size=int(wy.sum())))
+            cluster_level = get_method(self.plan.methods[variable]).cluster_level
+            if cluster_level and self.plan.cluster is not None:
+                values = self._cluster_start(column, wy, pool)
+            else:
+                values = self.rng.choice(pool, size=int(wy.sum()))
+            self._store(variable, values)
         for variable in self.plan.visit_sequence:
             if is_passive(self.plan.methods[variable]):
                 self._store(variable, self._passive(variable))
+
+    def _cluster_start(self, column: np.ndarray, wy: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        cluster, n_clusters = self.plan.cluster, self.plan.n_clusters
+        start = self.rng.choice(pool, size=n_clusters)
+        known = ~wy & ~np.isnan(column)
+        start[cluster[known]] = column[known]
+        return start[cluster[wy]]
 
     def _store(self, variable: str, values: np.ndarray) -> None:
         """Record the imputations of ``variable``; only missing cells enter the working data."""
@@ -162,7 +203,7 @@ class ChainRunner:
                 values = self._impute(variable, iteration)
             values = self._post(variable, values, iteration)
             self._store(variable, values)
-            self.trace.imputations.setdefault(variable, []).append(values.copy())
+            self.trace.add_imputations(variable, values)
         self.record_summaries()
 
     def record_summaries(self) -> None:
@@ -174,7 +215,11 @@ class ChainRunner:
 
     def _method_data(self, variable: str) -> MethodData:
         plan, design = self.plan, self.plan.designs[variable]
-        X = design.build(self.current, plan.cluster, plan.n_clusters)
+        levels = plan.model_levels.get(variable, ())
+        cluster, labels, n_clusters = plan.cluster, plan.cluster_labels, plan.n_clusters
+        if levels:  # the model's own (lowest) cluster, the run's first one for two levels
+            cluster, labels, n_clusters = levels[0].codes, levels[0].labels, levels[0].n_clusters
+        X = design.build(self.current, cluster, n_clusters, {lv.name: lv for lv in levels})
         usable = ~np.isnan(X).any(axis=1)
         # the model learns from observed cells that are not flagged for (over-)imputation
         observed_mask = ~np.isnan(plan.values[variable]) & ~plan.where[variable] & usable
@@ -182,10 +227,10 @@ class ChainRunner:
         return MethodData(
             target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
             impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
-            x_names=design.names, random=design.random, cluster=plan.cluster,
-            n_clusters=plan.n_clusters, cluster_labels=plan.cluster_labels,
-            n_levels=codec.n_levels,
-            extra={"x_roles": design.roles, "levels": codec.categories},
+            x_names=design.names, random=design.random, cluster=cluster,
+            n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
+            extra={"x_roles": design.roles, "levels": codec.categories,
+                   "mean_levels": design.mean_levels}, cluster_levels=levels,
             columns=self._read_only_columns(), codecs=plan.codecs,
         )
 

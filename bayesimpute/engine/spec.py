@@ -7,9 +7,10 @@ error names the column or argument at fault. The sampler only ever sees an
 
 from __future__ import annotations
 
+import difflib
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,9 @@ import pandas as pd
 
 from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
-from bayesimpute.methods import SetupContext, get_method
+from bayesimpute.engine.levels import chains, make_level, row_levels
+from bayesimpute.methods import SetupContext, available_methods, get_method
+from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = [
     "ImputationSpec",
@@ -27,6 +30,8 @@ __all__ = [
     "make_predictor_matrix",
     "is_passive",
     "passive_inputs",
+    "to_pandas_frame",
+    "model_clusters",
     "ROLE_NAMES",
 ]
 
@@ -57,6 +62,8 @@ class ImputationSpec:
     #: what the engine changed or noticed, as :class:`~bayesimpute.engine.design.Note` strings
     #: (``note.variable`` says which variable each concerns)
     warnings: list[str] = field(default_factory=list)
+    #: every cluster identifier of the run (``cluster`` is the first); one for two levels
+    clusters: list[str] = field(default_factory=list)
 
     @property
     def imputed(self) -> list[str]:
@@ -65,6 +72,26 @@ class ImputationSpec:
 
 
 # --- helpers a user calls ---------------------------------------------------------------------
+def model_clusters(spec: ImputationSpec, variable: str) -> list[str]:
+    """The cluster identifiers of ``variable``'s model: its row's -2 columns, or every
+    cluster of the run when its row codes none (``cluster=`` names them for all rows)."""
+    row = spec.predictor_matrix.loc[variable]
+    coded = [c for c in spec.clusters if row.get(c, 0) == -2]
+    return coded or list(spec.clusters)
+
+
+def _as_cluster_list(cluster: str | Sequence[str] | None) -> list[str]:
+    if cluster is None:
+        return []
+    if isinstance(cluster, str):
+        return [cluster]
+    if not isinstance(cluster, Sequence) or not all(isinstance(c, str) for c in cluster):
+        raise TypeError(f"cluster must be a column name or a list of column names, got {cluster!r}")
+    if len(set(cluster)) != len(cluster):
+        raise ValueError(f"cluster lists a column twice: {list(cluster)}")
+    return list(cluster)
+
+
 def is_passive(method: str) -> bool:
     return isinstance(method, str) and method.strip().startswith("~")
 
@@ -75,61 +102,130 @@ def passive_inputs(formula: str, columns) -> list[str]:
     return [c for c in columns if c in names]
 
 
-def _varies_within_clusters(series: pd.Series, cluster: pd.Series) -> bool:
-    spread = series.groupby(cluster, observed=True).agg(lambda s: s.dropna().nunique())
-    return bool((spread > 1).any())
-
-
-def _default_method(series: pd.Series, cluster: pd.Series | None) -> str:
+def _default_method(series: pd.Series, cluster: pd.Series | None, several: bool = False) -> str:
     kind = make_codec(series).kind
+    if several:  # several cluster identifiers: the ml.* methods (a level-2/3 target is found)
+        return {VariableKind.BINARY: "ml.bin", VariableKind.CATEGORICAL: "ml.polyreg"}.get(
+            kind, "ml.pmm")
     if cluster is None:
         return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
                 VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
-    if kind is VariableKind.CONTINUOUS:
-        return "2l.pmm" if _varies_within_clusters(series, cluster) else "2lonly.pmm"
-    return {VariableKind.BINARY: "2l.bin", VariableKind.CATEGORICAL: "2l.polyreg",
-            VariableKind.ORDERED: "2l.polr"}[kind]
+    if is_cluster_level(series, cluster):
+        return cluster_level_method(kind)
+    return {VariableKind.CONTINUOUS: "2l.pmm", VariableKind.BINARY: "2l.bin",
+            VariableKind.CATEGORICAL: "2l.polyreg", VariableKind.ORDERED: "2l.polr"}[kind]
 
 
-def make_method(data: pd.DataFrame, cluster: str | None = None) -> pd.Series:
+def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Series:
     """Default method per column, as mice's ``make.method`` but aware of clusters.
 
     Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
-    ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm`` (``2lonly.pmm``
-    for a variable constant within clusters), ``2l.bin``, ``2l.polyreg``, ``2l.polr``.
+    ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm``, ``2l.bin``,
+    ``2l.polyreg``, ``2l.polr`` by type, and for a cluster-level variable (constant within
+    every cluster, :func:`~bayesimpute.methods.cluster_level.is_cluster_level`) the
+    cluster-level method of the same family: ``2lonly.pmm``, ``2lonly.logreg``,
+    ``2lonly.polyreg``, ``2lonly.polr``, which impute one value per cluster.
+    :func:`~bayesimpute.defaults.find_default_method` makes the same choice for those.
+    With several clusters (``cluster=["school", "class"]``): ``ml.pmm`` (which finds the
+    level a variable lives at), ``ml.bin``, ``ml.polyreg``; ordered factors get ``ml.pmm``.
+
+    ``data`` may be any frame :func:`to_pandas_frame` converts (polars, pyarrow, ...).
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
-    groups = _cluster_series(data, cluster)
+    clusters = _as_cluster_list(cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+    groups = data[clusters[0]] if len(clusters) == 1 else None
     methods = {}
     for column in data.columns:
-        if column == cluster or not data[column].isna().any():
+        if column in clusters or not data[column].isna().any():
             methods[column] = ""
         else:
-            methods[column] = _default_method(data[column], groups)
+            methods[column] = _default_method(data[column], groups, len(clusters) > 1)
     return pd.Series(methods, dtype=object, name="method")
 
 
-def make_predictor_matrix(data: pd.DataFrame, cluster: str | None = None) -> pd.DataFrame:
+def make_predictor_matrix(data: Any,
+                          cluster: str | Sequence[str] | None = None) -> pd.DataFrame:
     """mice's default predictor matrix: every other column a fixed-effect predictor (1).
 
     With ``cluster``, the cluster column is coded -2 in every other row and its own row is
-    all zeros.
+    all zeros. ``cluster`` may list several columns (``["school", "class"]``): each is
+    coded -2, which is how a row declares a model with random effects at several levels.
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
     columns = list(data.columns)
     matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
     np.fill_diagonal(matrix.values, 0)
-    if cluster is not None:
-        _cluster_series(data, cluster)
-        matrix[cluster] = -2
-        matrix.loc[cluster, :] = 0
+    clusters = _as_cluster_list(cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+        matrix[name] = -2
+    for name in clusters:
+        matrix.loc[name, :] = 0
     return matrix
 
 
 # --- validation --------------------------------------------------------------------------------
-def _check_frame(data: Any) -> None:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+def to_pandas_frame(data: Any, argument: str = "data") -> pd.DataFrame:
+    """``data`` as a pandas DataFrame, converting other data-frame libraries' frames.
+
+    A pandas DataFrame is returned as it is. A frame with a ``to_pandas()`` method (polars,
+    pyarrow, cuDF, Modin, ...) or the data-frame interchange protocol (``__dataframe__``)
+    is converted once; nothing of those libraries is imported here, so none is a
+    dependency. Missing values (polars ``null``, arrow nulls) become pandas' missing
+    values, polars ``Categorical`` columns unordered and ``Enum`` columns ordered
+    categoricals. The results (completed data, tables) are pandas objects.
+
+    Raises
+    ------
+    TypeError
+        For anything else, naming the conversion to use (a numpy array needs column names:
+        ``pd.DataFrame(array, columns=[...])``).
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    kind = f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
+    if isinstance(data, np.ndarray):
+        raise TypeError(
+            f"{argument} is a numpy array; methods, predictors and the cluster are named by "
+            f"column, so give it names: pd.DataFrame(array, columns=[...])"
+        )
+    if isinstance(data, pd.Series):
+        raise TypeError(f"{argument} is a pandas Series; pass a DataFrame ({argument}.to_frame())")
+    if type(data).__name__ == "LazyFrame":
+        raise TypeError(f"{argument} is a lazy frame ({kind}); collect it first "
+                        f"({argument}.collect())")
+    for convert in (_via_to_pandas, _via_interchange):
+        frame = convert(data)
+        if frame is not None:
+            return frame
+    raise TypeError(
+        f"{argument} must be a pandas DataFrame or a frame that converts to one (to_pandas() "
+        f"or the data-frame interchange protocol, e.g. polars or pyarrow); got {kind}"
+    )
+
+
+def _via_to_pandas(data: Any) -> pd.DataFrame | None:
+    to_pandas = getattr(data, "to_pandas", None)
+    if not callable(to_pandas):
+        return None
+    try:
+        frame = to_pandas()
+    except ImportError:  # e.g. polars without pyarrow: the interchange protocol may still work
+        return None
+    return frame if isinstance(frame, pd.DataFrame) else None
+
+
+def _via_interchange(data: Any) -> pd.DataFrame | None:
+    if not hasattr(data, "__dataframe__"):
+        return None
+    return pd.api.interchange.from_dataframe(data)
+
+
+def _check_frame(data: pd.DataFrame) -> None:
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")
     bad = [c for c in data.columns if not isinstance(c, str)]
@@ -185,15 +281,12 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
         predictor_matrix = pd.DataFrame(predictor_matrix, index=columns, columns=columns)
     if not isinstance(predictor_matrix, pd.DataFrame):
         raise TypeError("predictor_matrix must be a pandas DataFrame or a square numpy array")
+    _check_matrix_labels(predictor_matrix, columns)
     if predictor_matrix.shape[0] != predictor_matrix.shape[1]:
         raise ValueError(
             f"predictor_matrix must be square (rows = imputed variables, columns = "
             f"predictors), got shape {predictor_matrix.shape}"
         )
-    for axis, labels in (("row", predictor_matrix.index), ("column", predictor_matrix.columns)):
-        unknown = [str(x) for x in labels if x not in columns]
-        if unknown:
-            raise ValueError(f"predictor_matrix {axis} names not found in data: {unknown}")
     matrix = predictor_matrix
     if _has_strings(matrix):  # role names -> codes; unknown names fail the code check below
         matrix = matrix.map(_role_code)
@@ -208,6 +301,24 @@ def _normalise_matrix(predictor_matrix: Any, columns: list[str]) -> pd.DataFrame
     return matrix.astype(int)
 
 
+def _check_matrix_labels(matrix: pd.DataFrame, columns: list[str]) -> None:
+    """Every row and column label must be a data column; a typo is named, with the likely
+    intended column (``pred.loc["y", "xx"] = 1`` silently adds a column ``xx``)."""
+    for axis, labels in (("row", matrix.index), ("column", matrix.columns)):
+        unknown = [x for x in labels if x not in columns]
+        if not unknown:
+            continue
+        hints = []
+        for label in unknown[:5]:
+            close = difflib.get_close_matches(str(label), columns, n=1)
+            hints.append(f"{label!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"predictor_matrix {axis} label(s) not in data: {', '.join(hints)}; assigning "
+            "pred.loc[row, name] with a name that is not a column adds a new one. Data "
+            f"columns: {columns}"
+        )
+
+
 def _role_code(value: Any) -> Any:
     """A role name ("random", "cluster", ...) as its integer code; anything else as is."""
     return ROLE_NAMES.get(value.strip().lower(), value) if isinstance(value, str) else value
@@ -217,32 +328,29 @@ def _has_strings(frame: pd.DataFrame) -> bool:
     return any(frame[c].dtype == object for c in frame.columns)
 
 
-def _resolve_cluster(matrix: pd.DataFrame, cluster: str | None) -> str | None:
-    coded = sorted({c for c in matrix.columns if (matrix[c] == -2).any()})
-    for row in matrix.index:
-        row_clusters = matrix.columns[matrix.loc[row] == -2].tolist()
-        if len(row_clusters) > 1:
-            raise ValueError(
-                f"predictor_matrix row {row!r} has more than one cluster code (-2): "
-                f"{row_clusters}; only two-level models are supported"
-            )
-    if cluster is None:
-        if len(coded) > 1:
-            raise ValueError(f"predictor_matrix codes several cluster columns (-2): {coded}")
-        return coded[0] if coded else None
-    if coded and coded != [cluster]:
+def _resolve_clusters(matrix: pd.DataFrame, cluster: str | Sequence[str] | None) -> list[str]:
+    """Every cluster identifier of the run: ``cluster`` (one name or several) and the
+    columns coded -2. A row may code several -2 columns: a model with several levels,
+    which only methods that take several (``ml.*``) accept (checked with the methods)."""
+    coded = [c for c in matrix.columns if (matrix[c] == -2).any()]
+    given = _as_cluster_list(cluster)
+    if not given:
+        return coded
+    extra = [c for c in coded if c not in given]
+    if extra:
         raise ValueError(
             f"cluster={cluster!r} but the predictor_matrix codes {coded} as cluster (-2)"
         )
-    return cluster
+    return given
 
 
-def _normalise_method(method: Any, data: pd.DataFrame, cluster: str | None) -> pd.Series:
+def _normalise_method(method: Any, data: pd.DataFrame, clusters: list[str]) -> pd.Series:
     columns = list(data.columns)
     if method is None:
-        return make_method(data, cluster)
+        return make_method(data, clusters or None)
     if isinstance(method, str):
-        method = {c: (method if data[c].isna().any() and c != cluster else "") for c in columns}
+        method = {c: (method if data[c].isna().any() and c not in clusters else "")
+                  for c in columns}
     if isinstance(method, Mapping):
         method = pd.Series(dict(method), dtype=object)
     if not isinstance(method, pd.Series):
@@ -257,13 +365,18 @@ def _normalise_method(method: Any, data: pd.DataFrame, cluster: str | None) -> p
     return method
 
 
-def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: str | None,
+def _row_clusters(matrix: pd.DataFrame, clusters: list[str], row: str) -> list[str]:
+    coded = [c for c in clusters if matrix.at[row, c] == -2]
+    return coded or list(clusters)
+
+
+def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], clusters: list[str],
                    matrix: pd.DataFrame, data: pd.DataFrame) -> None:
     for column, name in method.items():
         if not name:
             continue
-        if column == cluster:
-            raise ValueError(f"the cluster column {cluster!r} cannot be imputed (method {name!r})")
+        if column in clusters:
+            raise ValueError(f"the cluster column {column!r} cannot be imputed (method {name!r})")
         if is_passive(name):
             inputs = passive_inputs(name, data.columns)
             if not inputs:
@@ -278,10 +391,19 @@ def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: s
                 f"method {name!r} cannot impute column {column!r}: it is {kind}, and "
                 f"{name!r} imputes {', '.join(sorted(str(k) for k in cls.kinds))} variables"
             )
-        if cls.multilevel and cluster is None:
+        if cls.multilevel and not clusters:
             raise ValueError(
                 f"method {name!r} for column {column!r} needs a cluster: pass cluster= or "
                 "code the cluster column -2 in the predictor matrix"
+            )
+        row_clusters = _row_clusters(matrix, clusters, column)
+        if cls.multilevel and cls.max_levels is not None and len(row_clusters) > cls.max_levels:
+            several = "ml." + name.split(".", 1)[-1]
+            several = several if several in available_methods() else "an ml.* method"
+            raise ValueError(
+                f"predictor_matrix row {column!r} has more than one cluster code (-2): "
+                f"{row_clusters}, but method {name!r} takes {cls.max_levels}; use {several} "
+                "(nested or crossed levels) or code a single cluster -2 in this row"
             )
         heckman_codes = [c for c in matrix.columns if matrix.at[column, c] in _HECKMAN_CODES]
         if heckman_codes and "heckman" not in name:
@@ -290,7 +412,7 @@ def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], cluster: s
                 f"only 2l.heckman understands; method is {name!r}"
             )
         if getattr(cls, "cluster_level", False):
-            _check_cluster_level(data, column, cluster)
+            _check_cluster_level(data, column, row_clusters[0])
 
 
 def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
@@ -303,9 +425,42 @@ def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
         )
 
 
+def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
+                            codecs: dict[str, ColumnCodec], cluster: str | None,
+                            notes: list[str]) -> None:
+    """A row-level method on a cluster-level variable: a warning, not an error.
+
+    The method imputes row by row, so rows of one cluster can get different values of a
+    variable that is constant within every cluster in the observed data. That is a warning
+    rather than an error because the detection
+    (:func:`~bayesimpute.methods.cluster_level.is_cluster_level`) reads the observed values
+    only: a user may know that the variable can vary within a cluster.
+    """
+    if cluster is None:
+        return
+    for column in _model_rows(method):
+        chosen = get_method(method[column])
+        # cluster-level methods keep the variable constant; ml.* methods find its level
+        if chosen.cluster_level or chosen.max_levels is None or chosen.max_levels > 1:
+            continue
+        if not is_cluster_level(data[column], data[cluster]):
+            continue
+        suggestion = cluster_level_method(codecs[column].kind)
+        message = (
+            f"column {column!r} is constant within every cluster of {cluster!r} (a "
+            f"cluster-level variable), but {method[column]!r} imputes it row by row, so rows "
+            f"of one cluster can get different values; use {suggestion!r} to impute one "
+            "value per cluster"
+        )
+        warnings.warn(message, UserWarning, stacklevel=4)
+        notes.append(Note(message, column))
+
+
 def _normalise_where(where: Any, data: pd.DataFrame) -> pd.DataFrame:
     if where is None:
         return data.isna()
+    if hasattr(where, "to_pandas") or hasattr(where, "__dataframe__"):
+        where = to_pandas_frame(where, "where")  # polars, pyarrow, ...
     if isinstance(where, np.ndarray):
         if where.shape != data.shape:
             raise ValueError(f"where has shape {where.shape}, data has shape {data.shape}")
@@ -437,7 +592,7 @@ def _model_rows(method: pd.Series) -> list[str]:
 
 
 def _used_columns(method: pd.Series, matrix: pd.DataFrame, data: pd.DataFrame,
-                  cluster: str | None) -> list[str]:
+                  clusters: list[str]) -> list[str]:
     """Columns the sampler touches: imputed ones, their predictors, passive inputs."""
     used = {c for c, name in method.items() if name}
     for row in _model_rows(method):
@@ -445,16 +600,16 @@ def _used_columns(method: pd.Series, matrix: pd.DataFrame, data: pd.DataFrame,
     for c, name in method.items():
         if is_passive(name):
             used.update(passive_inputs(name, data.columns))
-    return [c for c in data.columns if c in used and c != cluster]
+    return [c for c in data.columns if c in used and c not in clusters]
 
 
-def _make_codecs(data: pd.DataFrame, used: list[str], cluster: str | None,
+def _make_codecs(data: pd.DataFrame, used: list[str], clusters: list[str],
                  notes: list[str]) -> dict[str, ColumnCodec]:
     """Codecs of the usable columns; an unusable (text, date) column is an error only
     when the run needs it, otherwise it passes through unchanged and a note says so."""
     codecs = {}
     for column in data.columns:
-        if column == cluster:
+        if column in clusters:
             continue
         try:
             codecs[column] = make_codec(data[column])
@@ -499,8 +654,14 @@ def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
                 notes.append(Note(message, column))
 
 
-def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
+def _check_clusters(data: pd.DataFrame, clusters: list[str], method: pd.Series,
                     notes: list[str]) -> None:
+    for cluster in clusters:
+        _check_cluster_count(data, cluster, method, notes)
+
+
+def _check_cluster_count(data: pd.DataFrame, cluster: str, method: pd.Series,
+                         notes: list[str]) -> None:
     """A two-level model needs several clusters to identify the between-cluster variance.
 
     A single cluster is an error rather than a silent single-level fallback: the user asked
@@ -521,6 +682,24 @@ def _check_clusters(data: pd.DataFrame, cluster: str | None, method: pd.Series,
                    "between-cluster variance is weakly identified and its prior matters")
         warnings.warn(message, UserWarning, stacklevel=4)
         notes.append(Note(message, cluster))
+
+
+def _note_crossed_levels(data: pd.DataFrame, clusters: list[str], matrix: pd.DataFrame,
+                         method: pd.Series, notes: list[str]) -> None:
+    """Log each model whose levels are (partly) crossed: it may be meant, or it may be
+    class labels that restart within each school, which then need relabelling."""
+    seen: set[tuple[str, ...]] = set()
+    for row in _model_rows(method):
+        names = tuple(_row_clusters(matrix, clusters, row))
+        if len(names) < 2 or names in seen or not get_method(method[row]).multilevel:
+            continue
+        seen.add(names)
+        levels = row_levels([make_level(data[name]) for name in names])
+        if len(chains(levels)) > 1:
+            notes.append(Note(
+                f"cluster levels {list(names)} are not all nested (crossed random effects); "
+                "if lower-level labels restart within each higher cluster, make them unique "
+                "(e.g. school + '/' + class) to nest them", row))
 
 
 def _check_incomplete_predictors(data: pd.DataFrame, where: pd.DataFrame, method: pd.Series,
@@ -550,7 +729,7 @@ def build_spec(
     *,
     method: Any = None,
     predictor_matrix: Any = None,
-    cluster: str | None = None,
+    cluster: str | Sequence[str] | None = None,
     m: int = 5,
     maxit: int = 10,
     seed: Any = None,
@@ -568,19 +747,24 @@ def build_spec(
 
     Checks, in order (errors name the column or argument):
 
-    - ``data`` a non-empty DataFrame with unique string column labels; ``m`` >= 1 and
+    - ``data`` a non-empty DataFrame (or a frame :func:`to_pandas_frame` converts) with
+      unique string column labels; ``m`` >= 1 and
       ``maxit`` >= 0 integers (not bool; ``maxit=0`` only fills starting values); ``seed``
       an int >= 0, a numpy Generator or SeedSequence, or None.
-    - ``predictor_matrix``: square, known names, legal codes or role names, at most one
-      cluster code (-2) per row; a non-zero diagonal is zeroed with a warning.
-    - the cluster column: present, no missing ids; ids of any type (int, float, string,
-      categorical) keep their labels.
+    - ``predictor_matrix``: known names (a stray label is named), square, legal codes or
+      role names; a non-zero diagonal is zeroed with a warning. A row coding several columns
+      -2 has several cluster levels (nested or crossed, read from the data), which only
+      methods taking several levels (``ml.*``) accept; ``cluster`` may name one column or a
+      list.
+    - the cluster columns: present, no missing ids; ids of any type (int, float, string,
+      categorical) keep their labels; a level crossed with the others is logged.
     - column dtypes: NaN, None, ``pd.NA`` and nullable dtypes (Int64, Float64, boolean) are
       all missing values and give identical imputations; bool columns are binary; free
       text (object / string) and date-time columns are an error when the run uses them
       and pass through untouched when it does not; ``inf`` is an error, never missing.
     - methods: known names, fitting the column's kind, a cluster for 2l methods, 2lonly
-      variables constant within clusters.
+      variables constant within clusters; a row-level method on a variable that is
+      constant within every cluster gives a warning naming the 2lonly method to use.
     - a used column with no observed value is an error; an imputed one more than 90%
       missing gives a warning.
     - clusters: a single cluster is an error for 2l methods (there is no silent
@@ -604,6 +788,7 @@ def build_spec(
     ValueError
         For values the run cannot use.
     """
+    data = to_pandas_frame(data)
     _check_frame(data)
     m = _check_count("m", m, 1)
     maxit = _check_count("maxit", maxit, 0)
@@ -614,19 +799,23 @@ def build_spec(
         matrix = make_predictor_matrix(data, cluster)
     else:
         matrix = _zero_diagonal(_normalise_matrix(predictor_matrix, columns), notes)
-    cluster = _resolve_cluster(matrix, cluster)
-    _cluster_series(data, cluster)
-    if cluster is not None:
+    clusters = _resolve_clusters(matrix, cluster)
+    for name in clusters:
+        _cluster_series(data, name)
+    cluster = clusters[0] if clusters else None
+    if clusters:
         matrix = matrix.copy()
-        matrix.loc[cluster, :] = 0
-    method = _normalise_method(method, data, cluster)
+        matrix.loc[clusters, :] = 0
+    method = _normalise_method(method, data, clusters)
     where = _normalise_where(where, data)
-    used = _used_columns(method, matrix, data, cluster)
-    codecs = _make_codecs(data, used, cluster, notes)
+    used = _used_columns(method, matrix, data, clusters)
+    codecs = _make_codecs(data, used, clusters, notes)
     _check_finite(data, codecs)
-    _check_methods(method, codecs, cluster, matrix, data)
+    _check_methods(method, codecs, clusters, matrix, data)
+    _warn_row_level_methods(data, method, codecs, cluster, notes)
     _check_observed(data, where, used, method, notes)
-    _check_clusters(data, cluster, method, notes)
+    _check_clusters(data, clusters, method, notes)
+    _note_crossed_levels(data, clusters, matrix, method, notes)
     _check_incomplete_predictors(data, where, method, matrix)
     models = {c: get_method(method[c]).multilevel for c in _model_rows(method) if where[c].any()}
     matrix = prune_predictors(data, codecs, models, matrix, where, notes)
@@ -639,5 +828,5 @@ def build_spec(
         data=data.copy(), codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
         visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,
         post=_check_post(post, columns), method_options=options,
-        m=m, maxit=maxit, seed=seed, warnings=notes,
+        m=m, maxit=maxit, seed=seed, warnings=notes, clusters=clusters,
     )

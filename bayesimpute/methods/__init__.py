@@ -25,6 +25,7 @@ from bayesimpute.methods import (  # noqa: F401
     compatible,
     count,
     heckman,
+    multilevel,
     normal,
 )
 

@@ -3,10 +3,18 @@
 These families have no convenient exact Gibbs step, so their PyMC model is advanced by
 NUTS, compiled once per variable and chain and adapted during the first visit only
 (:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred:
-``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi;
-one random effect has a half-normal sd, several an LKJ(2) correlation with half-normal
-sds. Clusters never observed get effects from N(0, Psi): their ``u_raw`` has only its
+``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi,
+whose prior is the package's one covariance prior (Huang & Wand's hierarchical
+inverse-Wishart, :mod:`bayesimpute.methods._priors`): half-t(2, A) sds with A =
+``re_scale`` (default 1 on the logit / log-rate scale) and uniform correlations. Clusters never observed get effects from N(0, Psi): their ``u_raw`` has only its
 prior. Subclasses write the likelihood and the predictive draw.
+
+Start and burn-in: a chain starts at the model's initial point (coefficients 0, random
+effects 0, unit scales; count models centre the intercept at the observed log-mean, ordinal
+models start the cutpoints at the observed cumulative logits) and its first visit runs
+``tune`` adapting NUTS transitions (default 150): they are the burn-in, and the first
+imputation is made after them. Every visit then runs ``n_steps`` transitions (default 1).
+A continued chain starts at its saved point and adapts again.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesimpute.methods._logistic import ColumnScaler
+from bayesimpute.methods._priors import CovariancePrior
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
@@ -109,16 +118,9 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
         return model, outputs
 
     def _random_effects(self, q: int):
-        scale = float(self.options["re_scale"])
+        prior = CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
         u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("cluster", "re"))
-        if q == 1:
-            sd = pm.HalfNormal("re_sd", scale)
-            chol = pt.reshape(sd, (1, 1))
-        else:
-            chol, _, _ = pm.LKJCholeskyCov(
-                "re_chol", n=q, eta=2.0, sd_dist=pm.HalfNormal.dist(scale, shape=q),
-                compute_corr=True,
-            )
+        chol = prior.declare(q, hyper_dims="re")
         pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
         return pm.Deterministic("u", pt.dot(u_raw, chol.T), dims=("cluster", "re"))
 

@@ -11,7 +11,7 @@ observed row a second, ``y - gamma_j z = mu_o - gamma_j mu_s + nu``. Both are li
 1. ``z`` (and ``y*`` for a binary outcome) from their truncated normal conditionals;
 2. ``theta`` with the random effects integrated out, then ``u_j | theta`` (Gaussian), from
    per-cluster cross-products: O(n p) work for the cross-products, O(J p^3) for the rest;
-3. ``Psi | u`` (inverse Wishart);
+3. ``Psi | u`` and its Huang-Wand auxiliaries (inverse Wishart, inverse gamma);
 4. ``atanh(rho)``, ``log sigma_j``, their hyper-parameters, by slice sampling on per-cluster
    residual sums of squares and products (O(J) per density evaluation).
 """
@@ -29,7 +29,6 @@ from pymc.step_methods.compound import BlockedStep
 from bayesimpute.methods._heckman_model import HeckmanDesign, HeckmanPriors, truncated_normal
 from bayesimpute.methods._linalg import (
     draw_batched_mvn,
-    draw_inverse_wishart,
     draw_mvn_from_precision,
     pack_cholesky,
     symmetrize,
@@ -50,6 +49,7 @@ class HeckmanState:
     log_sigma: np.ndarray  # (J,); zeros for a binary outcome
     log_sigma_mu: float = 0.0
     log_sigma_tau: float = 0.3
+    psi_hyper: np.ndarray | None = None  # (q,) Huang-Wand auxiliaries a; None: ones
 
     @property
     def rho(self) -> float:
@@ -235,10 +235,9 @@ class HeckmanSampler:
         beta = draw_mvn_from_precision(precision, linear, rng)
         u_mean = np.einsum("jab,jb->ja", M_inv, Zy - np.einsum("jpq,p->jq", XZ, beta))
         u = draw_batched_mvn(u_mean, M_inv, rng)
-        q = len(R)
-        psi = draw_inverse_wishart(self.priors.psi_df(q) + self.n_clusters,
-                                   self.priors.psi_scale * np.eye(q) + u.T @ u, rng)
-        return replace(state, beta=beta, u=u, psi=psi)
+        hyper = np.ones(len(R)) if state.psi_hyper is None else state.psi_hyper
+        psi, hyper = self.priors.covariance.update(u, hyper, rng)
+        return replace(state, beta=beta, u=u, psi=psi, psi_hyper=hyper)
 
     def _residual_stats(self, state: HeckmanState, y_latent) -> np.ndarray:
         """Per cluster (sum e_s^2, sum e_s e_o, sum e_o^2) over the observed rows, (3, J)."""
@@ -300,7 +299,7 @@ class HeckmanSampler:
         return HeckmanState(
             beta=np.zeros(self.design.n_params), u=np.zeros((J, q)), psi=np.eye(q) * 0.2,
             rho_atanh=self.priors.rho.start(), log_sigma=np.zeros(J),
-            log_sigma_mu=0.0, log_sigma_tau=0.3,
+            log_sigma_mu=0.0, log_sigma_tau=0.3, psi_hyper=np.ones(q),
         )
 
 
@@ -360,6 +359,7 @@ class HeckmanGibbs(BlockedStep):
         if q:
             state.psi = unpack_cholesky(point["psi_chol"], q)
             state.u = np.asarray(point["u"], dtype=float).reshape(J, q)
+            state.psi_hyper = np.exp(np.asarray(point["psi_hyper_log__"], dtype=float))
         if "log_sigma" in point:
             state.log_sigma = np.asarray(point["log_sigma"], dtype=float)
             state.log_sigma_mu = float(point["log_sigma_mu"])
@@ -373,6 +373,8 @@ class HeckmanGibbs(BlockedStep):
         if len(self.design.random):
             new["u"] = state.u.copy()
             new["psi_chol"] = pack_cholesky(state.psi)
+            hyper = np.ones(len(self.design.random)) if state.psi_hyper is None else state.psi_hyper
+            new["psi_hyper_log__"] = np.log(hyper)
         if not self.sampler.priors.rho.is_fixed:
             new["rho_atanh"] = np.asarray(state.rho_atanh, dtype=float)
         if not self.sampler.binary:

@@ -3,7 +3,8 @@
     selection  z_i = xs_i' beta_s + zs_i' us_j + e_s,i       observed  <=>  z_i > 0
     outcome    y_i = xo_i' beta_o + zo_i' uo_j + e_o,i
     (e_s, e_o) ~ N2(0, [[1, rho sigma_j], [rho sigma_j, sigma_j^2]])
-    (us_j, uo_j) ~ N(0, Psi),  Psi ~ InvWishart(q + 1, psi_scale I)
+    (us_j, uo_j) ~ N(0, Psi),  Psi ~ Huang-Wand(nu = 2, A = 0.5): half-t(2, 0.5) sds,
+                               uniform correlations (:mod:`bayesimpute.methods._priors`)
     log sigma_j ~ N(mu_s, tau^2),  mu_s ~ N(0, 1),  tau ~ HalfNormal(tau_sd)
     atanh(rho) ~ the user's prior (default N(0, 1))
 
@@ -26,7 +27,7 @@ import pytensor.tensor as pt
 from pymc.distributions.dist_math import normal_lcdf
 from scipy import special
 
-from bayesimpute.methods.linear_mixed import _inverse_wishart_cholesky_logp
+from bayesimpute.methods._priors import CovariancePrior
 
 __all__ = [
     "RhoPrior",
@@ -131,13 +132,12 @@ class HeckmanPriors:
     """Priors on the standardised scale (see the module docstring)."""
 
     beta_sd: float = 10.0
-    psi_scale: float = 0.1
+    # the same family and scale as the Gaussian methods (standardised outcome; the
+    # selection equation's latent sd is 1 too)
+    covariance: CovariancePrior = CovariancePrior(df=2.0, scale=0.5)
     log_sigma_mu_sd: float = 1.0
     log_sigma_tau_sd: float = 0.5
     rho: RhoPrior = RhoPrior()
-
-    def psi_df(self, q: int) -> float:
-        return q + 1.0
 
 
 @dataclass
@@ -225,10 +225,7 @@ def build_heckman_model(
         X_sel, X_out = X_data[:, design.sel], X_data[:, design.out]
         mu_s, mu_o = pt.dot(X_sel, beta_sel), pt.dot(X_out, beta_out)
         if q:
-            packed = pm.Flat("psi_chol", shape=q * (q + 1) // 2)
-            logp, chol = _inverse_wishart_cholesky_logp(packed, q, priors.psi_df(q),
-                                                        priors.psi_scale)
-            pm.Potential("psi_prior", logp)
+            chol = priors.covariance.declare(q, hyper_dims="re")
             u = pm.MvNormal("u", mu=np.zeros(q), chol=chol, dims=("cluster", "re"))[cluster_data]
             qs = len(design.sel_random)
             mu_s = mu_s + pt.sum(X_sel[:, design.sel_random] * u[:, :qs], axis=1)

@@ -7,8 +7,9 @@ For a target with K categories (K = 2: binary), category 0 the reference, and k 
     u_{k,j} ~ N_q(0, Psi_k)
     Psi_k | a_k ~ InvWishart(nu + q - 1, 2 nu diag(1 / a_k)),  a_kr ~ InvGamma(1/2, 1 / A^2)
 
-The last line is Huang & Wand's (2013) prior: each random-effect standard deviation is
-half-t(nu, A) a priori and, with nu = 2, correlations are uniform. The normal prior with
+The last line is Huang & Wand's (2013) prior, the one every multilevel method of the
+package uses (:mod:`bayesimpute.methods._priors`): each random-effect standard deviation is
+half-t(nu = 2, A = 1) on the logit scale a priori and correlations are uniform. The normal prior with
 scale 2.5 on standardised slopes is rstanarm's default (after Gelman et al. 2008): it keeps
 coefficients finite under perfect or quasi-separation.
 
@@ -35,11 +36,11 @@ from polyagamma import random_polyagamma
 from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
-from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
+from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.start_values import logit_start
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
-    draw_inverse_wishart,
     draw_mvn_from_precision,
     pack_cholesky,
     symmetrize,
@@ -72,8 +73,9 @@ class LogitPriors:
         sd[0] = self.intercept_sd
         return sd
 
-    def psi_df(self, q: int) -> float:
-        return self.re_df + q - 1.0
+    @property
+    def covariance(self) -> CovariancePrior:
+        return CovariancePrior(df=self.re_df, scale=self.re_scale)
 
 
 @dataclass
@@ -209,7 +211,6 @@ def _draw_block(
     # Given omega the model is Gaussian: pseudo-response offset + kappa / omega with
     # precision omega. Only its weighted cross-products are needed, kappa + omega * offset.
     XX, Xy = sums.crossproducts(X, omega, kappa + omega * offset)
-    n_clusters = sums.n_clusters
     prior_precision = np.diag(1.0 / priors.beta_sd(X.shape[1]) ** 2)
     if not q:
         state.beta[k] = draw_mvn_from_precision(XX.sum(0) + prior_precision, Xy.sum(0), rng)
@@ -224,10 +225,7 @@ def _draw_block(
     u_mean = np.einsum("jab,jb->ja", M_inv, Zy - np.einsum("jpq,p->jq", XZ, beta))
     u = draw_batched_mvn(u_mean, M_inv, rng)
     # Psi | u, a (conjugate inverse-Wishart), then a | Psi (inverse gamma), Huang-Wand
-    scale = np.diag(2.0 * priors.re_df / state.hyper[k])
-    psi = draw_inverse_wishart(priors.psi_df(q) + n_clusters, scale + u.T @ u, rng)
-    rate = 1.0 / priors.re_scale**2 + priors.re_df * np.diag(np.linalg.inv(psi))
-    hyper = rate / rng.gamma(0.5 * (priors.re_df + q), size=q)
+    psi, hyper = priors.covariance.update(u, state.hyper[k], rng)
     state.beta[k], state.u[k], state.psi[k], state.hyper[k] = beta, u, psi, hyper
 
 
@@ -295,19 +293,12 @@ def build_pymc_model(
 
 
 def _random_part(X_data, cluster_data, random, n_free: int, q: int, priors: LogitPriors):
-    hyper = pm.InverseGamma(
-        "psi_hyper", alpha=0.5, beta=1.0 / priors.re_scale**2, dims=("category", "re")
-    )
-    packed = pm.Flat("psi_chol", shape=(n_free, q * (q + 1) // 2))
+    chol = priors.covariance.declare(q, hyper_dims=("category", "re"), batch=(n_free,))
     u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("category", "cluster", "re"))
     Z = X_data[:, random]
     parts, effects = [], []
     for k in range(n_free):
-        logp, chol = inverse_wishart_cholesky_logp(
-            packed[k], q, priors.psi_df(q), 2.0 * priors.re_df / hyper[k]
-        )
-        pm.Potential(f"psi_prior_{k}", logp)
-        u_k = pt.dot(u_raw[k], chol.T)
+        u_k = pt.dot(u_raw[k], chol[k].T)
         effects.append(u_k)
         parts.append(pt.sum(Z * u_k[cluster_data], axis=1))
     pm.Deterministic("u", pt.stack(effects), dims=("category", "cluster", "re"))
@@ -378,7 +369,18 @@ class LogisticMixedGibbs(BlockedStep):
         return new
 
     def initial_point(self) -> dict:
+        """A start in the posterior's bulk: per category the posterior mode of its logistic
+        regression against the reference (no random effects), and a one-step moment
+        estimate of the random intercept's variance (:mod:`~bayesimpute.methods.start_values`)."""
+        if self._data is None:
+            self.refresh_data()
+        X, y, cluster = self._data
         state = LogitState.start(self.n_free, self.p, len(self.random), self.n_clusters)
+        state.beta, intercept_variance = logit_start(X, y, cluster, self.n_clusters,
+                                                     self.n_free, self.priors.beta_sd(self.p))
+        if 0 in self.random:
+            r = list(self.random).index(0)
+            state.psi[:, r, r] = intercept_variance
         return self.state_to_point(state, {})
 
     # --- the transition ----------------------------------------------------------------------

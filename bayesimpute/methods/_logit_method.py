@@ -4,6 +4,14 @@ Every one of them is the PyMC model of :mod:`bayesimpute.methods._logistic`, sam
 the exact Pólya–Gamma Gibbs step (default) or by NUTS
 (``method_options={"y": {"sampler": "nuts"}}``); the imputations are categorical draws at
 the current parameters, with each cluster's current random effects.
+
+Start and burn-in: a chain starts at each category's penalised logistic fit against the
+reference (the posterior mode without random effects) and a moment estimate of the random
+intercept's variance (:func:`~bayesimpute.methods.start_values.logit_start`), and runs
+``burn`` exact sweeps (default 50) at its first visit before its first imputation; every
+visit then runs ``n_steps`` sweeps (default 2). With ``sampler="nuts"`` the first visit's
+``tune`` adapting transitions (default 300) are the burn-in. A continued chain starts where
+it stopped, without burn-in.
 """
 
 from __future__ import annotations
@@ -42,8 +50,8 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {"n_steps": 2, "sampler": "gibbs", "tune": 300, "target_accept": 0.9,
-                "slope_sd": 2.5, "intercept_sd": 5.0, "re_scale": 1.0}
+        return {"n_steps": 2, "sampler": "gibbs", "burn": 50, "tune": 300,
+                "target_accept": 0.9, "slope_sd": 2.5, "intercept_sd": 5.0, "re_scale": 1.0}
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
@@ -81,16 +89,20 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
             X_std[obs], y_obs.astype(int), self._cluster(data)[obs], self.n_clusters,
             self.random, self.K, priors=self.priors, x_names=list(data.x_names),
         )
-        self._gibbs = LogisticMixedGibbs(model=self.model, priors=self.priors,
-                                         rng=rng.spawn(1)[0])
-        point = self._gibbs.initial_point() if pending is None else pending
+        self._gibbs = LogisticMixedGibbs(model=self.model, priors=self.priors, rng=rng)
+        # a fresh chain starts at the quick fits of the observed rows and runs ``burn``
+        # exact sweeps before its first imputation; a continued chain starts where it was
+        if pending is None:
+            point, burn = self._gibbs.initial_point(), int(self.options["burn"])
+        else:
+            point, burn = pending, 0
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
                 target_accept=float(self.options["target_accept"]),
             )
         else:
-            self._stepper = ChainStepper(self._gibbs, point)
+            self._stepper = ChainStepper(self._gibbs, point, tune=burn)
         events = separation_events(X_std[obs], y_obs, list(data.x_names), data.target, self.K)
         missing = sorted(set(range(self.K)) - set(np.unique(y_obs).astype(int)))
         if missing:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from bayesimpute.engine.coding import ColumnCodec, VariableKind
+from bayesimpute.engine.levels import ClusterLevel
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -62,7 +63,13 @@ class MethodData:
         Number of categories for categorical targets (0 otherwise).
     extra : dict
         ``"x_roles"``: the predictor-matrix code of each column of ``X``; ``"levels"``:
-        the categories of a categorical target (code order), else None.
+        the categories of a categorical target (code order), else None;
+        ``"mean_levels"``: per column of ``X``, the cluster level whose mean it is (None
+        for other columns and for the one cluster of a two-level model).
+    cluster_levels : tuple of ClusterLevel
+        Every cluster identifier of the model, lowest level first, each with its parent
+        level (see :mod:`bayesimpute.engine.levels`); one entry for a two-level model,
+        empty without a cluster. With several, ``cluster`` is the lowest level's codes.
     columns : mapping of str -> ndarray
         Read-only views of every working column of the run as the sampler holds it at this
         visit (numbers, 0/1, category codes; imputed cells hold their latest imputations).
@@ -86,6 +93,7 @@ class MethodData:
     cluster_labels: np.ndarray | None = None
     n_levels: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    cluster_levels: tuple[ClusterLevel, ...] = ()
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     codecs: Mapping[str, ColumnCodec] = field(default_factory=dict)
 
@@ -161,6 +169,8 @@ class ImputationMethod(ABC):
     name: ClassVar[str]
     kinds: ClassVar[frozenset[VariableKind]]
     multilevel: ClassVar[bool] = False
+    #: how many cluster identifiers (levels) the method's model takes; None: any number
+    max_levels: ClassVar[int | None] = 1
     cluster_level: ClassVar[bool] = False
     #: whether the model describes the response indicator itself (a selection model), so
     #: that observed cells cannot be over-imputed through ``where``

@@ -13,9 +13,10 @@ bivariate probit with sample selection.
 Imputation uses the exact law of a missing value: the latent selection value ``z`` is drawn
 from its normal truncated to "not observed" (``z <= 0``), then ``y`` from its normal given
 ``z``: ``N(mu_o + rho sigma_j (z - mu_s), sigma_j^2 (1 - rho^2))`` (no inverse-Mills mean
-shift approximation). With ``pmm=True`` the imputed value is the observed value of a donor
-whose expected observed value ``E[y | x, observed]`` is close to the recipient's expected
-value ``E[y | x, missing]``, so imputations stay in the observed range.
+shift approximation); a row of a cluster missing by design (see ``systematic``) is drawn
+from ``N(mu_o, sigma_j^2)``. With ``pmm=True`` that draw is matched to the observed values
+(micemd's rule: one of the ``donors`` nearest observed values), so imputations stay in the
+observed range and keep the spread of the recipient's own conditional law.
 
 Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Weight]``):
 
@@ -28,9 +29,12 @@ Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Wei
     :mod:`~bayesimpute.methods._heckman_gibbs`) or ``"nuts"`` (the same PyMC model).
 ``n_steps``, ``burn``
     Transitions per visit (default 3) and extra transitions at the first visit (default 40;
-    the exact sweeps mix fast: rho settles within a few sweeps on the benchmark design).
+    the exact sweeps mix fast: rho settles within a few sweeps on the benchmark design). A
+    continued chain (``iterate``, ``resume``) starts where it stopped, without them.
 ``pmm``, ``donors``
-    Predictive mean matching (default off) and the number of donors (default 5).
+    Predictive mean matching (default off): each recipient's exact draw is matched to the
+    observed values and the observed value of one of the ``donors`` nearest (default 5) is
+    imputed.
 ``random_exclusion``
     Give the selection-only (-3) predictors a random slope in the selection equation.
 ``systematic``
@@ -49,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
-from scipy import special
 
 from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
@@ -65,7 +68,7 @@ from bayesimpute.methods.matching import match_donors
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
 
-__all__ = ["TwoLevelHeckman", "heckman_design"]
+__all__ = ["TwoLevelHeckman", "heckman_design", "draw_outcome"]
 
 #: |rho| beyond this counts as "at the boundary" for the weak-identification warning
 RHO_BOUNDARY = 0.98
@@ -78,6 +81,25 @@ def heckman_design(data: MethodData, *, random_exclusion: bool = False) -> Heckm
     random = set(np.asarray(data.random, dtype=int).tolist())
     roles = [c if c in (-3, -4) else (2 if i in random else 1) for i, c in enumerate(codes)]
     return HeckmanDesign.from_roles(roles, data.x_names, random_exclusion=random_exclusion)
+
+
+def draw_outcome(mu_s: np.ndarray, mu_o: np.ndarray, sigma: np.ndarray, rho: float,
+                 selected: np.ndarray, by_design: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Draw the outcome (the latent one, for a binary target) of rows to impute.
+
+    A row with a selection status: its latent selection value ``z ~ N(mu_s, 1)`` truncated
+    to that status (``z > 0`` where ``selected``), then ``y | z ~ N(mu_o + rho sigma (z -
+    mu_s), sigma^2 (1 - rho^2))``: the exact law of ``y`` given the status. A row of a
+    cluster missing by design has no selection to condition on: ``y ~ N(mu_o, sigma^2)``,
+    the whole variance (the conditional one, ``sigma^2 (1 - rho^2)``, belongs to ``y``
+    given a drawn ``z``; without the ``z`` term it would cut the spread by 1 - rho^2).
+    Every argument but ``rho`` and ``rng`` has one entry per row (standardised scale).
+    """
+    z = truncated_normal(mu_s, 1.0, selected, rng)
+    mean = mu_o + np.where(by_design, 0.0, rho * sigma * (z - mu_s))
+    sd = sigma * np.where(by_design, 1.0, np.sqrt(1.0 - rho**2))
+    return mean + sd * rng.standard_normal(len(mu_o))
 
 
 class _Scale:
@@ -96,6 +118,16 @@ class _Scale:
 
     def y(self, y: np.ndarray) -> np.ndarray:
         return (y - self.y_mean) / self.y_sd
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"scale.y": np.array([self.y_mean, self.y_sd]),
+                "scale.x_mean": self.x_mean.copy(), "scale.x_sd": self.x_sd.copy()}
+
+    def restore(self, state) -> None:
+        """Take the constants of a saved chain (fixed at its first visit)."""
+        self.y_mean, self.y_sd = (float(v) for v in state["scale.y"])
+        self.x_mean = np.asarray(state["scale.x_mean"], dtype=float)
+        self.x_sd = np.asarray(state["scale.x_sd"], dtype=float)
 
 
 @register_method("2l.heckman", aliases=("2l.2stage.heckman",))
@@ -121,29 +153,39 @@ class TwoLevelHeckman(ImputationMethod):
             raise ValueError(f"method_options for {variable!r} (2l.heckman): {error}") from None
         self.priors = HeckmanPriors(rho=rho_prior)
         self._stepper: ChainStepper | None = None
+        self._pending_state: dict[str, np.ndarray] | None = None
         self._rho_history: list[float] = []
         self._warned_boundary = False
 
     # --- set-up at the first visit ------------------------------------------------------------
     def _setup(self, data: MethodData, rng: np.random.Generator) -> list[str]:
+        """Build the model and its stepper; a pending saved state (``set_state``) makes the
+        chain continue from it, with the saved scale, point and latents and no burn-in."""
         self._check(data)
         self.binary = data.kind == VariableKind.BINARY
         self.design = heckman_design(data, random_exclusion=bool(self.options["random_exclusion"]))
         self.scale = _Scale(data, self.binary)
+        pending, self._pending_state = self._pending_state, None
+        if pending is not None:
+            self.scale.restore(pending)
         self.model = build_heckman_model(
             self.scale.X(data.X), self.scale.y(data.y), data.observed, data.cluster,
             data.n_clusters, self.design, binary=self.binary, priors=self.priors,
         )
+        # the step draws from the chain's generator (set at every visit), whose state the
+        # engine saves: that is what makes a continued chain identical to an unbroken one
         self._gibbs = HeckmanGibbs(model=self.model, design=self.design, priors=self.priors,
-                                   binary=self.binary, rng=rng.spawn(1)[0])
-        point = self._gibbs.initial_point()
-        burn = int(self.options["burn"])
+                                   binary=self.binary, rng=rng)
+        point, burn = self._gibbs.initial_point(), int(self.options["burn"])
+        if pending is not None:
+            point, burn = self._restore(pending), 0
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(self.model, point, rng, tune=int(self.options["tune"]),
                                          target_accept=float(self.options["target_accept"]))
         else:
             self._stepper = ChainStepper(self._gibbs, point, tune=burn)
-        return self._identification_events(data)
+        # a continued chain logged its identification events when it started
+        return self._identification_events(data) if pending is None else []
 
     def _check(self, data: MethodData) -> None:
         if data.cluster is None:
@@ -177,6 +219,7 @@ class TwoLevelHeckman(ImputationMethod):
         with self.model:
             pm.set_data({"X": X_std})
         self._gibbs.refresh_data()
+        self._gibbs.rng = rng  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
         events += self._boundary_events(data, state)
@@ -206,28 +249,26 @@ class TwoLevelHeckman(ImputationMethod):
         mu_s, mu_o = sampler.linear_predictors(state, X_std[:, self.design.sel],
                                                X_std[:, self.design.out], data.cluster)
         sigma = np.exp(state.log_sigma)[data.cluster]
+        draw = draw_outcome(mu_s[wy], mu_o[wy], sigma[wy], state.rho, data.observed[wy],
+                            self._by_design(data)[wy], rng)
         if self.options["pmm"]:
-            return self._match(state, mu_s, mu_o, sigma, data, rng)
-        selected = data.observed[wy]
-        z = truncated_normal(mu_s[wy], 1.0, selected, rng)
-        rho = state.rho
-        shift = rho * sigma[wy] * (z - mu_s[wy])
-        mean = mu_o[wy] + np.where(self._by_design(data)[wy], 0.0, shift)
-        draw = mean + sigma[wy] * np.sqrt(1.0 - rho**2) * rng.standard_normal(int(wy.sum()))
+            return self._match(draw, data, rng)
         if self.binary:
             return (draw > 0).astype(float)
         return self.scale.y_mean + self.scale.y_sd * draw
 
-    def _match(self, state, mu_s, mu_o, sigma, data: MethodData, rng) -> np.ndarray:
-        """Donors by E[y | x, observed]; recipients by E[y | x, their selection status]."""
-        shift = state.rho * sigma
-        expected_obs = mu_o + shift * _mills(mu_s)  # E[e_s | e_s > -mu_s]
-        expected_mis = mu_o - shift * _mills(-mu_s)  # E[e_s | e_s <= -mu_s]
-        expected_mis = np.where(self._by_design(data), mu_o, expected_mis)
-        recipients = np.where(data.observed, expected_obs, expected_mis)[data.impute]
-        obs = data.observed
-        return match_donors(expected_obs[obs], recipients, data.y[obs],
-                            int(self.options["donors"]), rng)
+    def _match(self, draw: np.ndarray, data: MethodData, rng) -> np.ndarray:
+        """micemd's rule: the observed value of one of the ``donors`` observed values
+        nearest to each recipient's exact draw.
+
+        Matching the draw, not an expected value, gives every recipient the spread of its
+        own conditional law: under selection the observed rows' residuals have a smaller
+        spread than a missing row's (and than a row of a cluster missing by design), so
+        matching expected values would hand the recipients the donors' spread.
+        """
+        y_obs = data.y[data.observed]
+        draw = self.scale.y_mean + self.scale.y_sd * draw
+        return match_donors(y_obs, draw, y_obs, int(self.options["donors"]), rng)
 
     def _by_design(self, data: MethodData) -> np.ndarray:
         """Rows of clusters without observed values, imputed without selection (default)."""
@@ -258,23 +299,29 @@ class TwoLevelHeckman(ImputationMethod):
         return dims
 
     def get_state(self) -> dict[str, np.ndarray]:
+        """The chain's point, the latent selection values, the scale and the rho history."""
         if self._stepper is None:
             return {}
         state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["_latent_z"] = np.asarray(self._gibbs.sampler.z)
-        state["_latent_ystar"] = np.asarray(self._gibbs.sampler.ystar)
+        state["_latent_z"] = np.asarray(self._gibbs.sampler.z, dtype=float).copy()
+        state["_latent_ystar"] = np.asarray(self._gibbs.sampler.ystar, dtype=float).copy()
+        state["_rho_history"] = np.asarray(self._rho_history, dtype=float)
+        state["_warned_boundary"] = np.asarray(self._warned_boundary)
+        state.update(self.scale.state())
         return state
 
     def set_state(self, state) -> None:
-        if self._stepper is None:
-            raise MethodError("set_state needs the model to be set up by a first visit")
+        """Continue from ``get_state``'s output: applied when the next visit builds the
+        model (a restored chain skips the burn-in; NUTS adapts again)."""
+        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
+        if self._stepper is not None:  # already built: rebuild at the next visit
+            self._stepper = None
+
+    def _restore(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Put the saved latents and history in place; return the saved point."""
         state = dict(state)
         self._gibbs.sampler.z = np.asarray(state.pop("_latent_z"), dtype=float)
         self._gibbs.sampler.ystar = np.asarray(state.pop("_latent_ystar"), dtype=float)
-        self._stepper.point = {k: np.asarray(v) for k, v in state.items()}
-        self._stepper.tune_remaining = 0
-
-
-def _mills(a: np.ndarray) -> np.ndarray:
-    """phi(a) / Phi(a), computed in log space."""
-    return np.exp(-0.5 * a**2 - 0.5 * np.log(2 * np.pi) - special.log_ndtr(a))
+        self._rho_history = [float(r) for r in state.pop("_rho_history", [])]
+        self._warned_boundary = bool(state.pop("_warned_boundary", False))
+        return {k: np.asarray(v) for k, v in state.items() if not k.startswith("scale.")}

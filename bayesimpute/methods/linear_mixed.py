@@ -1,7 +1,8 @@
 """The Gaussian linear (mixed) model behind norm, pmm, 2l.norm, 2l.pmm and 2lonly.*.
 
     y_i = x_i' beta + z_i' u_{j[i]} + e_i,   e_i ~ N(0, sigma2_{j[i]})
-    u_j ~ N_q(0, Psi),  Psi ~ InvWishart(q + 1, psi_scale * I)
+    u_j ~ N_q(0, Psi),  Psi ~ Huang-Wand(nu = 2, A = 0.5): half-t(2, 0.5) sds, uniform
+                        correlations (:mod:`bayesimpute.methods._priors`)
     beta ~ N(0, beta_sd^2 I)
     sigma2 ~ InvGamma(a, b)                      (homoscedastic), or
     sigma2_j ~ InvGamma(a_j, s), s ~ Gamma(c, d) (heterogeneous, as mice's 2l.norm)
@@ -25,11 +26,11 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.step_methods.compound import BlockedStep
 
-from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
+from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.start_values import linear_mixed_start
 from bayesimpute.methods._linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
-    draw_inverse_wishart,
     draw_mvn_from_precision,
     pack_cholesky,
     symmetrize,
@@ -46,13 +47,13 @@ class LinearMixedPriors:
     beta_sd: float = 10.0
     sigma2_shape: float = 0.01  # homoscedastic: close to mice's p(sigma2) ~ 1/sigma2
     sigma2_rate: float = 0.01
-    psi_scale: float = 0.1  # Psi ~ IW(q + 1, 0.1 I): uniform correlations, broad variances
+    # half-t(2, 0.5) random-effect sds on the standardised scale, uniform correlations:
+    # A = 0.5 of the outcome's sd is the fraction of the latent sd that A = 1 is on the
+    # logit scale (sd pi / sqrt(3)), so every method states the same belief
+    covariance: CovariancePrior = CovariancePrior(df=2.0, scale=0.5)
     cluster_sigma2_shape: float = 3.0  # heterogeneous: sigma2_j ~ InvGamma(3, s)
     scale_shape: float = 1.0  # s ~ Gamma(1, rate 1)
     scale_rate: float = 1.0
-
-    def psi_df(self, q: int) -> float:
-        return q + 1.0
 
 
 @dataclass
@@ -64,15 +65,7 @@ class LinearMixedState:
     u: np.ndarray  # (J, q)
     psi: np.ndarray  # (q, q)
     sigma2_scale: float = 1.0  # hyper-parameter s of the heterogeneous model
-
-    @classmethod
-    def start(cls, p: int, q: int, n_clusters: int, heterogeneous: bool) -> LinearMixedState:
-        return cls(
-            beta=np.zeros(p),
-            sigma2=np.full(n_clusters if heterogeneous else 1, 0.5),
-            u=np.zeros((n_clusters, q)),
-            psi=np.eye(q) * 0.2,
-        )
+    psi_hyper: np.ndarray | None = None  # (q,) Huang-Wand auxiliaries a; None: ones
 
 
 def _sweep(
@@ -110,33 +103,28 @@ def _sweep(
     if q:
         u_mean = np.einsum("jab,jb->ja", M_inv, Zy - np.einsum("jpq,p->jq", XZ, beta))
         u = draw_batched_mvn(u_mean, sigma2[:, None, None] * M_inv, rng)
-        psi = draw_inverse_wishart(
-            priors.psi_df(q) + n_clusters, priors.psi_scale * np.eye(q) + u.T @ u, rng
-        )
+        hyper = np.ones(q) if state.psi_hyper is None else state.psi_hyper
+        psi, hyper = priors.covariance.update(u, hyper, rng)
         ssr = ssr + (
             -2.0 * np.einsum("jq,jq->j", Zy, u)
             + 2.0 * np.einsum("p,jpq,jq->j", beta, XZ, u)
             + np.einsum("ja,jab,jb->j", u, ZZ, u)
         )
     else:
-        u, psi = state.u, state.psi
+        u, psi, hyper = state.u, state.psi, state.psi_hyper
     ssr = np.maximum(ssr, 0.0)  # guards round-off on exactly fitted clusters
 
     if len(state.sigma2) == 1:
         shape = priors.sigma2_shape + 0.5 * n_per_cluster.sum()
         rate = priors.sigma2_rate + 0.5 * ssr.sum()
-        return LinearMixedState(beta, np.array([rate / rng.gamma(shape)]), u, psi)
+        return LinearMixedState(beta, np.array([rate / rng.gamma(shape)]), u, psi,
+                                psi_hyper=hyper)
     a = priors.cluster_sigma2_shape
     cluster_sigma2 = (state.sigma2_scale + 0.5 * ssr) / rng.gamma(a + 0.5 * n_per_cluster)
     scale = rng.gamma(
         priors.scale_shape + n_clusters * a, 1.0 / (priors.scale_rate + np.sum(1.0 / cluster_sigma2))
     )
-    return LinearMixedState(beta, cluster_sigma2, u, psi, float(scale))
-
-
-def _inverse_wishart_cholesky_logp(packed, q: int, df: float, scale: float):
-    """log IW(Psi | df, scale I) + log-Jacobian for Psi = L L' (packed, log diagonal)."""
-    return inverse_wishart_cholesky_logp(packed, q, df, np.full(q, float(scale)))
+    return LinearMixedState(beta, cluster_sigma2, u, psi, float(scale), psi_hyper=hyper)
 
 
 def build_pymc_model(
@@ -169,11 +157,7 @@ def build_pymc_model(
         beta = pm.Normal("beta", 0.0, priors.beta_sd, dims="x")
         mu = pt.dot(X_data, beta)
         if q:
-            packed = pm.Flat("psi_chol", shape=q * (q + 1) // 2)
-            logp, chol = _inverse_wishart_cholesky_logp(
-                packed, q, priors.psi_df(q), priors.psi_scale
-            )
-            pm.Potential("psi_prior", logp)
+            chol = priors.covariance.declare(q, hyper_dims="re")
             u = pm.MvNormal("u", mu=np.zeros(q), chol=chol, dims=("cluster", "re"))
             mu = mu + pt.sum(X_data[:, random] * u[cluster_data], axis=1)
         if heterogeneous:
@@ -239,7 +223,8 @@ class LinearMixedGibbs(BlockedStep):
         u = np.asarray(point["u"]).reshape(n_clusters, q) if q else np.zeros((n_clusters, 0))
         sigma2 = np.atleast_1d(np.exp(point["sigma2_log__"]))
         scale = float(np.exp(point["sigma2_scale_log__"])) if self.heterogeneous else 1.0
-        return LinearMixedState(np.asarray(point["beta"], float), sigma2, u, psi, scale)
+        hyper = np.exp(np.asarray(point["psi_hyper_log__"], float)).reshape(q) if q else None
+        return LinearMixedState(np.asarray(point["beta"], float), sigma2, u, psi, scale, hyper)
 
     def state_to_point(self, state: LinearMixedState, point: dict) -> dict:
         new = dict(point)
@@ -247,6 +232,8 @@ class LinearMixedGibbs(BlockedStep):
         if self.has_random:
             new["u"] = state.u.copy()
             new["psi_chol"] = pack_cholesky(state.psi)
+            hyper = np.ones(len(self.random)) if state.psi_hyper is None else state.psi_hyper
+            new["psi_hyper_log__"] = np.log(hyper)
         sigma2 = state.sigma2 if self.heterogeneous else state.sigma2[0]
         new["sigma2_log__"] = np.asarray(np.log(sigma2), dtype=float)
         if self.heterogeneous:
@@ -254,11 +241,16 @@ class LinearMixedGibbs(BlockedStep):
         return new
 
     def initial_point(self) -> dict:
-        p = len(self.model.coords["x"])
+        """A start in the posterior's bulk: the moment fit of the model's current data
+        (:func:`~bayesimpute.methods.start_values.linear_mixed_start`)."""
+        if self._stats is None:
+            self.refresh_data()
+        fit = linear_mixed_start(self._stats, self._n_per_cluster, self.random)
         n_clusters = len(self.model.coords["cluster"])
-        state = LinearMixedState.start(p, len(self.random), n_clusters, self.heterogeneous)
-        if not self.heterogeneous:
-            state.sigma2 = state.sigma2[:1]
+        sigma2 = np.full(n_clusters if self.heterogeneous else 1, fit.sigma2)
+        # heterogeneous: E[sigma2_j | s] = s / (a - 1), so s = (a - 1) sigma2 centres them
+        scale = (self.priors.cluster_sigma2_shape - 1.0) * fit.sigma2
+        state = LinearMixedState(fit.beta, sigma2, fit.u, fit.psi, scale)
         return self.state_to_point(state, {})
 
     # --- the transition -----------------------------------------------------------------

@@ -4,6 +4,14 @@ Every one of them is the PyMC model of :mod:`bayesimpute.methods.linear_mixed`, 
 the exact Gibbs step (default) or by NUTS (``method_options={"y": {"sampler": "nuts"}}``).
 Variance components are drawn, never plugged in; clusters with no observed value get
 random effects from the population distribution, because their conditional is the prior.
+
+Start and burn-in: a chain starts at a moment fit of the observed rows (least squares, then
+the ANOVA estimates of the residual and random-effect variances:
+:func:`~bayesimpute.methods.start_values.linear_mixed_start`) and runs ``burn`` exact
+sweeps (default 5) at its first visit before its first imputation; every visit then runs
+``n_steps`` sweeps (default 2). With ``sampler="nuts"`` the first visit's ``tune``
+adapting transitions (default 200) are the burn-in. A continued chain (``iterate``,
+``resume``) starts where it stopped, without burn-in.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from bayesimpute.methods.linear_mixed import (
     LinearMixedState,
     build_pymc_model,
 )
-from bayesimpute.methods.matching import match_donors
+from bayesimpute.methods.matching import DONOR_RULES
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
 
@@ -64,21 +72,31 @@ class _LinearGaussianMethod(ImputationMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "tune": 200,
+        options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "burn": 5, "tune": 200,
                                    "target_accept": 0.9}
         if cls.random_effects:
             options["heterogeneous"] = False
         if cls.matching:
             options["donors"] = 5
             # mice's pmm matches the posterior-mean prediction of donors against the drawn
-            # prediction of recipients (type 1); miceadds' 2l.pmm uses the drawn parameters
-            # for both (type 2). Type 2 with few distinct predictor patterns makes donors
-            # share the recipient's cell, which overstates between-cluster variance.
+            # prediction of recipients (type 1) and draws one of the k nearest donors;
+            # miceadds' 2l.pmm uses the drawn parameters for both (type 2) and draws one of
+            # the k donors below and k above in rank. Under type 2 every donor of a cluster
+            # with the recipient's predictors ties with it; the k nearest would then all be
+            # from the recipient's own cell (the cell's empirical distribution: unshrunk
+            # cluster means, too small a residual spread), while the rank window also
+            # reaches the neighbouring predictions, as miceadds does.
             options["match_type"] = 2 if cls.random_effects else 1
+            options["donor_rule"] = "window" if cls.random_effects else "nearest"
         return options
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
+        if self.matching and self.options["donor_rule"] not in DONOR_RULES:
+            raise ValueError(
+                f"method_options for {variable!r} ({self.name}): donor_rule must be one of "
+                f"{', '.join(map(repr, DONOR_RULES))}, got {self.options['donor_rule']!r}"
+            )
         self.priors = LinearMixedPriors()
         self._stepper: ChainStepper | None = None
         self._pending_state: dict[str, np.ndarray] | None = None
@@ -112,18 +130,20 @@ class _LinearGaussianMethod(ImputationMethod):
         )
         gibbs = LinearMixedGibbs(model=self.model, priors=self.priors, rng=rng)
         self._gibbs = gibbs
-        point = gibbs.initial_point()
+        # a fresh chain starts at the moment fit of the observed rows and runs ``burn``
+        # exact sweeps before its first imputation; a continued chain starts where it was
+        point, burn = gibbs.initial_point(), int(self.options["burn"])
         if self._pending_state is not None:
             point = {k: np.asarray(v) for k, v in self._pending_state.items()
                      if not k.startswith("scale.")}
-            self._pending_state = None
+            self._pending_state, burn = None, 0
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
                 target_accept=float(self.options["target_accept"]),
             )
         else:
-            self._stepper = ChainStepper(gibbs, point)
+            self._stepper = ChainStepper(gibbs, point, tune=burn)
 
     def _cluster(self, data: MethodData) -> np.ndarray:
         if self.random_effects:
@@ -158,9 +178,8 @@ class _LinearGaussianMethod(ImputationMethod):
             donors_mu = mu[data.observed]
             if int(self.options["match_type"]) == 1:
                 donors_mu = self._linear_predictor(self._mean_state(state), X_std, data)[data.observed]
-            return match_donors(
-                donors_mu, mu[wy], data.y[data.observed], int(self.options["donors"]), rng,
-            )
+            match = DONOR_RULES[self.options["donor_rule"]]
+            return match(donors_mu, mu[wy], data.y[data.observed], int(self.options["donors"]), rng)
         sigma2 = state.sigma2[self._cluster(data)[wy]] if len(state.sigma2) > 1 else state.sigma2[0]
         draw = mu[wy] + np.sqrt(sigma2) * rng.standard_normal(int(wy.sum()))
         return self.scale.y_back(draw)

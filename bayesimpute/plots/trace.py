@@ -1,17 +1,31 @@
-"""Convergence trace plots of the FCS chains, through ArviZ."""
+"""Convergence trace plots of the FCS chains, through ArviZ.
+
+What is traced is :mod:`bayesimpute.diagnostics`'s: per imputed variable the mean and s.d.
+of its imputed values (continuous), the share of its second value (binary) or of each
+level (factors); with ``parameters=True`` every scalar element of the models' parameters.
+The R-hat in each title is the one :func:`~bayesimpute.diagnostics.convergence` reports.
+"""
 
 from __future__ import annotations
 
-import itertools
+import warnings
 from collections.abc import Sequence
 
 import arviz as az
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_trace", "trace_dataset"]
+from bayesimpute.diagnostics import (
+    diagnostics_of,
+    imputation_summaries,
+    parameter_elements,
+    summary_diagnostics,
+)
 
-MAX_PARAMETER_ROWS = 24  # more scalar parameters than this: pass variables= to choose
+__all__ = ["plot_trace", "trace_dataset", "ROWS_PER_PAGE"]
+
+#: rows (quantities) per figure; ArviZ's own default stops at 20 (``plot.max_subplots``)
+ROWS_PER_PAGE = 20
 
 
 def _check_variables(imp, variables: Sequence[str] | None) -> list[str]:
@@ -26,65 +40,37 @@ def _check_variables(imp, variables: Sequence[str] | None) -> list[str]:
     return chosen
 
 
-def _owner(name: str, variables: list[str]) -> str | None:
-    """The imputed variable a posterior entry belongs to (longest matching prefix)."""
-    owners = [v for v in variables if name.startswith(f"{v}_")]
-    return max(owners, key=len) if owners else None
-
-
-def _scalar_parameters(imp, variables: list[str]) -> xr.Dataset:
-    """Every scalar parameter of the chosen variables' models, one data variable each.
-
-    Vector parameters become ``name[label]`` (``popular_beta[texp]``); symmetric matrices
-    (random-effect covariances) keep their lower triangle only. Per-cluster random effects
-    (``*_u``) are left out: there are as many as clusters.
-    """
-    posterior = imp.idata.posterior
-    data_vars: dict[str, xr.DataArray] = {}
-    for name in posterior.data_vars:
-        if name.endswith("_u") or _owner(name, imp.variables) not in variables:
-            continue
-        array = posterior[name]
-        extra = [d for d in array.dims if d not in ("chain", "draw")]
-        if not extra:
-            data_vars[name] = array
-            continue
-        labels = [array[d].values if d in array.coords else np.arange(array.sizes[d])
-                  for d in extra]
-        square = (len(extra) == 2 and array.sizes[extra[0]] == array.sizes[extra[1]]
-                  and np.allclose(array.values, np.swapaxes(array.values, -1, -2),
-                                  equal_nan=True))
-        for index in itertools.product(*(range(array.sizes[d]) for d in extra)):
-            if square and index[1] > index[0]:
-                continue
-            label = ",".join(str(labels[k][i]) for k, i in enumerate(index))
-            data_vars[f"{name}[{label}]"] = array.isel(dict(zip(extra, index))).drop_vars(
-                extra, errors="ignore")
-    return xr.Dataset(data_vars)
-
-
 def trace_dataset(imp, variables: Sequence[str] | None = None, *,
                   parameters: bool = False) -> xr.Dataset:
     """The chains :func:`plot_trace` draws, as a Dataset of scalar variables (chain, draw).
 
-    ``parameters=False``: ``mean(<variable>)`` and ``sd(<variable>)`` of the imputed values
-    (mice's chainMean / chainVar); ``parameters=True``: each scalar model parameter.
+    ``parameters=False``: :func:`~bayesimpute.diagnostics.imputation_summaries`
+    (``mean(y)``, ``sd(y)``, ``share(f=level)``); ``parameters=True``:
+    :func:`~bayesimpute.diagnostics.parameter_elements` (each scalar model parameter,
+    per-cluster random effects left out).
     """
-    from bayesimpute.diagnostics import imputation_summaries
-
     chosen = _check_variables(imp, variables)
     if parameters:
-        dataset = _scalar_parameters(imp, chosen)
+        dataset = parameter_elements(imp, chosen)
         if not dataset.data_vars:
             raise ValueError(f"the models of {chosen} record no parameters (e.g. passive "
                              f"variables); use parameters=False")
         return dataset
-    summaries = imputation_summaries(imp)
-    return summaries[[n for v in chosen for n in (f"mean({v})", f"sd({v})")]]
+    return imputation_summaries(imp, chosen)
+
+
+def _titles(imp, dataset: xr.Dataset, parameters: bool) -> dict[str, str]:
+    if parameters:
+        rhat = diagnostics_of(dataset).sel(statistic="rhat", drop=True)
+        values = {name: float(rhat[name]) for name in dataset.data_vars}
+    else:
+        values = summary_diagnostics(imp)["rhat"].to_dict()
+    return {name: (f"{name}   R-hat {values[name]:.3f}" if np.isfinite(values.get(name, np.nan))
+                   else name) for name in dataset.data_vars}
 
 
 def plot_trace(imp, variables: Sequence[str] | None = None, *, parameters: bool = False,
-               **kwargs):
+               page: int = 0, rows_per_page: int = ROWS_PER_PAGE, **kwargs):
     """Trace plot of the FCS chains: one line per imputation stream (chain), R-hat in titles.
 
     Parameters
@@ -93,10 +79,16 @@ def plot_trace(imp, variables: Sequence[str] | None = None, *, parameters: bool 
     variables : str or list of str, optional
         Imputed variables to show (default: all).
     parameters : bool
-        ``False`` (default): the mean and s.d. of the imputed values per iteration, as
-        mice's ``plot(imp)``. ``True``: the conditional models' parameters
-        (``imp.idata.posterior``), one row per scalar (``popular_beta[texp]``,
-        ``popular_psi[sex,Intercept]``...), cluster random effects left out.
+        ``False`` (default): per iteration, the mean and s.d. of the imputed values of a
+        continuous variable (as mice's ``plot(imp)``), the share of the second value of a
+        binary variable, the share of each level of a factor (``share(den=2)``).
+        ``True``: the conditional models' parameters (``imp.idata.posterior``), one row per
+        scalar (``popular_beta[texp]``, ``popular_psi[sex,Intercept]``...), per-cluster
+        random effects left out (``bi.convergence(imp, parameters=True)`` summarises them).
+    page, rows_per_page : int
+        With more quantities than ``rows_per_page``, the figure shows page ``page``
+        (0-based) of them; its title says which rows and how many pages there are, and a
+        warning says so too. Nothing is cut silently.
     **kwargs
         Passed to :func:`arviz.plot_trace` (default ``compact=True, legend=False,
         chain_prop="color"``: each chain its own colour; ``trace_kwargs`` alpha 0.85).
@@ -105,33 +97,50 @@ def plot_trace(imp, variables: Sequence[str] | None = None, *, parameters: bool 
     -------
     matplotlib.figure.Figure
         One row per quantity: left the per-chain densities, right the per-chain traces
-        (m lines each). Titles carry ArviZ's rank-normalised split R-hat across the m chains
-        (shown from 4 iterations and 2 chains on).
+        (m lines each). Titles carry the R-hat that :func:`~bayesimpute.diagnostics.convergence`
+        reports (the ``sd`` rows: the R-hat of the variance, its ``rhat_var``), shown from
+        2 chains and 4 iterations on.
 
     Raises
     ------
     ValueError
-        Unknown or non-imputed variables; more than 24 parameter rows without ``variables=``.
+        Unknown or non-imputed variables; a page beyond the last.
     """
     dataset = trace_dataset(imp, variables, parameters=parameters)
     names = list(dataset.data_vars)
-    if len(names) > MAX_PARAMETER_ROWS and variables is None:
-        raise ValueError(f"{len(names)} quantities to plot; choose some with variables=... "
-                         f"(imputed: {imp.variables})")
+    shown, note = _page(names, page, rows_per_page)
+    if note:
+        warnings.warn(f"plot_trace shows {note}", UserWarning, stacklevel=2)
+    titles = _titles(imp, dataset[shown], parameters)
     options = {"compact": True, "legend": False, "chain_prop": "color",
                "trace_kwargs": {"alpha": 0.85, "linewidth": 1.1}}
     options.update(kwargs)
-    axes = az.plot_trace(dataset, var_names=names, **options)
+    with az.rc_context(rc={"plot.max_subplots": 2 * len(shown) + 2}):
+        axes = az.plot_trace(dataset, var_names=shown, **options)
     axes = np.atleast_2d(axes)
-    enough = dataset.sizes.get("draw", 0) >= 4 and dataset.sizes.get("chain", 0) >= 2
-    rhat = az.rhat(dataset) if enough else None
-    for row, name in zip(axes, names):
-        title = name
-        if rhat is not None and np.all(np.isfinite(dataset[name].values)):
-            title = f"{name}   R-hat {float(rhat[name]):.3f}"
+    for row, name in zip(axes, shown):
         for ax in row:
-            ax.set_title(title, fontsize="medium")
+            ax.set_title(titles[name], fontsize="medium")
     axes[-1, -1].set_xlabel("iteration")
     figure = axes.flat[0].figure
+    if note:
+        figure.suptitle(note, fontsize="medium")
     figure.tight_layout()
     return figure
+
+
+def _page(names: list[str], page: int, rows_per_page: int) -> tuple[list[str], str]:
+    """The names on ``page`` and, when not all fit, a note saying which are shown."""
+    if isinstance(rows_per_page, bool) or not isinstance(rows_per_page, int) or rows_per_page < 1:
+        raise ValueError(f"rows_per_page must be a positive integer, got {rows_per_page!r}")
+    pages = -(-len(names) // rows_per_page)
+    if isinstance(page, bool) or not isinstance(page, int) or not 0 <= page < pages:
+        raise ValueError(f"page must be an integer from 0 to {pages - 1} ({len(names)} "
+                         f"quantities, {rows_per_page} per page), got {page!r}")
+    shown = names[page * rows_per_page:(page + 1) * rows_per_page]
+    if pages == 1:
+        return shown, ""
+    first = page * rows_per_page + 1
+    return shown, (f"rows {first}-{first + len(shown) - 1} of {len(names)} (page {page} of "
+                   f"0-{pages - 1}; plot_trace(..., page={(page + 1) % pages}) for "
+                   f"{'the next' if page + 1 < pages else 'the first'})")

@@ -143,3 +143,66 @@ def test_killed_process_resumes_to_the_same_imputations(tmp_path, reference):
     done = read_progress(folder)
     assert 2 <= done[0] < 5 and done[1] == 0, done
     assert_same_run(resume(folder), reference)
+
+
+# --- 2l.heckman: continued and resumed chains equal one unbroken chain --------------------------
+def make_selection_data(binary: bool) -> pd.DataFrame:
+    """y missing not at random (selection on its own error, rho 0.6), t selection-only,
+    x incomplete and imputed too, so the Heckman design moves with x's imputations."""
+    rng = np.random.default_rng(11)
+    n, clusters = 240, 8
+    g = np.repeat(np.arange(clusters), n // clusters)
+    x, t = rng.normal(size=n), rng.normal(size=n)
+    e_sel = rng.normal(size=n)
+    e_out = 0.6 * e_sel + 0.8 * rng.normal(size=n)
+    y = 0.5 + x + rng.normal(0, 0.3, clusters)[g] + e_out
+    data = pd.DataFrame({"g": g, "x": x, "t": t, "y": (y > 0.5).astype(float) if binary else y})
+    data.loc[0.3 + 0.5 * x + t + e_sel < 0, "y"] = np.nan
+    data.loc[rng.random(n) < 0.15, "x"] = np.nan
+    return data
+
+
+def heckman_arguments(pmm: bool = False) -> dict:
+    pred = pd.DataFrame(0, index=["g", "x", "t", "y"], columns=["g", "x", "t", "y"])
+    pred.loc["x", ["g", "t", "y"]] = [-2, 1, 1]
+    pred.loc["y", ["g", "x", "t"]] = [-2, 1, -3]
+    options = {"y": {"burn": 5, "pmm": pmm}}
+    return dict(method={"x": "2l.norm", "y": "2l.heckman"}, predictor_matrix=pred, m=2,
+                maxit=4, seed=9, method_options=options)
+
+
+HECKMAN_VARIANTS = {"continuous": (False, False), "binary": (True, False), "pmm": (False, True)}
+
+
+@pytest.mark.parametrize("variant", list(HECKMAN_VARIANTS))
+def test_heckman_run_continued_by_iterate_equals_one_longer_run(variant):
+    binary, pmm = HECKMAN_VARIANTS[variant]
+    data, arguments = make_selection_data(binary), heckman_arguments(pmm)
+    longer = bi.impute(data, **arguments)
+    continued = bi.impute(data, **{**arguments, "maxit": 2}).iterate(2)
+    pd.testing.assert_frame_equal(continued.complete("long"), longer.complete("long"))
+    for group in ("posterior", "sample_stats", "posterior_predictive"):
+        # iterate() numbers the chain and draw dims (0..), a plain run leaves them bare
+        got = getattr(continued.idata, group)
+        got = got.drop_vars([c for c in ("chain", "draw") if c not in getattr(longer.idata, group).coords])
+        xr.testing.assert_equal(got, getattr(longer.idata, group))
+
+
+@pytest.mark.parametrize("variant", list(HECKMAN_VARIANTS))
+def test_heckman_run_resumed_from_a_checkpoint_equals_the_unbroken_run(tmp_path, variant):
+    binary, pmm = HECKMAN_VARIANTS[variant]
+    data, arguments = make_selection_data(binary), heckman_arguments(pmm)
+    calls = {"n": 0}
+
+    def interrupt_on_sixth_call(values):
+        calls["n"] += 1
+        if calls["n"] == 6:  # chain 2, iteration 2 (post runs once per iteration and chain)
+            raise KeyboardInterrupt
+        return values
+
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt, match="resume"):
+        bi.impute(data, checkpoint=folder, post={"y": interrupt_on_sixth_call}, **arguments)
+    assert read_progress(folder) == [4, 1]
+    calls["n"] = -1000
+    assert_same_run(bi.resume(folder), bi.impute(data, **arguments))

@@ -171,3 +171,18 @@ def test_no_predictor_error_gives_the_reasons(base):
     matrix.loc["y", ["a", "b"]] = 0
     with pytest.raises(ValueError, match=r"removed \(predictor 'k' removed .*constant"):
         _prune(data, {"y": False}, matrix)
+
+
+def test_cluster_means_at_every_level_with_several_levels():
+    from bayesimpute.engine.levels import make_level
+
+    data = pd.DataFrame({"y": [0.0] * 6, "a": [1.0, 3.0, 5.0, 7.0, 2.0, np.nan],
+                         "school": [0, 0, 0, 0, 1, 1], "klass": [0, 0, 1, 1, 2, 2]})
+    codecs = codecs_of(data[["y", "a"]])
+    design = TargetDesign("y", {"a": 3}, codecs, multilevel=True,
+                          mean_levels=["klass", "school"])
+    assert design.names == ["Intercept", "a", "a.mean[klass]", "a.mean[school]"]
+    levels = {name: make_level(data[name]) for name in ("school", "klass")}
+    X = design.build({c: codecs[c].encode(data[c]) for c in codecs}, None, 0, levels)
+    np.testing.assert_allclose(X[:, 2], [2.0, 2.0, 6.0, 6.0, 2.0, 2.0])  # NaN ignored
+    np.testing.assert_allclose(X[:, 3], [4.0, 4.0, 4.0, 4.0, 2.0, 2.0])

@@ -162,3 +162,116 @@ def test_unknown_role_name_is_an_illegal_code(data):
     matrix.at["score", "female"] = "slope"
     with pytest.raises(ValueError, match=r"illegal code.*\('score', 'female'\).*'slope'"):
         _spec(data, predictor_matrix=matrix)
+
+
+# --- inputs other than pandas -------------------------------------------------------------------
+def test_polars_frame_is_converted(data):
+    pl = pytest.importorskip("polars")
+    import bayesimpute as bi
+
+    # polars has no ordered Categorical: an ordered factor is an Enum there
+    frame = pl.from_pandas(data).with_columns(pl.col("grade").cast(pl.Enum(["a", "b", "c"])))
+    assert make_method(frame, cluster="school").equals(make_method(data, cluster="school"))
+    assert make_predictor_matrix(frame, cluster="school").equals(
+        make_predictor_matrix(data, cluster="school"))
+    assert bi.find_default_method(frame, cluster="school").equals(
+        bi.find_default_method(data, cluster="school"))
+    kwargs = {"cluster": "school", "method": {"score": "2l.pmm", "texp": "2lonly.norm"},
+              "m": 1, "maxit": 1, "seed": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from_polars = bi.impute(frame, where=pl.from_pandas(data.isna()), **kwargs)
+        from_pandas = bi.impute(data, **kwargs)
+    completed = from_polars.complete(0)
+    assert isinstance(completed, pd.DataFrame)  # results are pandas objects
+    pd.testing.assert_frame_equal(completed, from_pandas.complete(0))
+    assert completed["grade"].cat.ordered  # the Enum arrived as an ordered categorical
+
+
+def test_polars_nulls_and_categoricals():
+    pl = pytest.importorskip("polars")
+    from bayesimpute.engine.spec import to_pandas_frame
+
+    frame = pl.DataFrame({
+        "g": [1, 1, 2, 2],
+        "x": [1.0, None, 3.0, 4.0],
+        "n": [1, None, 3, 4],
+        "f": pl.Series(["a", None, "b", "a"], dtype=pl.Categorical),
+        "e": pl.Series(["lo", "hi", None, "lo"], dtype=pl.Enum(["lo", "hi"])),
+    })
+    converted = to_pandas_frame(frame)
+    assert converted.isna().sum().to_dict() == {"g": 0, "x": 1, "n": 1, "f": 1, "e": 1}
+    assert isinstance(converted["f"].dtype, pd.CategoricalDtype)
+    assert not converted["f"].cat.ordered and converted["e"].cat.ordered
+    assert list(converted["e"].cat.categories) == ["lo", "hi"]
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda d: d.to_numpy(), r"data is a numpy array.*pd.DataFrame\(array, columns="),
+    (lambda d: d["score"], r"data is a pandas Series.*to_frame\(\)"),
+    (lambda d: d.to_dict(), r"must be a pandas DataFrame or a frame that converts.*got "
+                            r"builtins.dict"),
+])
+def test_inputs_that_are_not_frames_name_the_conversion(data, make, fragment):
+    for function in (make_method, make_predictor_matrix, build_spec):
+        with pytest.raises(TypeError, match=fragment):
+            function(make(data))
+
+
+def test_lazy_polars_frame_needs_collect(data):
+    pl = pytest.importorskip("polars")
+    with pytest.raises(TypeError, match=r"lazy frame.*collect\(\)"):
+        make_method(pl.from_pandas(data).lazy())
+
+
+def test_stray_predictor_matrix_label_is_named(data):
+    matrix = make_predictor_matrix(data, cluster="school")
+    matrix.loc["score", "texpp"] = 3  # a typo adds a column (and NaN in the other rows)
+    with pytest.raises(ValueError, match=r"column label\(s\) not in data: 'texpp' \(did you "
+                                         r"mean 'texp'\?\)"):
+        _spec(data, predictor_matrix=matrix)
+    matrix = make_predictor_matrix(data, cluster="school")
+    matrix.loc["scor", "texp"] = 1  # ... or a row
+    with pytest.raises(ValueError, match=r"row label\(s\) not in data: 'scor' \(did you "
+                                         r"mean 'score'\?\)"):
+        _spec(data, predictor_matrix=matrix)
+
+
+def test_quickpred_converts_and_exploration_names_the_conversion(data):
+    pl = pytest.importorskip("polars")
+    import bayesimpute as bi
+
+    frame = pl.from_pandas(data.drop(columns="grade"))
+    assert bi.quickpred(frame).equals(bi.quickpred(data.drop(columns="grade")))
+    with pytest.raises(TypeError, match=r"got polars.DataFrame: convert it with "
+                                        r"data.to_pandas\(\)"):
+        bi.md_pattern(frame)
+
+
+# --- several cluster identifiers ---------------------------------------------------------------
+def test_cluster_list_is_checked(data):
+    frame = data.assign(klass=data["school"] * 2 + np.arange(len(data)) % 2)
+    with pytest.raises(TypeError, match="cluster must be a column name or a list"):
+        build_spec(frame, cluster=["school", 3])
+    with pytest.raises(ValueError, match="cluster lists a column twice"):
+        build_spec(frame, cluster=["school", "school"])
+    with pytest.raises(ValueError, match="cluster column 'nope' is not a column"):
+        build_spec(frame, cluster=["school", "nope"])
+    spec = build_spec(frame, cluster=["school", "klass"], m=1, maxit=1)
+    assert spec.clusters == ["school", "klass"] and spec.cluster == "school"
+    assert "school" not in spec.codecs and "klass" not in spec.codecs
+
+
+def test_each_row_may_code_its_own_levels(data):
+    from bayesimpute.engine.spec import model_clusters
+
+    frame = data.assign(klass=data["school"] * 2 + np.arange(len(data)) % 2)
+    matrix = make_predictor_matrix(frame, cluster="school")
+    incomplete = [c for c in frame.columns if frame[c].isna().any()]
+    row = incomplete[0]
+    matrix.at[row, "klass"] = -2
+    matrix.loc[row, incomplete[1:]] = 0  # only the clusters: the others are not imputed
+    method = {c: "ml.norm" if c == row else "" for c in frame.columns}
+    spec = build_spec(frame, predictor_matrix=matrix, method=method, m=1, maxit=1)
+    assert spec.clusters == ["school", "klass"]
+    assert model_clusters(spec, row) == ["school", "klass"]

@@ -1,7 +1,9 @@
 """polyreg / 2l.polyreg (Pólya–Gamma Gibbs, checked against NUTS) and polr / 2l.polr."""
 
+import arviz as az
 import numpy as np
 import pymc as pm
+import pytest
 
 from bayesimpute.engine.coding import VariableKind
 from bayesimpute.methods._linalg import unpack_cholesky
@@ -41,6 +43,12 @@ def method_data(X, y, cluster, n_clusters, observed, kind=VariableKind.CATEGORIC
     )
 
 
+def _ess(draws: np.ndarray) -> np.ndarray:
+    """ArviZ's effective sample size of each column of (chain, draw, column) draws."""
+    return az.ess(az.convert_to_dataset({"x": draws}))["x"].values
+
+
+@pytest.mark.slow  # CI: tests/methods/test_calibration.py (simulation-based calibration)
 def test_multinomial_gibbs_matches_nuts():
     X, y, cluster, n_clusters = simulate()
     model = build_pymc_model(X, y, cluster, n_clusters, np.array([0]), 3,
@@ -63,9 +71,15 @@ def test_multinomial_gibbs_matches_nuts():
         post["beta"].values.reshape(-1, 4),
         np.log([[unpack_cholesky(p[k:k + 1], 1)[0, 0] for k in range(2)] for p in packed]),
     ])
-    se = np.sqrt(gibbs.var(0) / (len(gibbs) / 5) + nuts.var(0) / (len(nuts) / 5))
+    # Monte-Carlo errors from each chain's effective sample size: the log variance of
+    # category 2 sits near zero variance, where both samplers mix slowly (its sd estimate
+    # ranged 1.6-3.4 over Gibbs seeds), the coefficients mix fast
+    ess_gibbs = _ess(gibbs[None])
+    ess_nuts = _ess(nuts.reshape(2, -1, nuts.shape[1]))  # chain-major, as stacked above
+    se = np.sqrt(gibbs.var(0) / ess_gibbs + nuts.var(0) / ess_nuts)
     assert np.all(np.abs(gibbs.mean(0) - nuts.mean(0)) < 5 * se), (gibbs.mean(0), nuts.mean(0))
-    assert np.allclose(gibbs.std(0), nuts.std(0), rtol=0.25), (gibbs.std(0), nuts.std(0))
+    se_sd = np.sqrt(gibbs.var(0) / (2 * ess_gibbs) + nuts.var(0) / (2 * ess_nuts))
+    assert np.all(np.abs(gibbs.std(0) - nuts.std(0)) < 5 * se_sd), (gibbs.std(0), nuts.std(0))
 
 
 def test_two_level_polyreg_imputes_codes_with_right_frequencies():
@@ -113,4 +127,14 @@ def test_two_level_polr_recovers_cutpoints():
     slope = np.array([d.parameters["beta"][0] for d in draws]) / x.std()
     assert abs(slope.mean() - 1.0) < 0.35
     assert set(np.unique(draws[-1].values)) <= {0.0, 1.0, 2.0}
-    assert draws[-1].parameters["cutpoints"].shape == (2,)
+    cutpoints = np.array([d.parameters["cutpoints"] for d in draws])
+    assert cutpoints.shape == (35, 2)
+    # the model's predictors are centred: its cutpoints are the true ones minus slope * mean(x)
+    truth = np.array([-0.5, 1.0]) - 1.0 * x.mean()
+    # each true cutpoint lies within 3 posterior sds of the posterior mean (the Monte Carlo
+    # error of 35 NUTS draws, effective size >= 10, adds at most 5% to that sd); their gap,
+    # free of the location the random intercepts share, is much tighter than the width 1.5
+    sd = cutpoints.std(0) * np.sqrt(1 + 1 / 10)
+    assert np.all(np.abs(cutpoints.mean(0) - truth) < 3 * sd), (cutpoints.mean(0), truth, sd)
+    gap = cutpoints[:, 1] - cutpoints[:, 0]
+    assert abs(gap.mean() - 1.5) < 3 * gap.std() * np.sqrt(1 + 1 / 10) and gap.std() < 0.3

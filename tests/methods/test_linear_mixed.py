@@ -35,12 +35,13 @@ def summaries(states):
     return {"beta": beta, "psi": np.log(psi), "sigma2": np.log(sigma2)}
 
 
-# The random-intercept model runs in CI; random intercept + slope (the inverse-Wishart
-# block) and the heterogeneous-variance model take minutes of NUTS and run as `slow`.
+# Slow: NUTS takes minutes. The CI evidence that the step samples its model's posterior is
+# the simulation-based calibration of tests/methods/test_calibration.py.
+@pytest.mark.slow
 @pytest.mark.parametrize("random, heterogeneous", [
     ([0], False),
-    pytest.param([0, 1], False, marks=pytest.mark.slow),
-    pytest.param([0, 1], True, marks=pytest.mark.slow),
+    ([0, 1], False),
+    ([0, 1], True),
 ])
 def test_gibbs_matches_nuts(random, heterogeneous):
     X, y, cluster, n_clusters = simulate()

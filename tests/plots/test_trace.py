@@ -1,6 +1,9 @@
 """plot_trace: m lines per panel, R-hat in the titles, parameters, variable subsets."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayesimpute as bi
@@ -84,3 +87,74 @@ def test_few_iterations_no_rhat():
 def test_unknown_variable(imp):
     with pytest.raises(ValueError, match=r"not imputed variables: \['sex'\]"):
         imp.plot_trace(variables=["sex"])
+
+
+def test_sd_titles_carry_the_variance_rhat_of_convergence(imp):
+    rhat = bi.convergence(imp)
+    titles = [r[1].get_title() for r in _rows(imp.plot_trace())]
+    for variable in imp.variables:
+        assert f"sd({variable})   R-hat {rhat.loc[variable, 'rhat_var']:.3f}" in titles
+
+
+def test_parameter_titles_carry_the_rhat_of_convergence(imp):
+    table = bi.convergence(imp, parameters=True)
+    for _, right in _rows(imp.plot_trace(variables=["popular"], parameters=True)):
+        name, _, value = right.get_title().partition("   R-hat ")
+        assert value == f"{table.at[name, 'rhat']:.3f}", name
+
+
+@pytest.fixture(scope="module")
+def factor_imp():
+    """A 3-level factor and a 0/1 variable besides popular: more than 20 parameters."""
+    rng = np.random.default_rng(3)
+    df = bi.datasets.load_popmis()[["school", "popular", "texp", "sex", "teachpop"]].copy()
+    df["band"] = pd.Categorical(rng.choice(["low", "mid", "high"], len(df)),
+                                categories=["low", "mid", "high"])
+    df.loc[df.index % 5 == 0, "band"] = np.nan
+    df.loc[df.index % 9 == 0, "sex"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bi.impute(df, method={"band": "polyreg", "sex": "logreg", "popular": "pmm"},
+                         m=2, maxit=4, seed=2)
+
+
+def test_factors_are_traced_by_the_share_of_each_level(factor_imp):
+    from bayesimpute.plots.trace import trace_dataset
+
+    imp = factor_imp
+    data = trace_dataset(imp, ["band", "sex"])
+    assert list(data.data_vars) == ["share(band=low)", "share(band=mid)", "share(band=high)",
+                                    "share(sex=1)"]
+    shares = sum(data[f"share(band={level})"] for level in ["low", "mid", "high"])
+    np.testing.assert_allclose(shares, 1.0)
+    codes = imp.idata.posterior_predictive["band"].values
+    np.testing.assert_allclose(data["share(band=mid)"].values, (codes == 1).mean(axis=-1))
+    titles = [r[1].get_title() for r in _rows(imp.plot_trace(["band", "sex"]))]
+    assert [t.split("   ")[0] for t in titles] == list(data.data_vars)
+
+
+def test_many_rows_are_paginated_not_cut(imp):
+    from bayesimpute.plots.trace import trace_dataset
+
+    names = list(trace_dataset(imp, parameters=True).data_vars)
+    assert len(names) > 5
+    with pytest.warns(UserWarning, match=rf"rows 1-5 of {len(names)} \(page 0 of"):
+        first = imp.plot_trace(parameters=True, rows_per_page=5)
+    assert [r[1].get_title().split("   ")[0] for r in _rows(first)] == names[:5]
+    last_page = (len(names) - 1) // 5
+    with pytest.warns(UserWarning, match=rf"page {last_page} of"):
+        last = imp.plot_trace(parameters=True, rows_per_page=5, page=last_page)
+    assert [r[1].get_title().split("   ")[0] for r in _rows(last)] == names[5 * last_page:]
+    with pytest.raises(ValueError, match="page must be an integer from 0"):
+        imp.plot_trace(parameters=True, rows_per_page=5, page=last_page + 1)
+
+
+def test_more_than_twenty_rows_fit_in_one_figure_when_asked(factor_imp):
+    from bayesimpute.plots.trace import trace_dataset
+
+    names = list(trace_dataset(factor_imp, parameters=True).data_vars)
+    assert len(names) > 20  # ArviZ's own limit (plot.max_subplots = 40 axes) would cut here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither ArviZ nor plot_trace may drop rows
+        figure = factor_imp.plot_trace(parameters=True, rows_per_page=len(names))
+    assert [r[1].get_title().split("   ")[0] for r in _rows(figure)] == names

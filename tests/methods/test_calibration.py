@@ -1,0 +1,403 @@
+"""Simulation-based calibration (Talts, Betancourt, Simpson, Vehtari & Gelman 2018) of every
+custom Gibbs step of the package.
+
+For each replication: draw the parameters from the prior of the step's own PyMC model
+(``pm.draw``, so a change of prior flows through), draw the data from the model, run the step
+from the drawn parameters (a draw from the posterior of the data it generated, so no burn-in
+is needed) and keep ``N_DRAWS`` states thinned by ``thin``; rank each statistic of the drawn
+parameters among the kept states. If the step leaves the posterior invariant the ranks are
+uniform on 0..N_DRAWS; a chi-square test on ``BINS`` equal bins at a fixed seed checks it.
+
+Each case is sized to run in seconds to tens of seconds and to detect a 10% error in a
+variance: ``test_detects_a_ten_percent_variance_error`` (slow) multiplies the variance the
+step returns by 1.1 at every transition and checks that the same calibration fails;
+``benchmarks/sbc_power.py`` measures how often it does over repeated seeds
+(``benchmarks/results/sbc_power.md``). These tests are the CI evidence that the steps sample
+their models' posteriors; the NUTS comparisons (``test_gibbs_matches_nuts``) are slow tests.
+
+Priors: the random-effect covariance prior is the package default in every case. Where a
+default prior is so diffuse that its draws span hundreds of orders of magnitude (sigma2 ~
+InvGamma(0.01, 0.01), beta ~ N(0, 10^2) behind a probit), the case passes a proper,
+moderate prior of the same family to the model and the step: calibration checks the step's
+algebra for any prior of its family, and floating point cannot check it on draws of 1e-100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import stats
+
+from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
+from bayesimpute.methods._heckman_model import (
+    HeckmanDesign,
+    HeckmanPriors,
+    build_heckman_model,
+)
+from bayesimpute.methods._linalg import unpack_cholesky
+from bayesimpute.methods._logistic import (
+    LogisticMixedGibbs,
+    LogitPriors,
+    LogitState,
+    build_pymc_model as build_logit_model,
+)
+from bayesimpute.methods.linear_mixed import (
+    LinearMixedGibbs,
+    LinearMixedPriors,
+    LinearMixedState,
+    build_pymc_model as build_linear_model,
+)
+
+BINS = 5
+#: per-statistic significance level; with 5-9 statistics per case the chance that a correct
+#: step fails a case is under 1%
+ALPHA = 0.001
+#: the injected error: the variance a transition returns, times 1.1
+ERROR = 1.1
+
+
+# --- the generic machinery ---------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """Ranks (replications, statistics) of the prior draw among ``n_draws`` posterior draws."""
+
+    names: list[str]
+    ranks: np.ndarray
+    n_draws: int
+
+    def pvalues(self, bins: int = BINS) -> dict[str, float]:
+        """Chi-square test of uniform ranks per statistic, on ``bins`` equal bins."""
+        if (self.n_draws + 1) % bins:
+            raise ValueError(f"{self.n_draws + 1} rank values do not split into {bins} bins")
+        binned = self.ranks * bins // (self.n_draws + 1)
+        return {
+            name: float(stats.chisquare(np.bincount(binned[:, i], minlength=bins)).pvalue)
+            for i, name in enumerate(self.names)
+        }
+
+    def failed(self, alpha: float = ALPHA) -> list[str]:
+        return [name for name, p in self.pvalues().items() if p < alpha]
+
+
+@dataclass
+class Case:
+    """One step under calibration.
+
+    ``replicate(r)`` returns the step, the starting (true) point and the data's
+    statistics function; ``statistics(point)`` maps a point to the named scalars.
+    """
+
+    names: list[str]
+    replicate: Callable[[int], tuple[object, dict]]
+    statistics: Callable[[object, dict], np.ndarray]
+    n_replications: int
+    n_draws: int
+    thin: int
+    #: named injected errors: each maps a point after a transition to the point with one
+    #: variance times ERROR (power checks)
+    errors: dict[str, Callable[[dict], dict]]
+
+
+def calibrate(case: Case, seed: int, error: str | None = None) -> Calibration:
+    """Run the calibration of ``case``: ranks of every statistic, every replication.
+
+    ``error`` names one of ``case.errors`` to inject at every transition.
+    """
+    tie_rng = np.random.default_rng([seed, 99])
+    ranks = np.empty((case.n_replications, len(case.names)), dtype=int)
+    for r in range(case.n_replications):
+        step, truth = case.replicate(r)
+        true_stats = case.statistics(step, truth)
+        point, kept = truth, []
+        for i in range(case.n_draws * case.thin):
+            point, _ = step.step(point)
+            if error is not None:
+                point = case.errors[error](point)
+            if (i + 1) % case.thin == 0:
+                kept.append(case.statistics(step, point))
+        kept = np.array(kept)
+        below = (kept < true_stats).sum(0)
+        ties = (kept == true_stats).sum(0)  # parameters a step holds fixed tie exactly
+        ranks[r] = below + np.array([tie_rng.integers(0, t + 1) for t in ties])
+    return Calibration(case.names, ranks, case.n_draws)
+
+
+def _psi_statistics(psi: np.ndarray) -> list[float]:
+    """log variances and the first correlation of a covariance matrix."""
+    out = list(np.log(np.diag(psi)))
+    if psi.shape[0] > 1:
+        out.append(psi[0, 1] / np.sqrt(psi[0, 0] * psi[1, 1]))
+    return out
+
+
+def _scale_packed_covariance(packed: np.ndarray, factor: float) -> np.ndarray:
+    """The packed Cholesky factor of factor * Psi (log diagonal + log(factor) / 2, the rest
+    times sqrt(factor))."""
+    q = int(round((np.sqrt(8 * packed.shape[-1] + 1) - 1) / 2))
+    rows, cols = np.tril_indices(q)
+    diagonal = rows == cols
+    out = np.array(packed, dtype=float)
+    out[..., diagonal] += 0.5 * np.log(factor)
+    out[..., ~diagonal] *= np.sqrt(factor)
+    return out
+
+
+def _prior_draws(model: pm.Model, names: list[str], n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` joint draws of the named variables from the model's prior (and predictive)."""
+    values = pm.draw([model[name] for name in names], draws=n, random_seed=seed)
+    return dict(zip(names, values))
+
+
+# --- the linear mixed step (2l.norm, 2l.pmm) ------------------------------------------------------
+#: proper residual-variance priors of the model's families (see the module docstring)
+LINEAR_PRIORS = LinearMixedPriors(sigma2_shape=3.0, sigma2_rate=2.0)
+
+
+def linear_mixed_case(heterogeneous: bool, seed: int = 0, n_replications: int = 80,
+                      n_clusters: int = 50, per_cluster: int = 12) -> Case:
+    """Random intercept and slope; residual variance common or per cluster."""
+    rng = np.random.default_rng([seed, 1])
+    cluster = np.repeat(np.arange(n_clusters), per_cluster)
+    x = rng.normal(size=len(cluster))
+    X = np.column_stack([np.ones_like(x), x])
+    random = np.array([0, 1])
+    model = build_linear_model(X, np.zeros(len(x)), cluster, n_clusters, random,
+                               heterogeneous=heterogeneous, priors=LINEAR_PRIORS,
+                               x_names=["Intercept", "x"])
+    names = ["beta", "sigma2", "psi_hyper", "psi_chol", "u", "y_obs"]
+    if heterogeneous:
+        names.append("sigma2_scale")
+    draws = _prior_draws(model, names, n_replications, seed)
+    step = LinearMixedGibbs(model=model, priors=LINEAR_PRIORS, rng=np.random.default_rng([seed, 2]))
+
+    def replicate(r: int):
+        with model:
+            pm.set_data({"y": draws["y_obs"][r]})
+        step.refresh_data()
+        state = LinearMixedState(
+            beta=draws["beta"][r], sigma2=np.atleast_1d(draws["sigma2"][r]), u=draws["u"][r],
+            psi=unpack_cholesky(draws["psi_chol"][r], 2),
+            sigma2_scale=float(draws["sigma2_scale"][r]) if heterogeneous else 1.0,
+            psi_hyper=draws["psi_hyper"][r],
+        )
+        return step, step.state_to_point(state, {})
+
+    def statistics(step, point) -> np.ndarray:
+        s = step.point_to_state(point)
+        variance = ([np.mean(np.log(s.sigma2)), np.log(s.sigma2[0]), np.log(s.sigma2_scale)]
+                    if heterogeneous else [np.log(s.sigma2[0])])
+        return np.array([*s.beta, *variance, *_psi_statistics(s.psi), s.u[0, 0]])
+
+    variance_names = (["mean log sigma2_j", "log sigma2_0", "log s"] if heterogeneous
+                      else ["log sigma2"])
+
+    def residual_error(point: dict) -> dict:
+        return {**point, "sigma2_log__": point["sigma2_log__"] + np.log(ERROR)}
+
+    def covariance_error(point: dict) -> dict:
+        return {**point, "psi_chol": _scale_packed_covariance(point["psi_chol"], ERROR)}
+
+    return Case(["beta0", "beta1", *variance_names, "log psi00", "log psi11", "corr", "u00"],
+                replicate, statistics, n_replications, n_draws=9, thin=6,
+                errors={"sigma2": residual_error, "psi": covariance_error})
+
+
+@pytest.mark.parametrize("heterogeneous", [False, True], ids=["common", "per-cluster"])
+def test_linear_mixed_step_is_calibrated(heterogeneous):
+    calibration = calibrate(linear_mixed_case(heterogeneous), seed=0)
+    assert not calibration.failed(), calibration.pvalues()
+
+
+# --- the Polya-Gamma logistic and multinomial step (2l.bin, 2l.polyreg) --------------------------
+#: moderate coefficient priors: the defaults (intercept N(0, 5^2)) put many draws at
+#: probabilities of 0 or 1, where the data say nothing about the random effects
+LOGIT_PRIORS = LogitPriors(intercept_sd=1.0, slope_sd=1.0)
+
+
+def logistic_case(n_categories: int, seed: int = 0, n_replications: int = 60,
+                  n_clusters: int = 40, per_cluster: int = 20) -> Case:
+    """Random intercept and slope per non-reference category."""
+    rng = np.random.default_rng([seed, 3])
+    cluster = np.repeat(np.arange(n_clusters), per_cluster)
+    x = rng.normal(size=len(cluster))
+    X = np.column_stack([np.ones_like(x), x])
+    random = np.array([0, 1])
+    model = build_logit_model(X, np.zeros(len(x), int), cluster, n_clusters, random,
+                              n_categories, priors=LOGIT_PRIORS, x_names=["Intercept", "x"])
+    draws = _prior_draws(model, ["beta", "psi_hyper", "psi_chol", "u", "y_obs"],
+                         n_replications, seed)
+    step = LogisticMixedGibbs(model=model, priors=LOGIT_PRIORS,
+                              rng=np.random.default_rng([seed, 4]))
+    n_free = n_categories - 1
+
+    def replicate(r: int):
+        with model:
+            pm.set_data({"y": draws["y_obs"][r].astype("int64")})
+        step.refresh_data()
+        psi = np.stack([unpack_cholesky(draws["psi_chol"][r][k], 2) for k in range(n_free)])
+        state = LogitState(draws["beta"][r], draws["u"][r], psi, draws["psi_hyper"][r])
+        return step, step.state_to_point(state, {})
+
+    def statistics(step, point) -> np.ndarray:
+        s = step.point_to_state(point)
+        last = list(np.log(np.diag(s.psi[-1]))) if n_free > 1 else []
+        return np.array([*s.beta.ravel(), *_psi_statistics(s.psi[0]), *last, s.u[0, 0, 0]])
+
+    def covariance_error(point: dict) -> dict:
+        # Psi times 1.1 with the effects u = u_raw L' unchanged
+        return {**point, "psi_chol": _scale_packed_covariance(point["psi_chol"], ERROR),
+                "u_raw": point["u_raw"] / np.sqrt(ERROR)}
+
+    beta_names = [f"beta{k}{c}" for k in range(1, n_categories) for c in range(2)]
+    last = [f"log psi00 ({n_free})", f"log psi11 ({n_free})"] if n_free > 1 else []
+    return Case([*beta_names, "log psi00 (1)", "log psi11 (1)", "corr (1)", *last, "u00"],
+                replicate, statistics, n_replications, n_draws=9, thin=8,
+                errors={"psi": covariance_error})
+
+
+@pytest.mark.parametrize("n_categories", [2, 3], ids=["binary", "multinomial"])
+def test_logistic_step_is_calibrated(n_categories):
+    calibration = calibrate(logistic_case(n_categories), seed=0)
+    assert not calibration.failed(), calibration.pvalues()
+
+
+# --- the Heckman data-augmentation step (2l.heckman) ------------------------------------------------
+#: a proper coefficient prior on the probit scale (N(0, 10^2) puts most draws at selection
+#: probabilities of 0 or 1); the covariance, sigma and rho priors are the defaults
+HECKMAN_PRIORS = HeckmanPriors(beta_sd=1.0)
+
+
+def _simulate_selection(X, cluster, design, theta, rho, log_sigma, binary, rng):
+    """Latent selection values, outcome and latent outcome given the parameters."""
+    ps, qs = len(design.sel), len(design.sel_random)
+    Xs, Xo = X[:, design.sel], X[:, design.out]
+    u = theta["u"][cluster]
+    mu_s = Xs @ theta["beta_sel"] + np.einsum("nq,nq->n", Xs[:, design.sel_random], u[:, :qs])
+    mu_o = Xo @ theta["beta_out"] + np.einsum("nq,nq->n", Xo[:, design.out_random], u[:, qs:])
+    del ps
+    sigma = np.exp(log_sigma)[cluster]
+    e_s = rng.standard_normal(len(cluster))
+    e_o = sigma * (rho * e_s + np.sqrt(1 - rho**2) * rng.standard_normal(len(cluster)))
+    z, ystar = mu_s + e_s, mu_o + e_o
+    y = (ystar > 0).astype(float) if binary else ystar
+    return z, y, ystar
+
+
+def heckman_case(binary: bool, seed: int = 0, n_replications: int = 60,
+                 n_clusters: int = 24, per_cluster: int = 25) -> Case:
+    """Random intercept and x slope in both equations (q = 4), t selection only."""
+    rng = np.random.default_rng([seed, 5])
+    cluster = np.repeat(np.arange(n_clusters), per_cluster)
+    n = len(cluster)
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n)])
+    design = HeckmanDesign.from_roles([2, 2, -3], ["Intercept", "x", "t"])
+    q = len(design.random)
+    placeholder = np.arange(n) % 2 == 0
+    model = build_heckman_model(X, np.zeros(n), placeholder, cluster, n_clusters, design,
+                                binary=binary, priors=HECKMAN_PRIORS)
+    names = ["beta_sel", "beta_out", "psi_hyper", "psi_chol", "u"]
+    if not binary:
+        names += ["log_sigma", "log_sigma_mu", "log_sigma_tau"]
+    step = HeckmanGibbs(model=model, design=design, priors=HECKMAN_PRIORS, binary=binary,
+                        rng=np.random.default_rng([seed, 6]))
+    mu, sd = HECKMAN_PRIORS.rho.params
+    # joint draws of (parameters, data), rejecting those where a cluster has no observed
+    # value: the model treats such a cluster's missingness as by design, so the calibrated
+    # joint is the model's conditional on every cluster being asked (exact by rejection)
+    pool = _prior_draws(model, names, 3 * n_replications, seed)
+    data_rng = np.random.default_rng([seed, 7])
+    replications = []
+    for i in range(3 * n_replications):
+        theta = {name: pool[name][i] for name in names}
+        rho_atanh = mu + sd * data_rng.standard_normal()
+        log_sigma = theta.get("log_sigma", np.zeros(n_clusters))
+        z, y, ystar = _simulate_selection(X, cluster, design, theta, np.tanh(rho_atanh),
+                                          log_sigma, binary, data_rng)
+        observed = z > 0
+        if np.bincount(cluster[observed], minlength=n_clusters).min() == 0:
+            continue
+        replications.append((theta, rho_atanh, z, y, ystar))
+        if len(replications) == n_replications:
+            break
+    assert len(replications) == n_replications, "too many prior draws leave a cluster empty"
+
+    def replicate(r: int):
+        theta, rho_atanh, z, y, ystar = replications[r]
+        observed = z > 0
+        with model:
+            pm.set_data({"y": np.where(observed, y, 0.0), "observed": observed.astype(float)})
+        step.refresh_data()
+        step.sampler.z, step.sampler.ystar = z.copy(), np.where(observed, ystar, 0.0)
+        state = HeckmanState(
+            beta=np.concatenate([theta["beta_sel"], theta["beta_out"]]), u=theta["u"],
+            psi=unpack_cholesky(theta["psi_chol"], q), rho_atanh=float(rho_atanh),
+            log_sigma=theta.get("log_sigma", np.zeros(n_clusters)),
+            log_sigma_mu=float(theta.get("log_sigma_mu", 0.0)),
+            log_sigma_tau=float(theta.get("log_sigma_tau", 0.3)),
+            psi_hyper=theta["psi_hyper"],
+        )
+        return step, step.state_to_point(state, {})
+
+    def statistics(step, point) -> np.ndarray:
+        s = step.point_to_state(point)
+        sigma = [np.mean(s.log_sigma), np.log(s.log_sigma_tau)] if not binary else []
+        return np.array([*s.beta, s.rho_atanh, *_psi_statistics(s.psi), *sigma, s.u[0, 0]])
+
+    def covariance_error(point: dict) -> dict:
+        return {**point, "psi_chol": _scale_packed_covariance(point["psi_chol"], ERROR)}
+
+    def residual_error(point: dict) -> dict:
+        return {**point, "log_sigma": point["log_sigma"] + 0.5 * np.log(ERROR)}
+
+    beta_names = [f"sel:{n}" for n in design.sel_names] + [f"out:{n}" for n in design.out_names]
+    psi_names = [f"log psi {name}" for name in design.re_names] + ["corr (sel)"]
+    sigma_names = [] if binary else ["mean log sigma_j", "log tau"]
+    errors = {"psi": covariance_error}
+    if not binary:
+        errors["sigma2"] = residual_error
+    # rho given the latent values of a binary outcome mixes slowly (lag-10 autocorrelation
+    # about 0.8 on this design): the binary case thins more
+    return Case([*beta_names, "atanh rho", *psi_names, *sigma_names, "u00"],
+                replicate, statistics, n_replications, n_draws=9, thin=16 if binary else 8,
+                errors=errors)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["continuous", "binary"])
+def test_heckman_step_is_calibrated(binary):
+    calibration = calibrate(heckman_case(binary), seed=0)
+    assert not calibration.failed(), calibration.pvalues()
+
+
+# --- power: the same calibrations with a 10% error in a variance --------------------------------
+#: every case of this file, by name: ``CASES[name](seed)``
+CASES: dict[str, Callable[[int], Case]] = {
+    "LinearMixedGibbs, random slope": lambda seed: linear_mixed_case(False, seed),
+    "LinearMixedGibbs, random slope, per-cluster variances":
+        lambda seed: linear_mixed_case(True, seed),
+    "Polya-Gamma logistic, random slope": lambda seed: logistic_case(2, seed),
+    "Polya-Gamma multinomial (3 categories), random slopes": lambda seed: logistic_case(3, seed),
+    "Heckman, continuous outcome": lambda seed: heckman_case(False, seed),
+    "Heckman, binary outcome": lambda seed: heckman_case(True, seed),
+}
+#: (case, injected error) pairs: every variance each step draws
+_ERRORS = [
+    ("LinearMixedGibbs, random slope", "sigma2"), ("LinearMixedGibbs, random slope", "psi"),
+    ("LinearMixedGibbs, random slope, per-cluster variances", "sigma2"),
+    ("LinearMixedGibbs, random slope, per-cluster variances", "psi"),
+    ("Polya-Gamma logistic, random slope", "psi"),
+    ("Polya-Gamma multinomial (3 categories), random slopes", "psi"),
+    ("Heckman, continuous outcome", "sigma2"), ("Heckman, continuous outcome", "psi"),
+    ("Heckman, binary outcome", "psi"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, error", _ERRORS)
+def test_detects_a_ten_percent_variance_error(name, error):
+    """The CI-sized calibration at the CI seed fails when the step's variance draw is 10% off
+    (``benchmarks/sbc_power.py`` repeats this over seeds and reports the rate)."""
+    assert calibrate(CASES[name](0), seed=0, error=error).failed()

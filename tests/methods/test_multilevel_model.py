@@ -1,0 +1,103 @@
+"""The exact multi-level Gibbs sweeps target the same posterior as NUTS on the same PyMC
+model (nested three-level and crossed random intercepts, and a random slope), and the
+nested draw is the two-level collapsed draw when there is one level."""
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytest
+
+from bayesimpute.methods._nested import EffectLevel, make_chain
+from bayesimpute.methods.multilevel_model import (
+    GaussianSweep,
+    MultilevelState,
+    build_pymc_model,
+)
+
+
+def nested_data(seed=4, schools=6, classes=3, pupils=5, slope=False):
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(schools), classes * pupils)
+    klass = np.repeat(np.arange(schools * classes), pupils)
+    x = rng.normal(size=len(school))
+    y = (0.3 + 0.6 * x + rng.normal(0, 0.6, schools)[school]
+         + rng.normal(0, 0.4, schools * classes)[klass] + rng.normal(0, 0.7, len(x)))
+    if slope:
+        y = y + rng.normal(0, 0.4, schools * classes)[klass] * x
+    X = np.column_stack([np.ones_like(x), x])
+    random_class = np.array([0, 1]) if slope else np.array([0])
+    levels = [EffectLevel("class", klass, schools * classes, random_class),
+              EffectLevel("school", school, schools, np.array([0]))]
+    return X, y, [make_chain(levels)]
+
+
+def crossed_data(seed=5, a=6, b=5, n=100):
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, a, n), rng.integers(0, b, n)
+    x = rng.normal(size=n)
+    y = (0.2 + 0.5 * x + rng.normal(0, 0.7, a)[first] + rng.normal(0, 0.5, b)[second]
+         + rng.normal(0, 0.7, n))
+    X = np.column_stack([np.ones_like(x), x])
+    chains = [make_chain([EffectLevel("primary", first, a, np.array([0]))]),
+              make_chain([EffectLevel("secondary", second, b, np.array([0]))])]
+    return X, y, chains
+
+
+def level_names(chains):
+    return [level.name for chain in chains for level in chain.levels]
+
+
+def gibbs_summaries(X, y, chains, n_draws=4000, burn=300, seed=1):
+    rng = np.random.default_rng(seed)
+    sweep = GaussianSweep(X, y, chains)
+    state = MultilevelState.start(X.shape[1], chains)
+    rows = []
+    for i in range(n_draws + burn):
+        state = sweep(state, rng)
+        if i >= burn:
+            psi = [np.log(np.diag(s)) for chain_psi in state.psi for s in chain_psi]
+            rows.append(np.concatenate([state.beta, [np.log(state.sigma2)], *psi]))
+    return np.array(rows)
+
+
+def nuts_summaries(X, y, chains, seed=2, draws=600):
+    model = build_pymc_model(X, y, chains)
+    with model:
+        idata = pm.sample(draws=draws, tune=draws, chains=2, cores=1, random_seed=seed,
+                          progressbar=False, target_accept=0.95,
+                          compute_convergence_checks=False)
+    post = idata.posterior
+    parts = [post["beta"].values, np.log(post["sigma2"].values)[..., None]]
+    for name in level_names(chains):
+        psi = post[f"psi_{name}"].values
+        parts.append(np.log(np.diagonal(psi, axis1=-2, axis2=-1)))
+    return np.concatenate(parts, axis=-1)  # (chain, draw, k)
+
+
+def assert_same_posterior(gibbs, nuts):
+    """Means agree within 5 Monte Carlo standard errors (effective sizes from ArviZ), and
+    standard deviations within 20%."""
+    g_ess = np.array([float(az.ess(gibbs[None, :, k])) for k in range(gibbs.shape[1])])
+    n_flat = nuts.reshape(-1, nuts.shape[-1])
+    n_ess = np.array([float(az.ess(nuts[:, :, k])) for k in range(nuts.shape[-1])])
+    se = np.sqrt(gibbs.var(0) / g_ess + n_flat.var(0) / n_ess)
+    z = np.abs(gibbs.mean(0) - n_flat.mean(0)) / se
+    assert np.all(z < 5), z
+    assert np.allclose(gibbs.std(0), n_flat.std(0), rtol=0.2), (gibbs.std(0), n_flat.std(0))
+
+
+def test_nested_three_levels_match_nuts():
+    X, y, chains = nested_data()
+    assert_same_posterior(gibbs_summaries(X, y, chains), nuts_summaries(X, y, chains))
+
+
+@pytest.mark.slow
+def test_crossed_levels_match_nuts():
+    X, y, chains = crossed_data()
+    assert_same_posterior(gibbs_summaries(X, y, chains), nuts_summaries(X, y, chains))
+
+
+@pytest.mark.slow
+def test_nested_with_random_slope_matches_nuts():
+    X, y, chains = nested_data(slope=True)
+    assert_same_posterior(gibbs_summaries(X, y, chains), nuts_summaries(X, y, chains))

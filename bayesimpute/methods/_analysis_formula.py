@@ -2,19 +2,20 @@
 each a product of variables, and which of them have random effects.
 
 This module is the one seam between the compatible methods and the package's formula
-parser (:func:`bayesimpute.formula.parse_formula` today): moving to another parser changes
-only :func:`parse_analysis_formula`. What the methods need from a formula is small and
-fixed — per design column, the variables it multiplies (a numeric value, or the dummy of
-one category) — because they re-evaluate the columns that involve the variable being
-imputed at every proposed value, row by row, which a general formula engine would make
-slow.
+handling: the lme4 parser of the analysis layer (:func:`bayesimpute.analysis.formula.parse_formula`,
+which finds the random-effect bars) and formulaic, which expands the Wilkinson terms and
+names the columns exactly as the analysis layer's fits name them. What the methods need on
+top is small and fixed — per design column, the variables it multiplies (a numeric value,
+or the dummy of one category) — because they re-evaluate the columns that involve the
+variable being imputed at every proposed value, row by row, which building a formulaic
+model matrix each time would make slow. Every parse checks that this fast evaluation equals
+formulaic's model matrix on the data it was given.
 
-Syntax (lme4): ``y ~ x + w + x:w + (1 + x | g)``, ``x*w``, ``0 +``, powers of a numeric
-variable as ``I(x^2)`` or ``I(x**2)``; one random-effect bar on the cluster column, whose
-terms are also fixed terms (the random effects have mean zero around them, as lme4's
-``(1 + x | g)`` with ``x`` in the fixed part). Categorical variables enter as treatment
-dummies with the first category as reference, named as :mod:`bayesimpute.formula` names
-them (``c[T.b]``).
+Syntax (lme4 with formulaic's terms): ``y ~ x + w + x:w + (1 + x | g)``, ``x*w``, ``0 +``,
+powers of a numeric variable as ``I(x**2)``; one random-effect bar on one grouping column,
+whose effects are also fixed effects (the random effects vary around them). Categorical
+variables enter as formulaic codes them (treatment dummies ``c[T.b]``, first level present
+the reference).
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
+import pandas as pd
 
+from bayesimpute.analysis.formula import parse_formula
 from bayesimpute.engine.coding import ColumnCodec
-from bayesimpute.formula import INTERCEPT, parse_formula
 
-__all__ = ["Factor", "DesignColumn", "AnalysisFormula", "parse_analysis_formula"]
+__all__ = ["Factor", "DesignColumn", "AnalysisFormula", "parse_analysis_formula",
+           "formula_response"]
 
-#: ``I(x^2)`` / ``I(x**2)`` / ``I(`a b`^3)``: a power of one variable
-_POWER = re.compile(r"I\(\s*(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)\s*(?:\^|\*\*)\s*(\d+)\s*\)")
-_PLACEHOLDER = ".smc_power_{}"
+#: a formulaic factor the compatible methods evaluate themselves: a column, or its power
+_NAME = r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*"
+_POWER = re.compile(rf"^I\(\s*({_NAME})\s*\*\*\s*(\d+)\s*\)$")
+_COLUMN = re.compile(rf"^({_NAME})$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class AnalysisFormula:
     response : str
         The outcome column.
     columns : tuple of DesignColumn
-        The fixed-effect design, intercept first when there is one.
+        The fixed-effect design in formulaic's order, named as the analysis layer names it.
     random : ndarray of int
         Indices into ``columns`` of the effects that vary by cluster.
     group : str or None
@@ -88,6 +93,11 @@ class AnalysisFormula:
         return [self.columns[i].name for i in self.random]
 
     @property
+    def intercept(self) -> bool:
+        """Whether column 0 is the intercept."""
+        return bool(self.columns) and not self.columns[0].factors
+
+    @property
     def variables(self) -> list[str]:
         """Every column the formula uses, response first, the group last."""
         names = [self.response] + [f.variable for c in self.columns for f in c.factors]
@@ -102,14 +112,11 @@ class AnalysisFormula:
         """Highest power of ``variable`` in any design column (0: not in the design)."""
         return max((c.degree(variable) for c in self.columns), default=0)
 
-    def involving(self, variable: str) -> np.ndarray:
-        """Indices of the design columns that ``variable`` enters."""
-        return np.array([i for i, c in enumerate(self.columns) if c.degree(variable)], dtype=int)
-
     def matrix(self, values: Mapping[str, np.ndarray], rows: np.ndarray | None = None,
                override: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """The design ``X`` on ``rows`` (all rows when None) from the working ``values``,
-        with the variables in ``override`` taking the given values on those rows instead."""
+        """The design ``X`` on ``rows`` (all rows when None) from the working ``values``
+        (the sampler's encoding: numbers, 0/1, category codes), with the variables in
+        ``override`` taking the given values on those rows instead."""
         override = override or {}
         cache: dict[str, np.ndarray] = {}
 
@@ -133,69 +140,105 @@ class AnalysisFormula:
 
 
 # --- parsing ------------------------------------------------------------------------------------
-def _replace_powers(formula: str) -> tuple[str, dict[str, tuple[str, int, str]]]:
-    """``I(x^2)`` -> a placeholder name; returns the text and placeholder -> (var, power, text)."""
-    powers: dict[str, tuple[str, int, str]] = {}
+def formula_response(formula: str) -> str:
+    """The response column of an analysis formula."""
+    return parse_formula(formula).response.strip("`")
 
-    def substitute(match: re.Match) -> str:
-        name = match.group(1).strip("`")
-        power = int(match.group(2))
-        if power < 1:
-            raise ValueError(f"analysis model {formula!r}: power {match.group(0)} must be >= 1")
-        placeholder = _PLACEHOLDER.format(len(powers))
-        powers[placeholder] = (name, power, match.group(0))
-        return placeholder
 
-    text = _POWER.sub(substitute, formula)
-    if "I(" in text:
+def _factor(expr: str, codecs: Mapping[str, ColumnCodec], formula: str) -> tuple[str, int]:
+    """(variable, power) of a formulaic factor this module can evaluate."""
+    power = _POWER.match(expr)
+    name, k = (power.group(1), int(power.group(2))) if power else (expr, 1)
+    if not _COLUMN.match(name) or k < 1:
         raise ValueError(
-            f"analysis model {formula!r}: only powers of one variable, I(x^2) or I(x**2), "
-            "are supported inside I()"
+            f"analysis model {formula!r}: the compatible methods evaluate column names, their "
+            f"interactions and powers written I(x**2), not {expr!r}"
         )
-    return text, powers
+    name = name.strip("`")
+    codec = codecs.get(name)
+    if codec is None:
+        raise ValueError(f"analysis model {formula!r} uses {name!r}, which is not a usable "
+                         "column of the data")
+    if codec.categories is not None and k > 1:
+        raise ValueError(f"analysis model {formula!r}: {expr} is a power of the categorical "
+                         f"{name!r}")
+    return name, k
 
 
-def _pieces(term: tuple[str, ...], powers) -> list[tuple[str, str, int]]:
-    """(display text, variable, power) of each name in a term (a power placeholder or a name)."""
-    return [(powers[name][2], powers[name][0], powers[name][1]) if name in powers
-            else (name, name, 1) for name in term]
+def _options(expr: str, variable: str, power: int, codec: ColumnCodec):
+    """The ways a factor can appear in a column name, with what it multiplies in."""
+    if codec.categories is None:
+        return [(expr, (Factor(variable),) * power)]
+    return [(f"{expr}{bracket}", (Factor(variable, k),))
+            for k, level in enumerate(codec.categories)
+            for bracket in (f"[T.{level}]", f"[{level}]")]
 
 
-def _shown(term: tuple[str, ...], powers) -> str:
-    return ":".join(text for text, _, _ in _pieces(term, powers))
+def _design_columns(spec: str, sample: pd.DataFrame, codecs, formula: str):
+    """formulaic's model matrix of ``spec`` on ``sample`` and, per column, its factors."""
+    from formulaic import Formula, model_matrix
+
+    for term in Formula(spec):  # refuse what the methods cannot evaluate before formulaic does
+        for factor in term.factors:
+            if factor.expr != "1":
+                _factor(factor.expr, codecs, formula)
+    try:
+        matrix = model_matrix(spec, sample, na_action="raise")
+    except Exception as error:  # formulaic raises many unrelated types
+        raise ValueError(f"analysis model {formula!r}: cannot build the design of {spec!r}: "
+                         f"{error}") from error
+    columns: list[DesignColumn] = []
+    for structure in matrix.model_spec.structure:
+        factors = [f for f in structure.term.factors if f.expr != "1"]
+        pieces = []
+        for factor in factors:
+            variable, power = _factor(factor.expr, codecs, formula)
+            pieces.append(_options(factor.expr, variable, power, codecs[variable]))
+        known = {":".join(n for n, _ in combo): tuple(f for _, fs in combo for f in fs)
+                 for combo in product(*pieces)} if pieces else {}
+        for name in structure.columns:
+            if not factors:
+                columns.append(DesignColumn(str(name), ()))
+            elif name in known:
+                columns.append(DesignColumn(str(name), known[name]))
+            else:
+                raise ValueError(f"analysis model {formula!r}: cannot read design column "
+                                 f"{name!r}")
+    return columns, np.asarray(matrix, dtype=float)
 
 
-def _code_term(term: tuple[str, ...], powers, codecs: Mapping[str, ColumnCodec],
-               formula: str) -> list[DesignColumn]:
-    """The design columns of one term: products over the dummies of its categoricals."""
-    columns: list[tuple[str, tuple[Factor, ...]]] = [("", ())]
-    for text, variable, power in _pieces(term, powers):
-        codec = codecs.get(variable)
-        if codec is None:
-            raise ValueError(f"analysis model {formula!r} uses {variable!r}, which is not a "
-                             "usable column of the data")
-        if codec.categories is None:
-            options = [(text, (Factor(variable),) * power)]
-        elif power > 1:
-            raise ValueError(f"analysis model {formula!r}: {text} is a power of the "
-                             f"categorical {variable!r}")
-        else:
-            options = [(f"{text}[T.{codec.categories[k]}]", (Factor(variable, k),))
-                       for k in range(1, codec.n_levels)]
-        columns = [(f"{left}:{right}" if left else right, lf + rf)
-                   for left, lf in columns for right, rf in options]
-    return [DesignColumn(name, factors) for name, factors in columns]
+def _decoded_sample(codecs: Mapping[str, ColumnCodec], values: Mapping[str, np.ndarray],
+                    variables: list[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The formula's variables as formulaic reads them (user dtypes), missing cells filled
+    with an observed value so that every row evaluates; also the encoded columns used."""
+    encoded, decoded = {}, {}
+    for variable in variables:
+        column = np.asarray(values[variable], dtype=float).copy()
+        present = column[~np.isnan(column)]
+        column[np.isnan(column)] = present[0] if len(present) else 0.0
+        encoded[variable] = column
+        series = codecs[variable].decode(column, pd.RangeIndex(len(column)))
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.cat.remove_unused_categories()  # as the analysis layer does
+        elif series.dtype == object or pd.api.types.is_bool_dtype(series.dtype):
+            series = series.astype(float)
+        decoded[variable] = series
+    return pd.DataFrame(decoded), encoded
 
 
-def parse_analysis_formula(formula: str, codecs: Mapping[str, ColumnCodec]) -> AnalysisFormula:
-    """Parse an lme4 analysis formula against the columns described by ``codecs``.
+def parse_analysis_formula(formula: str, codecs: Mapping[str, ColumnCodec],
+                           values: Mapping[str, np.ndarray]) -> AnalysisFormula:
+    """Parse an lme4 analysis formula against the data it will be evaluated on.
 
     Parameters
     ----------
     formula : str
-        E.g. ``"y ~ x * w + I(x^2) + (1 + x | g)"``.
+        E.g. ``"y ~ x * w + I(x**2) + (1 + x | g)"``.
     codecs : mapping of str -> ColumnCodec
         The usable columns of the data (the cluster column need not be among them).
+    values : mapping of str -> ndarray
+        The columns in the sampler's encoding (missing cells allowed): the design is built
+        by formulaic on them once, and the fast evaluation is checked against it.
 
     Returns
     -------
@@ -206,55 +249,60 @@ def parse_analysis_formula(formula: str, codecs: Mapping[str, ColumnCodec]) -> A
     TypeError
         If ``formula`` is not a string.
     ValueError
-        For syntax the parser does not know, several grouping factors or bars, random
+        For syntax the methods cannot evaluate, several bars or grouping factors, random
         effects that are not fixed effects too, a random intercept without a fixed one,
         and variables that are not usable columns.
     """
     if not isinstance(formula, str):
         raise TypeError(f"analysis_model must be a formula string, got {formula!r}")
-    text, powers = _replace_powers(formula)
+    if "^" in formula:
+        raise ValueError(f"analysis model {formula!r}: write powers as I(x**2) (Python "
+                         "syntax inside I(), as the analysis layer reads it)")
     try:
-        parsed = parse_formula(text)
+        parsed = parse_formula(formula)
     except ValueError as error:
         raise ValueError(f"analysis model {formula!r}: {error}") from None
-    if parsed.response in powers:
-        raise ValueError(f"analysis model {formula!r}: the response must be a column name")
-    columns: list[DesignColumn] = []
-    if parsed.intercept:
-        columns.append(DesignColumn(INTERCEPT, ()))
-    term_columns: dict[tuple[str, ...], list[int]] = {}
-    for term in parsed.fixed:
-        start = len(columns)
-        for column in _code_term(term, powers, codecs, formula):
-            if column.name not in [c.name for c in columns]:
-                columns.append(column)
-        term_columns[term] = list(range(start, len(columns)))
-    if len(parsed.random) > 1:
+    response = parsed.response.strip("`")
+    if not _COLUMN.match(parsed.response) or response not in codecs:
+        raise ValueError(f"analysis model {formula!r}: the response {parsed.response!r} must be "
+                         "a usable column of the data")
+    if len(parsed.bars) > 1:
         raise ValueError(
-            f"analysis model {formula!r} has {len(parsed.random)} random-effect bars; write "
+            f"analysis model {formula!r} has {len(parsed.bars)} random-effect terms; write "
             "one bar with every effect that varies by cluster, e.g. (1 + x | g)"
         )
-    random: list[int] = []
-    group = None
-    if parsed.random:
-        bar = parsed.random[0]
-        group = bar.group
-        if bar.intercept:
-            if not parsed.intercept:
-                raise ValueError(f"analysis model {formula!r}: a random intercept needs the "
-                                 "fixed intercept (do not write 0 + or - 1)")
-            random.append(0)
-        for slope in bar.slopes:
-            if slope not in term_columns:
-                shown = _shown(slope, powers)
-                raise ValueError(
-                    f"analysis model {formula!r}: the random slope of {shown} needs {shown} "
-                    "among the fixed effects too (its random effects vary around it)"
-                )
-            random += term_columns[slope]
-    response_codec = codecs.get(parsed.response)
-    if response_codec is None:
-        raise ValueError(f"analysis model {formula!r}: the response {parsed.response!r} is not "
-                         "a usable column of data")
-    return AnalysisFormula(formula, parsed.response, tuple(columns),
-                           np.array(random, dtype=int), group)
+    group = parsed.bars[0].group if parsed.bars else ()
+    if len(group) > 1:
+        raise ValueError(f"analysis model {formula!r}: the random effects vary by one column, "
+                         f"not by {':'.join(group)}")
+    candidates = [c for c in codecs if c != response] + [response]
+    variables = [v for v in parsed.variables(candidates + list(group)) if v not in group]
+    sample, encoded = _decoded_sample(codecs, values, variables)
+    columns, expected = _design_columns(parsed.fixed, sample, codecs, formula)
+    random = _random_columns(parsed, sample, codecs, columns, formula)
+    result = AnalysisFormula(formula, response, tuple(columns), random,
+                             group[0] if group else None)
+    if not np.allclose(result.matrix({**encoded, response: encoded[response]}), expected):
+        raise ValueError(f"analysis model {formula!r}: the compatible methods' design differs "
+                         "from formulaic's; please report this formula")
+    return result
+
+
+def _random_columns(parsed, sample, codecs, columns: list[DesignColumn],
+                    formula: str) -> np.ndarray:
+    if not parsed.bars:
+        return np.array([], dtype=int)
+    effects, _ = _design_columns(parsed.bars[0].effects, sample, codecs, formula)
+    names = [c.name for c in columns]
+    random = []
+    for effect in effects:
+        if effect.name not in names:
+            shown = effect.name if effect.factors else "the random intercept"
+            raise ValueError(
+                f"analysis model {formula!r}: {shown} varies by cluster but is not a fixed "
+                "effect; the random effects vary around fixed effects (add it to the fixed "
+                "part" + ("; a random intercept needs the fixed intercept)" if not
+                          effect.factors else ")")
+            )
+        random.append(names.index(effect.name))
+    return np.array(random, dtype=int)

@@ -30,6 +30,13 @@ imputed with the same method: its cells are drawn from the analysis model itself
 incomplete predictors each get the method; each one's covariate model conditions on the
 others (as in smcfcs), and each keeps its own chain of the analysis model's parameters.
 
+Priors, start and burn-in are those of the reused steps: Huang & Wand's covariance prior
+(:class:`~bayesimpute.methods._priors.CovariancePrior`) on both models' random effects; each
+chain starts at the quick fits of :mod:`~bayesimpute.methods.start_values` on the first
+visit's data, and that visit runs ``burn`` whole cycles (analysis model, covariate model,
+draws; default 20) before its first imputation. A continued chain starts where it stopped,
+without burn-in.
+
 The analysis model's parameters are recorded on the data's scale (``<x>_analysis_beta``,
 ``<x>_analysis_psi``, ``<x>_analysis_sigma2`` in ``imp.idata.posterior``);
 ``imp.analysis_posterior()`` presents them as the analysis model's posterior.
@@ -44,7 +51,11 @@ import numpy as np
 from scipy import special
 
 from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._analysis_formula import AnalysisFormula, parse_analysis_formula
+from bayesimpute.methods._analysis_formula import (
+    AnalysisFormula,
+    formula_response,
+    parse_analysis_formula,
+)
 from bayesimpute.methods._compatible_draws import (
     draw_from_log_weights,
     draw_normal_conditional,
@@ -56,7 +67,7 @@ from bayesimpute.methods._compatible_models import GaussianMixed, LogitMixed, Mi
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
 from bayesimpute.methods.registry import get_method, register_method
 
-__all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX"]
+__all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
 
 #: prefix of the analysis model's parameters among a compatible method's parameters
 ANALYSIS_PREFIX = "analysis_"
@@ -82,6 +93,11 @@ class _CompatibleMethod(ImputationMethod):
             "analysis_steps": 2,  # analysis-model transitions per visit
             "mh_steps": 20,  # Metropolis steps per cell per visit, where no exact draw exists
             "walk_scale": 2.4,  # random-walk sd in units of the conditional's approximate sd
+            "cycles": 1,  # (analysis model, covariate model, draws) cycles per visit
+            # burn-in cycles of a fresh chain's first visit (as the other methods' ``burn``):
+            # the imputations start from random observed values, which ignore the outcome,
+            # and the coupled parameters and imputations leave them slowly
+            "burn": 20,
         }
 
     def __init__(self, variable: str, options: Mapping[str, Any] | None = None):
@@ -94,8 +110,9 @@ class _CompatibleMethod(ImputationMethod):
         self._warned_acceptance = False
 
     # --- checks before sampling --------------------------------------------------------------
-    def parse(self, codecs) -> AnalysisFormula:
-        """The analysis model of this method's options, parsed against ``codecs``."""
+    def parse(self, codecs, values) -> AnalysisFormula:
+        """The analysis model of this method's options, parsed against the data (``codecs``
+        and the encoded columns ``values``)."""
         formula = self.options["analysis_model"]
         if formula is None:
             raise ValueError(
@@ -103,7 +120,7 @@ class _CompatibleMethod(ImputationMethod):
                 "impute(..., analysis_model='y ~ x + (1 + x | g)') or method_options="
                 f"{{{self.variable!r}: {{'analysis_model': ...}}}}"
             )
-        return parse_analysis_formula(formula, codecs)
+        return parse_analysis_formula(formula, codecs, values)
 
     def family(self, response_kind: VariableKind) -> str:
         """``"gaussian"`` or ``"binomial"``: the option, or the response's kind."""
@@ -127,7 +144,8 @@ class _CompatibleMethod(ImputationMethod):
 
     def check_setup(self, context: SetupContext) -> list[str]:
         """The analysis model against the run: names, cluster, family, what is imputed."""
-        formula = self.parse(context.codecs)
+        encoded = _EncodedColumns(context.data, context.codecs)
+        formula = self.parse(context.codecs, encoded)
         target, response = self.variable, formula.response
         if target != response and target not in formula.predictors:
             raise ValueError(
@@ -223,15 +241,14 @@ class _CompatibleMethod(ImputationMethod):
     def _setup(self, data: MethodData, rng: np.random.Generator) -> None:
         if self.multilevel and data.cluster is None:
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
-        self.formula = self.parse(data.codecs)
+        self._start_latent(data)
+        self.formula = self.parse(data.codecs, self._working(data))
         self.response = self.formula.response
         self.outcome_mode = data.target == self.response
         self.family_name = self.family(data.codecs[self.response].kind)
         self.cluster = (np.asarray(data.cluster, dtype=int) if self.multilevel
                         else np.zeros(len(data.y), dtype=int))
         self.n_clusters = data.n_clusters if self.multilevel else 1
-        self.rows = np.flatnonzero(data.impute)
-        self._start_latent(data)
         working = self._working(data)
         self.analysis_rows = np.flatnonzero(np.all(
             [~np.isnan(working[v]) for v in self.formula.variables if v != self.formula.group],
@@ -251,6 +268,7 @@ class _CompatibleMethod(ImputationMethod):
             self._pending_state = None
 
     def _start_latent(self, data: MethodData) -> None:
+        self.rows = np.flatnonzero(data.impute)
         if self._pending_state is not None and "latent" in self._pending_state:
             self._latent = np.asarray(self._pending_state["latent"], dtype=float).copy()
         else:  # the chain's starting values: observed values, or the initial fill
@@ -260,9 +278,8 @@ class _CompatibleMethod(ImputationMethod):
         rows = self.analysis_rows
         X = self.formula.matrix(working, rows=rows)
         y = working[self.response][rows]
-        intercept = bool(self.formula.columns) and not self.formula.columns[0].factors
         args = (X, y, self.cluster[rows], self.n_clusters, self.formula.random,
-                self.formula.names, intercept)
+                self.formula.names, self.formula.intercept)
         if self.family_name == "gaussian":
             return GaussianMixed(*args, rng=rng)
         return LogitMixed(*args, n_categories=2, rng=rng)
@@ -287,31 +304,45 @@ class _CompatibleMethod(ImputationMethod):
 
     # --- one visit -------------------------------------------------------------------------------
     def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
+        cycles = int(self.options["cycles"])
         if self._analysis is None:
+            fresh = self._pending_state is None  # a continued chain does not burn in again
             self._setup(data, rng)
+            if fresh:
+                cycles = max(cycles, int(self.options["burn"]))
+        events: list[str] = []
+        acceptances = []
+        for _ in range(cycles):
+            values, theta, covariate, stats, acceptance = self._cycle(data, rng)
+            self._latent = values.copy()
+            if acceptance is not None:
+                acceptances.append(acceptance)
+        if acceptances:
+            stats["mh_acceptance"] = float(np.mean(acceptances))
+            events += self._acceptance_events(stats["mh_acceptance"])
+        return Draw(values, self._parameters(theta, covariate), stats, events)
+
+    def _cycle(self, data: MethodData, rng: np.random.Generator):
+        """The analysis model, the covariate model, then the draws: one Gibbs cycle of
+        (parameters, this variable's missing cells) given the other variables."""
         working = self._working(data)
         rows = self.analysis_rows
         stats = self._analysis.update(self.formula.matrix(working, rows=rows),
                                       working[self.response][rows], rng,
                                       int(self.options["analysis_steps"]))
         theta = self._analysis.parameters()
-        events: list[str] = []
+        covariate, acceptance = None, None
         if self.outcome_mode:
             values = self._draw_outcome(theta, working, rng)
-            covariate = None
         else:
             fit = self.fit_rows
             stats.update(self._covariate.update(data.X[fit], working[data.target][fit], rng,
                                                 int(self.options["n_steps"])))
             covariate = self._covariate.parameters()
             values, acceptance = self._draw_predictor(theta, covariate, working, data, rng)
-            if acceptance is not None:
-                stats["mh_acceptance"] = acceptance
-                events += self._acceptance_events(acceptance)
         if not np.all(np.isfinite(values)):
             raise MethodError(f"{self.name}: non-finite draws of {data.target!r}")
-        self._latent = values.copy()
-        return Draw(values, self._parameters(theta, covariate), stats, events)
+        return values, theta, covariate, stats, acceptance
 
     def _eta(self, theta: MixedParameters, working, override: np.ndarray | None) -> np.ndarray:
         """The analysis model's linear predictor on the rows to impute, with this variable
@@ -432,6 +463,29 @@ class _CompatibleMethod(ImputationMethod):
         self._analysis.set_state(state, "analysis.")
         if self._covariate is not None:
             self._covariate.set_state(state, "covariate.")
+
+
+class _EncodedColumns(Mapping):
+    """The data's columns in the sampler's encoding, encoded when first asked for."""
+
+    def __init__(self, data, codecs):
+        self._data, self._codecs, self._cache = data, codecs, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = self._codecs[name].encode(self._data[name])
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self._codecs)
+
+    def __len__(self) -> int:
+        return len(self._codecs)
+
+
+def analysis_response(formula: str) -> str:
+    """The response column of an analysis formula (as the compatible methods read it)."""
+    return formula_response(formula)
 
 
 def _log_probabilities(eta: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import pytest
 import bayesimpute as bi
 from bayesimpute.methods._compatible_models import DesignScale
 from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
+from bayesimpute.methods.linear_mixed import LinearMixedPriors
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +49,18 @@ def summaries_smc(imp, burn):
     }
 
 
+def covariance_prior(name: str, q: int):
+    """Huang & Wand's prior of the Gaussian models (half-t(nu, A) sds) under new names:
+    Psi | a ~ IW(nu + q - 1, 2 nu diag(1 / a)), a ~ InvGamma(1/2, 1 / A^2)."""
+    prior = LinearMixedPriors().covariance
+    hyper = pm.InverseGamma(f"{name}_hyper", 0.5, 1.0 / prior.scale**2, shape=q)
+    packed = pm.Flat(f"{name}_chol", shape=q * (q + 1) // 2)
+    logp, chol = inverse_wishart_cholesky_logp(packed, q, prior.wishart_df(q),
+                                               prior.wishart_scale(hyper))
+    pm.Potential(f"{name}_prior", logp)
+    return chol
+
+
 def joint_model(data, g, J, state):
     """Analysis and covariate model in one PyMC model, on the method's scales and priors."""
     missing = data["x"].isna().to_numpy()
@@ -58,9 +71,7 @@ def joint_model(data, g, J, state):
     with pm.Model() as model:
         # covariate model: x_c = beta_c + v_j + e on its standardised scale
         beta_c = pm.Normal("beta_c", 0, 10)
-        packed_c = pm.Flat("psi_c_chol", shape=1)
-        logp_c, chol_c = inverse_wishart_cholesky_logp(packed_c, 1, 2.0, np.full(1, 0.1))
-        pm.Potential("psi_c_prior", logp_c)
+        chol_c = covariance_prior("psi_c", 1)
         v = pm.Normal("v_raw", 0, 1, shape=J) * chol_c[0, 0]
         sigma2_c = pm.InverseGamma("sigma2_c", 0.01, 0.01)
         mean_c = beta_c + v[g]
@@ -73,9 +84,7 @@ def joint_model(data, g, J, state):
         # analysis model on its standardised scale
         xs = (x - a_mean[1]) / a_sd[1]
         beta = pm.Normal("beta", 0, 10, shape=2)
-        packed = pm.Flat("psi_chol", shape=3)
-        logp, chol = inverse_wishart_cholesky_logp(packed, 2, 3.0, np.full(2, 0.1))
-        pm.Potential("psi_prior", logp)
+        chol = covariance_prior("psi", 2)
         u = pt.dot(pm.Normal("u_raw", 0, 1, shape=(J, 2)), chol.T)
         sigma2 = pm.InverseGamma("sigma2", 0.01, 0.01)
         mean = beta[0] + beta[1] * xs + u[g, 0] + u[g, 1] * xs

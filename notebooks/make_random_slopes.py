@@ -31,8 +31,8 @@ PyMC models whose parameters — the random-slope covariance included — are dr
 Gibbs loop as the imputations, so the analysis model's **posterior** comes out too.
 
 This notebook simulates the design of issue 14, shows the FCS bias and how `2l.smc` removes
-it, reads the analysis model's posterior, and summarises the committed validity simulation
-(200 data sets per design, `benchmarks/validity_smc.py`)."""),
+it, reads the analysis model's posterior, and summarises the committed validity study
+(200 data sets per design, `python -m benchmarks.validity random_slope interaction quadratic`)."""),
     ("code", """\
 import os
 import warnings
@@ -52,28 +52,35 @@ M, MAXIT = (2, 4) if FAST else (5, 10)
 POSTERIOR_MAXIT = 8 if FAST else 60  # a longer run where the posterior itself is the point
 SEED = 2024
 FORMULA = "y ~ x + (1 + x | g)"
-RESULTS = Path("..") / "benchmarks" / "results"
+RESULTS = Path("..") / "benchmarks" / "results" / "validity"
 pd.set_option("display.precision", 3)
 plt.rcParams["figure.dpi"] = 80
 print(f"bayesimpute {bi.__version__}: m = {M}, maxit = {MAXIT}" + ("  (fast mode)" if FAST else ""))"""),
     ("md", """\
 ## 1. Data with a random slope
 
-100 clusters of 20: `x = a_j + e` (ICC 0.2), `y = 1 + 0.5 x + u0_j + u1_j x + e` with
-var(u0) = 0.5, var(u1) = 0.2, var(e) = 1. 30% of `x` is deleted **at random given `y`**:
-the larger `y`, the likelier `x` is missing."""),
+The validity study's random-slope design: 100 clusters of 20, `x ~ N(0, 1)`,
+`y = 1 + 0.5 x + u0_j + u1_j x + e` with var(u0) = 0.5, var(u1) = 0.2, var(e) = 1. 30% of `x`
+is deleted **at random given `y`**, P(missing) = expit(a + y): the larger `y`, the likelier
+`x` is missing."""),
     ("code", """\
+def missing_given(y, rng, rate=0.3):
+    """x missing with probability expit(a + y), the shift a set for `rate` missing."""
+    low, high = -30.0, 30.0
+    for _ in range(80):
+        mid = (low + high) / 2
+        low, high = (mid, high) if (1 / (1 + np.exp(-(mid + y)))).mean() < rate else (low, mid)
+    return rng.random(y.size) < 1 / (1 + np.exp(-(mid + y)))
+
+
 def simulate(rng, n_clusters=100, size=20):
     g = np.repeat(np.arange(1, n_clusters + 1), size)
-    x = rng.normal(0, np.sqrt(0.2), n_clusters)[g - 1] + rng.normal(0, np.sqrt(0.8), g.size)
+    x = rng.standard_normal(g.size)
     u0 = rng.normal(0, np.sqrt(0.5), n_clusters)[g - 1]
     u1 = rng.normal(0, np.sqrt(0.2), n_clusters)[g - 1]
     y = 1 + 0.5 * x + u0 + u1 * x + rng.standard_normal(g.size)
-    z = (y - y.mean()) / y.std()
-    p = 1 / (1 + np.exp(-(z - 1.1)))
-    missing = rng.random(g.size) < p * 0.3 / p.mean()
     complete = pd.DataFrame({"g": g, "x": x, "y": y})
-    return complete.assign(x=np.where(missing, np.nan, x)), complete
+    return complete.assign(x=np.where(missing_given(y, rng), np.nan, x)), complete
 
 
 data, complete = simulate(np.random.default_rng(SEED))
@@ -180,32 +187,35 @@ az.plot_trace(posterior.idata, var_names=["variance"],
     ("md", """\
 ## 6. Over repeated data sets: the validity simulation
 
-`benchmarks/validity_smc.py` runs this design (and an interaction and a quadratic design)
-on 200 simulated data sets, m = 5, maxit = 10, for 2l.smc, 2l.norm, 2l.pmm and R's
-`jomo.lmer` (a joint model compatible with the analysis model), all completed data sets
-analysed and pooled by `bi.analyze` / `bi.pool`. The raw rows are committed; this cell
-only reads them (`benchmarks/results/smc_validity.md` has every table)."""),
+The validity study (`benchmarks/validity/`) runs this design (and an interaction and a
+quadratic design) on 200 simulated data sets, m = 5, maxit = 10, for 2l.smc, 2l.norm and
+2l.pmm, all completed data sets analysed and pooled by `imp.analyze` / `bi.pool`; beside them
+R's `mice` 2l.pan, `miceadds` 2l.pmm and `jomo.lmer` (a joint model compatible with the
+analysis model) on the same data sets (100 of them). The raw rows are committed; this cell
+only reads them (`benchmarks/results/validity/<design>.md` has every table)."""),
     ("code", """\
-files = sorted(RESULTS.glob("smc_validity_*.csv"))
-runs = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+runs = pd.concat([pd.read_csv(RESULTS / f"{design}.csv")
+                  for design in ("random_slope", "interaction", "quadratic")], ignore_index=True)
+runs = runs[(runs["status"] == "ok") & (runs["seed"] == 1) & (runs["m"] == 5)
+            & (runs["maxit"] == 10) & runs["truth"].notna()]
 runs["error"] = runs["estimate"] - runs["truth"]
 runs["covered"] = ((runs["conf_low"] <= runs["truth"]) & (runs["truth"] <= runs["conf_high"])
                   ).where(runs["conf_low"].notna())  # no interval: no coverage
-order = ["complete data", "bayesimpute 2l.smc", "bayesimpute 2l.smc posterior", "R jomo.lmer",
-         "bayesimpute 2l.norm", "bayesimpute 2l.pmm", "complete cases"]
+order = ["complete data", "bayesimpute 2l.smc", "R jomo.lmer (SMC)", "bayesimpute 2l.norm",
+         "bayesimpute 2l.pmm", "R mice 2l.pan", "R miceadds 2l.pmm", "complete cases"]
 
 
 def summary(design, parameters):
     part = runs[(runs["design"] == design) & runs["parameter"].isin(parameters)]
     table = part.groupby(["parameter", "method"]).agg(
         reps=("rep", "nunique"), bias=("error", "mean"),
-        coverage=("covered", lambda c: c.astype(float).mean()))
+        coverage=("covered", lambda c: c.dropna().astype(float).mean()))
     table["relative bias %"] = 100 * table["bias"] / part.groupby(["parameter", "method"])[
         "truth"].first()
     return table.reindex(order, level="method")
 
 
-summary("random_slope", ["x", "g: Intercept", "g: x"])"""),
+summary("random_slope", ["Intercept", "x", "g: Intercept", "g: x"])"""),
     ("code", """\
 part = runs[(runs["design"] == "random_slope") & (runs["parameter"] == "g: x")]
 methods = [m for m in order if m in set(part["method"]) and m != "complete cases"]
@@ -219,34 +229,31 @@ ax.set_title(f"random-slope variance over {part['rep'].nunique()} data sets");""
 ## 7. Interactions and squares
 
 The same holds when the incomplete predictor interacts with another one (`y ~ x * w +
-(1 | g)`, `w` a complete binary predictor) or enters squared (`y ~ x + I(x^2) + (1 | g)`):
+(1 | g)`, `w` a complete binary predictor) or enters squared (`y ~ x + I(x**2) + (1 | g)`):
 FCS imputes `x` from a linear model in `y` and `w` and attenuates the interaction and the
 curvature. The table reads the simulation; the cell below it runs one data set of the
 quadratic design."""),
     ("code", """\
 pd.concat({"interaction": summary("interaction", ["x", "x:w"]),
-           "quadratic": summary("quadratic", ["x", "I(x^2)"])})"""),
+           "quadratic": summary("quadratic", ["x", "I(x ** 2)"])})"""),
     ("code", """\
+QUADRATIC = "y ~ x + I(x**2) + (1 | g)"
 rng = np.random.default_rng(SEED + 1)
 g = np.repeat(np.arange(1, 101), 20)
 x = rng.normal(0, np.sqrt(0.2), 100)[g - 1] + rng.normal(0, np.sqrt(0.8), g.size)
 y = 1 + 0.5 * x + 0.3 * x**2 + rng.normal(0, np.sqrt(0.5), 100)[g - 1] + rng.standard_normal(g.size)
-z = (y - y.mean()) / y.std()
-p = 1 / (1 + np.exp(-(z - 1.1)))
-quad = pd.DataFrame({"g": g, "x": np.where(rng.random(g.size) < p * 0.3 / p.mean(), np.nan, x),
-                     "y": y})
+quad = pd.DataFrame({"g": g, "x": np.where(missing_given(y, rng), np.nan, x), "y": y})
 pred_q = pd.DataFrame(0, index=quad.columns, columns=quad.columns)
 pred_q.loc["x", "g"] = -2
 quad_smc = bi.impute(quad, method={"x": "2l.smc"}, predictor_matrix=pred_q, m=M, maxit=MAXIT,
-                     seed=SEED, analysis_model="y ~ x + I(x^2) + (1 | g)")
+                     seed=SEED, analysis_model=QUADRATIC)
 pred_q.loc["x", "y"] = 1
 quad_pmm = bi.impute(quad, method={"x": "2l.pmm"}, predictor_matrix=pred_q, m=M, maxit=MAXIT,
                      seed=SEED)
 
 
 def square_term(imp):
-    frames = [d.assign(x2=d["x"] ** 2) for d in (imp.complete(i) for i in range(imp.m))]
-    return bi.pool(bi.analyze(frames, "y ~ x + x2 + (1 | g)")).summary().loc["x2", "estimate"]
+    return bi.pool(imp.analyze(QUADRATIC)).summary().loc["I(x ** 2)", "estimate"]
 
 
 print(f"square term, truth 0.3: 2l.pmm {square_term(quad_pmm):.3f}, 2l.smc {square_term(quad_smc):.3f}")

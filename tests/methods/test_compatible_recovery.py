@@ -7,7 +7,8 @@ complete-data estimate by the missing information, so the difference of the two 
 a few posterior standard deviations when the method is right (tolerance: 3 posterior sd
 plus the Monte-Carlo error of the posterior mean). A method that ignored the outcome when
 drawing x, or fitted the covariate model to the observed rows only, misses by more: the
-validity simulation (benchmarks/validity_smc.py) measures the small biases.
+validity study (benchmarks/validity/designs/random_slope.py and nonlinear.py) measures the
+small biases.
 """
 
 from __future__ import annotations

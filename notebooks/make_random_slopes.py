@@ -65,7 +65,7 @@ is deleted **at random given `y`**, P(missing) = expit(a + y): the larger `y`, t
 `x` is missing."""),
     ("code", """\
 def missing_given(y, rng, rate=0.3):
-    """x missing with probability expit(a + y), the shift a set for `rate` missing."""
+    # x missing with probability expit(a + y), the shift a set (bisection) for `rate` missing
     low, high = -30.0, 30.0
     for _ in range(80):
         mid = (low + high) / 2
@@ -172,8 +172,12 @@ posterior = long.analysis_posterior()
 posterior.summary()"""),
     ("code", """\
 slope_variance = posterior.idata.posterior["variance"].sel(component="g: x")
-ax = az.plot_posterior(slope_variance, hdi_prob=0.95, figsize=(6, 3))
+row = posterior.summary().loc["g: x"]
 pooled_vc = bi.pool(smc.analyze(FORMULA)).variance_components().loc["g: x"]
+print(f"var(u1), truth 0.2: posterior mean {row['mean']:.3f}, 95% credible interval "
+      f"[{row['q2.5']:.3f}, {row['q97.5']:.3f}]; pooled from the completed data "
+      f"{pooled_vc['estimate']:.3f} [{pooled_vc['conf_low']:.3f}, {pooled_vc['conf_high']:.3f}]")
+ax = az.plot_posterior(slope_variance, hdi_prob=0.95, figsize=(6, 3))
 ax.axvline(complete_fit.variance_components["g: x"], color="k", ls="--", label="complete data")
 ax.axvline(0.2, color="grey", ls=":", label="truth")
 ax.errorbar(pooled_vc["estimate"], ax.get_ylim()[1] * 0.1,
@@ -212,7 +216,7 @@ def summary(design, parameters):
         coverage=("covered", lambda c: c.dropna().astype(float).mean()))
     table["relative bias %"] = 100 * table["bias"] / part.groupby(["parameter", "method"])[
         "truth"].first()
-    return table.reindex(order, level="method")
+    return table.reindex(order, level="method").round(3)
 
 
 summary("random_slope", ["Intercept", "x", "g: Intercept", "g: x"])"""),

@@ -32,6 +32,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/impact_ct_diagnostic.py
 	$(BIN)/python benchmarks/bench_heckman.py
 	$(BIN)/python benchmarks/compare_popmis_r.py
+	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_multilevel.py
+	$(BIN)/python benchmarks/bench_obesity_spread.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

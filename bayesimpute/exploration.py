@@ -9,7 +9,6 @@ correlations. None of these functions modifies the DataFrame it is given.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -276,7 +275,7 @@ def icc(
     """Intraclass correlation of each numeric variable from a null random-intercept model.
 
     For every variable ``y`` the model ``y ~ 1 + (1 | cluster)`` is fitted by REML
-    (statsmodels ``MixedLM``) on the rows where ``y`` is observed, and
+    (the lme4-exact :func:`~bayesimpute.analysis.fit_formula`) on the rows where ``y`` is observed, and
     ``ICC = tau² / (tau² + sigma²)`` with tau² the cluster-intercept variance and
     sigma² the residual variance. A variable constant within every cluster (a
     cluster-level variable such as a teacher's experience) has zero within-cluster
@@ -357,16 +356,13 @@ def _null_model_icc(values: pd.Series, groups: pd.Series) -> dict:
 
 
 def _fit_random_intercept(y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """REML variance components of ``y ~ 1 + (1 | groups)``."""
-    from statsmodels.regression.mixed_linear_model import MixedLM
+    """REML variance components of ``y ~ 1 + (1 | groups)``, by the package's lme4-exact
+    analysis layer (a boundary estimate, tau² = 0, is a legitimate answer: ICC 0)."""
+    from bayesimpute.analysis import fit_formula
 
-    model = MixedLM(y, np.ones((y.size, 1)), groups=groups)
-    with warnings.catch_warnings():
-        # A boundary estimate (tau² = 0) is a legitimate answer (ICC 0), not a failure.
-        warnings.simplefilter("ignore")
-        fit = model.fit(reml=True)
-    between = max(float(np.asarray(fit.cov_re)[0, 0]), 0.0)
-    return between, float(fit.scale)
+    frame = pd.DataFrame({"y": y, "cluster": pd.Categorical(groups)})
+    components = fit_formula("y ~ 1 + (1 | cluster)", frame).variance_components
+    return max(float(components["cluster: Intercept"]), 0.0), float(components["residual"])
 
 
 # --------------------------------------------------------------------------- flux

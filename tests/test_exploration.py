@@ -1,5 +1,7 @@
 """Exploration computations: md_pattern, missingness_summary, icc, flux, correlations."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +114,16 @@ def test_icc_popmis(popmis_icc):
     assert popmis_icc.loc["texp", "within_var"] == 0.0
     assert np.isnan(popmis_icc.loc["const", "icc"])
     assert popmis_icc.loc["sex", "icc"] < 0.05
+
+
+def test_icc_matches_lme4(popmis_icc):
+    """The null model's REML variances are lme4's (tests/reference/lme4_varcorr.csv, model
+    popmis_null, written by benchmarks/r/reference_fits.R), to lme4's optimiser tolerance."""
+    reference = pd.read_csv(Path(__file__).parent / "reference" / "lme4_varcorr.csv")
+    lme4 = reference[reference["model"] == "popmis_null"].set_index("component")["value"]
+    row = popmis_icc.loc["popular"]
+    assert row["between_var"] == pytest.approx(lme4["school: Intercept"], rel=1e-5)
+    assert row["within_var"] == pytest.approx(lme4["residual"], rel=1e-5)
 
 
 def test_icc_matches_variance_components_definition(popmis_icc):

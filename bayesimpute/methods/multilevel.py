@@ -20,6 +20,13 @@ column name forces that level. The chosen level is logged.
 special: clusters without an observed unit contribute no cross-products, so their effects
 are drawn from N(0, Psi) at every visit, and lower-level clusters inside them likewise.
 
+**Start and burn-in**, as the 2l Gibbs methods: a fresh chain starts at a quick fit of the
+observed units (least squares and its residual variance; penalised logistic fits per
+category with a moment estimate of the intercept variance, shared out over the levels) and
+runs ``burn`` exact sweeps at its first visit before imputing (30 Gaussian, 50 logistic:
+with few units per cluster the level variances move slowly from a start that ignores the
+clustering). A continued or resumed chain starts where it stopped, without burn-in.
+
 Models and exact Gibbs steps: :mod:`bayesimpute.methods.multilevel_model` (Gaussian:
 ``sigma2``, ``Psi_l`` per level; logistic: Pólya–Gamma, Huang–Wand priors per level). The
 names follow miceadds' ``ml.lmer`` (several levels) rather than overloading mice's 2l.*,
@@ -53,6 +60,7 @@ from bayesimpute.methods.multilevel_model import (
     logit_sweep,
 )
 from bayesimpute.methods.registry import register_method
+from bayesimpute.methods.start_values import PSI_FLOOR, SIGMA2_FLOOR, logit_start
 
 __all__ = ["MultilevelNorm", "MultilevelPmm", "MultilevelBin", "MultilevelPolyReg",
            "target_level"]
@@ -275,7 +283,7 @@ class _MultilevelGaussian(_MultilevelMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        options = super().default_options()
+        options = {**super().default_options(), "burn": 30}
         if cls.matching:
             options["donors"] = 5
         return options
@@ -286,6 +294,8 @@ class _MultilevelGaussian(_MultilevelMethod):
         self.state: MultilevelState | None = None
 
     def _visit(self, X_std, y, observed, impute, data, rng):
+        obs = self.observed_units
+        n_sweeps = int(self.options["n_steps"])
         if self.state is None:
             y_obs = y[observed]
             self.y_mean, self.y_sd = float(np.mean(y_obs)), float(np.std(y_obs)) or 1.0
@@ -293,10 +303,12 @@ class _MultilevelGaussian(_MultilevelMethod):
             if self._pending_state is not None:
                 self._restore(self._pending_state)
                 X_std = self.scaler(self.layout.aggregate(data)[0])
-        obs = self.observed_units
+            else:
+                self._start_at_least_squares(X_std[obs], (y[obs] - self.y_mean) / self.y_sd)
+                n_sweeps += int(self.options["burn"])
         sweep = GaussianSweep(X_std[obs], (y[obs] - self.y_mean) / self.y_sd, self.chains,
                               self.priors)
-        for _ in range(int(self.options["n_steps"])):
+        for _ in range(n_sweeps):
             self.state = sweep(self.state, rng)
         state = self.state
         targets = np.flatnonzero(impute)
@@ -308,6 +320,14 @@ class _MultilevelGaussian(_MultilevelMethod):
             draw = mu + np.sqrt(state.sigma2) * rng.standard_normal(len(targets))
             values = self.y_mean + self.y_sd * draw
         return values, self._parameters(state)
+
+    def _start_at_least_squares(self, X: np.ndarray, y: np.ndarray) -> None:
+        """beta at least squares, sigma2 at its residual variance (the level variances keep
+        their start; the burn-in moves them)."""
+        beta = np.linalg.lstsq(X, y, rcond=None)[0]
+        residual = y - X @ beta
+        sigma2 = float(residual @ residual) / max(len(y) - X.shape[1], 1)
+        self.state.beta, self.state.sigma2 = beta, max(sigma2, SIGMA2_FLOOR)
 
     def _parameters(self, state: MultilevelState) -> dict[str, np.ndarray]:
         params = {"beta": state.beta.copy(), "sigma2": np.asarray(state.sigma2)}
@@ -360,7 +380,7 @@ class _MultilevelLogit(_MultilevelMethod):
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {**super().default_options(), "slope_sd": 2.5, "intercept_sd": 5.0,
-                "re_scale": 1.0}
+                "re_scale": 1.0, "burn": 50}
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
@@ -376,6 +396,7 @@ class _MultilevelLogit(_MultilevelMethod):
         K = self.n_categories(data)
         obs = self.observed_units
         y_obs = y[obs]
+        n_sweeps = int(self.options["n_steps"])
         if self.state is None:
             if np.any((y_obs < 0) | (y_obs > K - 1) | (y_obs != np.round(y_obs))):
                 raise MethodError(f"{self.name}: observed values of {data.target!r} must be "
@@ -384,7 +405,10 @@ class _MultilevelLogit(_MultilevelMethod):
             if self._pending_state is not None:
                 self._restore(self._pending_state)
                 X_std = self.scaler(self.layout.aggregate(data)[0])
-        for _ in range(int(self.options["n_steps"])):
+            else:
+                self._start_at_logistic_fits(X_std[obs], y_obs.astype(int))
+                n_sweeps += int(self.options["burn"])
+        for _ in range(n_sweeps):
             self.state = logit_sweep(X_std[obs], y_obs, self.chains, self.state, self.priors, rng)
         state = self.state
         if not np.all(np.isfinite(state.beta)):
@@ -395,6 +419,21 @@ class _MultilevelLogit(_MultilevelMethod):
             for k in range(K - 1)])
         values = draw_categories(category_probabilities(eta), rng)
         return values, self._parameters(state, K)
+
+    def _start_at_logistic_fits(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Each category's penalised logistic fit against the reference, and the moment
+        estimate of its random-intercept variance at the lowest level of the first chain,
+        shared equally by the levels."""
+        lowest = self.chains[0].levels[0]
+        n_free = self.state.beta.shape[0]
+        beta, variance = logit_start(X, y, lowest.codes, lowest.n_clusters, n_free,
+                                     self.priors.beta_sd(X.shape[1]))
+        n_levels = sum(len(chain.levels) for chain in self.chains)
+        self.state.beta = beta
+        for k in range(n_free):
+            share = max(float(variance[k]) / n_levels, PSI_FLOOR)
+            self.state.psi[k] = [[np.eye(len(level.random)) * share for level in chain.levels]
+                                 for chain in self.chains]
 
     def _parameters(self, state: MultilevelLogitState, K: int) -> dict[str, np.ndarray]:
         pick = (lambda a: a[0]) if K == 2 else np.stack

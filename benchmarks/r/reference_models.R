@@ -89,6 +89,9 @@ singular <- write_sim(data.frame(g = g, x = round(x, 6), y = round(1 + 0.5 * x +
 models <- list(
   list(id = "popmis", data = "popmis", family = "gaussian", reml = TRUE,
        formula = popular ~ texp + sex + (1 | school)),
+  # the null model of bi.icc (observed rows of popular)
+  list(id = "popmis_null", data = "popmis", family = "gaussian", reml = TRUE,
+       formula = popular ~ 1 + (1 | school)),
   list(id = "popmis_slope", data = "popmis", family = "gaussian", reml = TRUE,
        formula = popular ~ texp + sex + (1 + sex | school)),
   list(id = "popmis_uncorrelated", data = "popmis", family = "gaussian", reml = TRUE,

@@ -25,7 +25,7 @@ algebra for any prior of its family, and floating point cannot check it on draws
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pymc as pm
@@ -44,6 +44,14 @@ from bayesimpute.methods._logistic import (
     LogitPriors,
     LogitState,
     build_pymc_model as build_logit_model,
+)
+from bayesimpute.methods._nested import EffectLevel, make_chain
+from bayesimpute.methods.multilevel_model import (
+    GaussianSweep,
+    MultilevelLogitState,
+    MultilevelState,
+    build_pymc_model as build_multilevel_model,
+    logit_sweep,
 )
 from bayesimpute.methods.linear_mixed import (
     LinearMixedGibbs,
@@ -372,6 +380,140 @@ def test_heckman_step_is_calibrated(binary):
     assert not calibration.failed(), calibration.pvalues()
 
 
+# --- the multi-level sweeps (ml.norm, ml.pmm, ml.bin) -------------------------------------------
+class _SweepStep:
+    """A multi-level sweep behind the ``step(point) -> (point, stats)`` interface of the
+    PyMC steps; its points are the sweeps' state objects."""
+
+    def __init__(self, sweep: Callable, rng: np.random.Generator):
+        self.sweep, self.rng = sweep, rng
+
+    def step(self, state):
+        return self.sweep(state, self.rng), None
+
+
+def _nested_levels(rng: np.random.Generator, schools: int, classes: int, pupils: int):
+    """Pupils in classes in schools, a standard-normal covariate, the two levels' chain."""
+    school = np.repeat(np.arange(schools), classes * pupils)
+    klass = np.repeat(np.arange(schools * classes), pupils)
+    x = rng.normal(size=len(school))
+    X = np.column_stack([np.ones_like(x), x])
+    levels = [EffectLevel("class", klass, schools * classes, np.array([0])),
+              EffectLevel("school", school, schools, np.array([0]))]
+    return X, levels
+
+
+def _scaled_level(state, chain: int, level: int, factor: float, effects_too: bool):
+    """``state`` with one level's Psi times ``factor`` (and its effects times sqrt(factor))."""
+    psi = [list(c) for c in state.psi]
+    psi[chain][level] = psi[chain][level] * factor
+    out = replace(state, psi=psi)
+    if effects_too:
+        effects = [list(c) for c in state.effects]
+        effects[chain][level] = effects[chain][level] * np.sqrt(factor)
+        out = replace(out, effects=effects)
+    return out
+
+
+def multilevel_gaussian_case(crossed: bool, seed: int = 0, n_replications: int = 80) -> Case:
+    """Three nested levels (pupils in 3 classes in each of 15 schools) with a random slope at
+    the class level, or two crossed random intercepts (40 x 8 cells)."""
+    rng = np.random.default_rng([seed, 7])
+    if crossed:
+        n = 320
+        first, second = rng.integers(0, 40, n), rng.integers(0, 8, n)
+        x = rng.normal(size=n)
+        X = np.column_stack([np.ones_like(x), x])
+        chains = [make_chain([EffectLevel("first", first, 40, np.array([0]))]),
+                  make_chain([EffectLevel("second", second, 8, np.array([0]))])]
+    else:
+        X, levels = _nested_levels(rng, schools=15, classes=3, pupils=6)
+        levels[0] = EffectLevel("class", levels[0].codes, levels[0].n_clusters, np.array([0, 1]))
+        chains = [make_chain(levels)]
+    model = build_multilevel_model(X, np.zeros(len(X)), chains, priors=LINEAR_PRIORS)
+    names = [level.name for chain in chains for level in chain.levels]
+    draws = _prior_draws(model, ["beta", "sigma2", "y_obs", *[f"{v}_{name}" for name in names
+                                 for v in ("psi_hyper", "psi", "u")]], n_replications, seed)
+    step_rng = np.random.default_rng([seed, 8])
+
+    def per_chain(kind: str, r: int) -> list[list[np.ndarray]]:
+        return [[np.asarray(draws[f"{kind}_{level.name}"][r], float) for level in chain.levels]
+                for chain in chains]
+
+    def replicate(r: int):
+        sweep = GaussianSweep(X, draws["y_obs"][r], chains, priors=LINEAR_PRIORS)
+        state = MultilevelState(np.asarray(draws["beta"][r], float), float(draws["sigma2"][r]),
+                                per_chain("u", r), per_chain("psi", r), per_chain("psi_hyper", r))
+        return _SweepStep(sweep, step_rng), state
+
+    def statistics(step, s: MultilevelState) -> np.ndarray:
+        psi = [stat for chain in s.psi for level in chain for stat in _psi_statistics(level)]
+        return np.array([*s.beta, np.log(s.sigma2), *psi, s.effects[0][0][0, 0]])
+
+    psi_names = []
+    for chain in chains:
+        for level in chain.levels:
+            psi_names += [f"log psi00 {level.name}"]
+            if len(level.random) > 1:
+                psi_names += [f"log psi11 {level.name}", f"corr {level.name}"]
+
+    def residual_error(state):
+        return replace(state, sigma2=state.sigma2 * ERROR)
+
+    def covariance_error(state):  # the highest level of the first chain
+        return _scaled_level(state, 0, len(chains[0].levels) - 1, ERROR, effects_too=False)
+
+    return Case(["beta0", "beta1", "log sigma2", *psi_names, "u00"], replicate, statistics,
+                n_replications, n_draws=9, thin=6,
+                errors={"sigma2": residual_error, "psi": covariance_error})
+
+
+def multilevel_logit_case(seed: int = 0, n_replications: int = 60) -> Case:
+    """Binary outcome, random intercepts for 20 schools and their 3 classes each. The
+    parameters come from the priors the step assumes (there is no PyMC model of this one):
+    beta ~ N(0, sd^2), a ~ InvGamma(1/2, 1/A^2), Psi | a ~ InvWishart, u ~ N(0, Psi)."""
+    rng = np.random.default_rng([seed, 9])
+    X, levels = _nested_levels(rng, schools=20, classes=3, pupils=10)
+    chains = [make_chain(levels)]
+    prior_rng = np.random.default_rng([seed, 10])
+    step_rng = np.random.default_rng([seed, 11])
+
+    def replicate(r: int):
+        beta = prior_rng.normal(0.0, LOGIT_PRIORS.beta_sd(2))[None, :]
+        hyper = [[LOGIT_PRIORS.covariance.draw_hyper(1, prior_rng) for _ in levels]]
+        psi = [[LOGIT_PRIORS.covariance.draw_covariance(a, prior_rng) for a in hyper[0]]]
+        effects = [[prior_rng.normal(0.0, np.sqrt(p[0, 0]), (lv.n_clusters, 1))
+                    for lv, p in zip(levels, psi[0])]]
+        eta = X @ beta[0] + sum(u[lv.codes, 0] for lv, u in zip(levels, effects[0]))
+        y = (prior_rng.random(len(eta)) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+        state = MultilevelLogitState(beta, [effects], [psi], [hyper])
+        return _SweepStep(lambda s, g: logit_sweep(X, y, chains, s, LOGIT_PRIORS, g),
+                          step_rng), state
+
+    def statistics(step, s: MultilevelLogitState) -> np.ndarray:
+        return np.array([*s.beta[0], *[np.log(p[0, 0]) for p in s.psi[0][0]],
+                         s.effects[0][0][0][0, 0]])
+
+    def covariance_error(state):  # the school level, effects unchanged
+        psi = [[list(c) for c in k] for k in state.psi]
+        psi[0][0][1] = psi[0][0][1] * ERROR
+        return replace(state, psi=psi)
+
+    return Case(["beta0", "beta1", "log psi class", "log psi school", "u00"], replicate,
+                statistics, n_replications, n_draws=9, thin=8, errors={"psi": covariance_error})
+
+
+@pytest.mark.parametrize("crossed", [False, True], ids=["nested", "crossed"])
+def test_multilevel_gaussian_sweep_is_calibrated(crossed):
+    calibration = calibrate(multilevel_gaussian_case(crossed), seed=0)
+    assert not calibration.failed(), calibration.pvalues()
+
+
+def test_multilevel_logit_sweep_is_calibrated():
+    calibration = calibrate(multilevel_logit_case(), seed=0)
+    assert not calibration.failed(), calibration.pvalues()
+
+
 # --- power: the same calibrations with a 10% error in a variance --------------------------------
 #: every case of this file, by name: ``CASES[name](seed)``
 CASES: dict[str, Callable[[int], Case]] = {
@@ -382,6 +524,10 @@ CASES: dict[str, Callable[[int], Case]] = {
     "Polya-Gamma multinomial (3 categories), random slopes": lambda seed: logistic_case(3, seed),
     "Heckman, continuous outcome": lambda seed: heckman_case(False, seed),
     "Heckman, binary outcome": lambda seed: heckman_case(True, seed),
+    "multi-level Gaussian, nested with a random slope":
+        lambda seed: multilevel_gaussian_case(False, seed),
+    "multi-level Gaussian, crossed": lambda seed: multilevel_gaussian_case(True, seed),
+    "multi-level logistic, nested": lambda seed: multilevel_logit_case(seed),
 }
 #: (case, injected error) pairs: every variance each step draws
 _ERRORS = [
@@ -392,6 +538,10 @@ _ERRORS = [
     ("Polya-Gamma multinomial (3 categories), random slopes", "psi"),
     ("Heckman, continuous outcome", "sigma2"), ("Heckman, continuous outcome", "psi"),
     ("Heckman, binary outcome", "psi"),
+    ("multi-level Gaussian, nested with a random slope", "sigma2"),
+    ("multi-level Gaussian, nested with a random slope", "psi"),
+    ("multi-level Gaussian, crossed", "sigma2"), ("multi-level Gaussian, crossed", "psi"),
+    ("multi-level logistic, nested", "psi"),
 ]
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.engine.levels import chains, make_level, row_levels
-from bayesimpute.methods import SetupContext, available_methods, get_method
+from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
 from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = [
@@ -565,11 +565,16 @@ def _distribute_analysis_model(analysis_model: Any, method: pd.Series,
 
 def _check_method_setups(context: SetupContext, options: dict[str, dict],
                          notes: list[str]) -> None:
-    """Each method's own checks against the whole specification (before sampling)."""
+    """Each method's own checks against the whole specification (before sampling).
+
+    Only methods that define checks are instantiated here: building a method has no other
+    effect at this point, and the chains build theirs afresh.
+    """
     for column in _model_rows(context.method):
-        if not context.where[column].any():
+        cls = get_method(context.method[column])
+        if not context.where[column].any() or cls.check_setup is ImputationMethod.check_setup:
             continue
-        instance = get_method(context.method[column])(column, options.get(column))
+        instance = cls(column, options.get(column))
         notes.extend(Note(message, column) for message in instance.check_setup(context))
 
 

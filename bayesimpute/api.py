@@ -46,6 +46,7 @@ def impute(
     backend: str | None = None,
     keep: str | None = None,
     store: str | os.PathLike | None = None,
+    analysis_model: str | None = None,
 ) -> MultipleImputation:
     """Multiple imputation by chained equations with Bayesian (PyMC) conditional models.
 
@@ -107,6 +108,13 @@ def impute(
         disk as it goes and ``idata.posterior_predictive`` is read from there lazily, so
         no process holds more than O(n) of them. On a cluster every worker must reach the
         folder under the same path.
+    analysis_model : str, optional
+        The analysis (substantive) model in lme4 syntax, e.g.
+        ``"y ~ x * w + (1 + x | g)"``, for the compatible methods (``"2l.smc"``,
+        ``"smc"``): each incomplete variable they impute is drawn from the analysis model
+        times its own covariate model, so that random slopes, interactions and squares
+        of incomplete predictors survive imputation. ``imp.analysis_posterior()`` gives
+        the analysis model's posterior; ``imp.analyze()`` fits it to the completed data.
 
     Returns
     -------
@@ -122,7 +130,7 @@ def impute(
     spec = build_spec(
         data, method=method, predictor_matrix=predictor_matrix, cluster=cluster, m=m,
         maxit=maxit, seed=seed, where=where, visit_sequence=visit_sequence, post=post,
-        method_options=method_options,
+        method_options=method_options, analysis_model=analysis_model,
     )
     if not spec.imputed:
         warnings.warn("nothing to impute: the result holds m copies of the data", UserWarning,

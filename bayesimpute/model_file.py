@@ -40,6 +40,8 @@ imputed variable, the run settings and the analysis::
 Every section and key is checked: an unknown or misspelt key, a value of the wrong type,
 a column that is not in the data, a level the data do not have, each is an error naming
 the section and key. The README's "Model files" table lists every key.
+When a method imputes from the analysis model (``2l.smc``, ``smc``), ``[analysis] formula``
+is that model too.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import pandas as pd
 from bayesimpute import datasets
 from bayesimpute.defaults import find_default_method
 from bayesimpute.engine.spec import ROLE_NAMES, make_method, make_predictor_matrix
+from bayesimpute.methods import get_method
 
 __all__ = ["ModelFile", "ModelFileError", "load_model_file", "BUNDLED_DATASETS", "KEYS"]
 
@@ -99,11 +102,16 @@ class ModelFile:
     analysis: dict[str, Any] = field(default_factory=dict)
 
     def impute_kwargs(self) -> dict[str, Any]:
-        return {
+        kwargs = {
             "method": self.method, "predictor_matrix": self.predictor_matrix,
             "cluster": self.cluster, "method_options": self.method_options or None,
             **self.settings,
         }
+        if self.analysis.get("formula") and any(
+                name and not name.startswith("~") and get_method(name).uses_analysis_model
+                for name in self.method):
+            kwargs["analysis_model"] = self.analysis["formula"]
+        return kwargs
 
 
 class _Checker:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -230,7 +231,17 @@ class ChainRunner:
             n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
             extra={"x_roles": design.roles, "levels": codec.categories,
                    "mean_levels": design.mean_levels}, cluster_levels=levels,
+            columns=self._read_only_columns(), codecs=plan.codecs,
         )
+
+    def _read_only_columns(self) -> MappingProxyType:
+        """Views of the working columns that a method cannot write through."""
+        views = {}
+        for name, values in self.current.items():
+            view = values.view()
+            view.flags.writeable = False
+            views[name] = view
+        return MappingProxyType(views)
 
     def _impute(self, variable: str, iteration: int) -> np.ndarray:
         data = self._method_data(variable)

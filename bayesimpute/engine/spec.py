@@ -20,7 +20,7 @@ import pandas as pd
 from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.engine.levels import chains, make_level, row_levels
-from bayesimpute.methods import available_methods, get_method
+from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
 from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
 
 __all__ = [
@@ -537,6 +537,47 @@ def _check_options(method_options: Any, method: pd.Series) -> dict[str, dict]:
     return out
 
 
+def _distribute_analysis_model(analysis_model: Any, method: pd.Series,
+                               method_options: Any) -> Any:
+    """``impute(analysis_model=...)`` becomes the option of that name of every method that
+    takes one (an option given per column wins)."""
+    if analysis_model is None:
+        return method_options
+    if not isinstance(analysis_model, str):
+        raise TypeError(f"analysis_model must be a formula string, got {analysis_model!r}")
+    users = [c for c in _model_rows(method) if get_method(method[c]).uses_analysis_model]
+    if not users:
+        raise ValueError(
+            f"analysis_model={analysis_model!r} is used only by the compatible methods "
+            "('2l.smc', 'smc') and no column is imputed by one; give the incomplete "
+            "variables of the analysis model such a method, e.g. method={'x': '2l.smc'}"
+        )
+    if method_options is not None and not isinstance(method_options, Mapping):
+        raise TypeError("method_options must be a dict column -> dict of options")
+    options = {c: dict(o) if isinstance(o, Mapping) else o
+               for c, o in (method_options or {}).items()}
+    for column in users:
+        own = options.setdefault(column, {})
+        if isinstance(own, dict):
+            own.setdefault("analysis_model", analysis_model)
+    return options
+
+
+def _check_method_setups(context: SetupContext, options: dict[str, dict],
+                         notes: list[str]) -> None:
+    """Each method's own checks against the whole specification (before sampling).
+
+    Only methods that define checks are instantiated here: building a method has no other
+    effect at this point, and the chains build theirs afresh.
+    """
+    for column in _model_rows(context.method):
+        cls = get_method(context.method[column])
+        if not context.where[column].any() or cls.check_setup is ImputationMethod.check_setup:
+            continue
+        instance = cls(column, options.get(column))
+        notes.extend(Note(message, column) for message in instance.check_setup(context))
+
+
 def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     diagonal = [c for c in matrix.columns if matrix.at[c, c] != 0]
     if diagonal:
@@ -701,6 +742,7 @@ def build_spec(
     visit_sequence: Any = None,
     post: Any = None,
     method_options: Any = None,
+    analysis_model: str | None = None,
 ) -> ImputationSpec:
     """Validate every argument of :func:`bayesimpute.impute` and return the spec.
 
@@ -735,6 +777,10 @@ def build_spec(
       10 clusters give a warning that the between-cluster variance is weakly identified;
       one-row clusters are fine.
     - a predictor missing and not imputed on a row to impute is an error.
+    - ``analysis_model`` (a formula) becomes the option of that name of every method that
+      takes one (the compatible methods), unless given per column in ``method_options``;
+      each method then checks itself against the whole specification
+      (:meth:`~bayesimpute.methods.ImputationMethod.check_setup`).
     - constant and collinear predictors are removed (:func:`~bayesimpute.engine.design.prune_predictors`,
       a logged event each); removing all the predictors a model was given is an error; a
       model with more design columns than observed rows is logged (the priors keep it
@@ -779,9 +825,13 @@ def build_spec(
     models = {c: get_method(method[c]).multilevel for c in _model_rows(method) if where[c].any()}
     matrix = prune_predictors(data, codecs, models, matrix, where, notes)
     _check_overimputation(data, where, method)
+    options = _check_options(_distribute_analysis_model(analysis_model, method, method_options),
+                             method)
+    _check_method_setups(SetupContext(data, cluster, method, matrix, where, codecs), options,
+                         notes)
     return ImputationSpec(
         data=data.copy(), codecs=codecs, cluster=cluster, method=method, predictor_matrix=matrix,
         visit_sequence=_check_visit_sequence(visit_sequence, method), where=where,
-        post=_check_post(post, columns), method_options=_check_options(method_options, method),
+        post=_check_post(post, columns), method_options=options,
         m=m, maxit=maxit, seed=seed, warnings=notes, clusters=clusters,
     )

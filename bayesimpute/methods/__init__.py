@@ -4,7 +4,13 @@ Importing this package registers every built-in method; third-party methods regi
 themselves with :func:`register_method` the same way.
 """
 
-from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
+from bayesimpute.methods.base import (
+    Draw,
+    ImputationMethod,
+    MethodData,
+    MethodError,
+    SetupContext,
+)
 from bayesimpute.methods.registry import (
     available_methods,
     get_method,
@@ -16,6 +22,7 @@ from bayesimpute.methods import (  # noqa: F401
     binary,
     categorical,
     cluster_level,
+    compatible,
     count,
     heckman,
     multilevel,
@@ -27,6 +34,7 @@ __all__ = [
     "ImputationMethod",
     "MethodData",
     "MethodError",
+    "SetupContext",
     "available_methods",
     "get_method",
     "method_aliases",

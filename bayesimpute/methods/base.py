@@ -13,14 +13,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.engine.coding import ColumnCodec, VariableKind
 from bayesimpute.engine.levels import ClusterLevel
 
-__all__ = ["MethodData", "Draw", "ImputationMethod", "MethodError"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["MethodData", "Draw", "ImputationMethod", "MethodError", "SetupContext"]
 
 
 class MethodError(RuntimeError):
@@ -67,6 +70,14 @@ class MethodData:
         Every cluster identifier of the model, lowest level first, each with its parent
         level (see :mod:`bayesimpute.engine.levels`); one entry for a two-level model,
         empty without a cluster. With several, ``cluster`` is the lowest level's codes.
+    columns : mapping of str -> ndarray
+        Read-only views of every working column of the run as the sampler holds it at this
+        visit (numbers, 0/1, category codes; imputed cells hold their latest imputations).
+        They are views: copy what must outlive the visit.
+        For methods whose model involves more than their design ``X``, such as the
+        analysis model of the compatible methods (:mod:`bayesimpute.methods.compatible`).
+    codecs : mapping of str -> ColumnCodec
+        The codec (kind, categories) of every column in ``columns``.
     """
 
     target: str
@@ -83,6 +94,8 @@ class MethodData:
     n_levels: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     cluster_levels: tuple[ClusterLevel, ...] = ()
+    columns: Mapping[str, np.ndarray] = field(default_factory=dict)
+    codecs: Mapping[str, ColumnCodec] = field(default_factory=dict)
 
     @property
     def Z(self) -> np.ndarray:  # noqa: N802 - the usual name of the random-effects design
@@ -115,6 +128,36 @@ class Draw:
     events: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SetupContext:
+    """The validated run a method may check itself against before sampling.
+
+    Handed to :meth:`ImputationMethod.check_setup`; everything is read-only by convention.
+
+    Attributes
+    ----------
+    data : DataFrame
+        The incomplete data.
+    cluster : str or None
+        The cluster column.
+    method : Series
+        Method per column (``""`` = not imputed).
+    predictor_matrix : DataFrame
+        The checked predictor matrix (integer codes).
+    where : DataFrame
+        Cells to impute.
+    codecs : mapping of str -> ColumnCodec
+        The codec of every usable column.
+    """
+
+    data: pd.DataFrame
+    cluster: str | None
+    method: pd.Series
+    predictor_matrix: pd.DataFrame
+    where: pd.DataFrame
+    codecs: Mapping[str, ColumnCodec]
+
+
 class ImputationMethod(ABC):
     """Base class of the conditional imputation methods.
 
@@ -134,6 +177,9 @@ class ImputationMethod(ABC):
     models_response: ClassVar[bool] = False
     #: options that take one of a fixed set of values, checked when the method is made
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: whether the method takes the run's ``analysis_model`` (``impute(analysis_model=...)``)
+    #: as its option of that name
+    uses_analysis_model: ClassVar[bool] = False
     #: parameter names and the dims of their trailing axes, filled in by subclasses
     #: through :meth:`parameter_dims` once the design is known.
 
@@ -158,6 +204,15 @@ class ImputationMethod(ABC):
     def default_options(cls) -> dict[str, Any]:
         """Options a user may set through ``method_options`` and their defaults."""
         return {}
+
+    def check_setup(self, context: SetupContext) -> list[str]:
+        """Checks that need the whole specification, run once before any sampling.
+
+        Raise ``ValueError`` (or ``TypeError``) naming the column or argument at fault;
+        return messages worth logging (they go to ``logged_events``). The default checks
+        nothing.
+        """
+        return []
 
     @abstractmethod
     def update(self, data: MethodData, rng: np.random.Generator) -> Draw:

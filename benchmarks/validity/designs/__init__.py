@@ -10,12 +10,13 @@ from benchmarks.validity.designs import (
     heckman,
     impact,
     logistic,
+    nonlinear,
     random_intercept,
     random_slope,
 )
 
-_MODULES = (random_intercept, random_slope, categorical, count, cluster_level, logistic,
-            heckman, impact)
+_MODULES = (random_intercept, random_slope, nonlinear, categorical, count, cluster_level,
+            logistic, heckman, impact)
 
 DESIGNS: dict[str, Design] = {d.name: d for module in _MODULES for d in module.DESIGNS}
 

@@ -3,8 +3,9 @@
 Every FCS method imputes ``x`` from a model in which ``y`` predicts ``x``; with a random slope
 of ``x`` in the analysis model that reverse model is incompatible, and the slope variance is
 lost. The table shows it for bayesimpute's and R's FCS methods; jomo's substantive-model-
-compatible ``jomo.lmer`` imputes ``x`` from the analysis model itself. A compatible bayesimpute
-method (issue 14) becomes one more entry in ``METHODS``.
+compatible ``jomo.lmer`` imputes ``x`` from the analysis model itself, and so does bayesimpute's
+``2l.smc`` (issue 14): ``x`` drawn from the analysis model times a covariate model of ``x`` with
+a random intercept, which must not use ``y`` (the analysis model brings ``y`` in).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ TRUTH = {"Intercept": 1.0, "x": 0.5, "g: Intercept": 0.5, "g: x": 0.2,
          "g: cov(Intercept, x)": 0.0, "residual": 1.0}
 KINDS = {name: (FIXED if name in ("Intercept", "x") else VARIANCE) for name in TRUTH}
 ROLES = {"x": {"g": -2, "y": 2}}
+#: 2l.smc's covariate model of x: its own random intercept, no y (the analysis model has it)
+COMPATIBLE_ROLES = {"x": {"g": -2}}
 INCOMPATIBLE = ("FCS reverse model: x imputed from y with a random slope of y, which cannot "
                 "reproduce the random slope of x in the analysis model")
 
@@ -58,6 +61,10 @@ METHODS = (
     PythonMethod("bayesimpute 2l.norm", {"x": "2l.norm"}, compatible=False,
                  note=INCOMPATIBLE, ci=True),
     PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, compatible=False, note=INCOMPATIBLE),
+    PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": FORMULA}},
+                 predictor_matrix(COMPATIBLE_ROLES), ci=True,
+                 note="substantive-model-compatible: x drawn from the analysis model times "
+                      "a random-intercept model of x"),
     mice_peer("R mice 2l.pan", {"x": "2l.pan"}, ROLES, compatible=False, note=INCOMPATIBLE),
     mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES, compatible=False,
               note=INCOMPATIBLE),

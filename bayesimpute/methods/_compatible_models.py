@@ -1,0 +1,243 @@
+"""The two model families of the compatible methods, each a PyMC model with its exact step.
+
+:class:`GaussianMixed` is the linear mixed model of :mod:`bayesimpute.methods.linear_mixed`
+sampled by :class:`~bayesimpute.methods.linear_mixed.LinearMixedGibbs`; :class:`LogitMixed`
+the (multinomial) logistic mixed model of :mod:`bayesimpute.methods._logistic` sampled by its
+Pólya–Gamma step. Each serves in both roles: as the analysis model (a Gaussian or a binary
+outcome) and as the covariate model of an incomplete predictor (continuous; binary or
+categorical).
+
+Unlike the ordinary imputation methods, both are fitted to every row with the current
+imputations filled in (data augmentation). That is what the factorisation
+p(y | x) p(x | z) requires: when x is missing at random given y, the observed x are a
+selected sample given z alone, so a covariate model fitted to them would be biased; in the
+joint Gibbs sampler the imputed rows carry the information that y holds about them.
+
+Both work on a standardised scale (the priors of the two modules are stated there) whose
+constants are fixed at the first visit; :class:`DesignScale` maps the parameters back, so
+that :meth:`parameters` and every linear predictor are on the data's own scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+
+from bayesimpute.methods import _logistic
+from bayesimpute.methods import linear_mixed
+from bayesimpute.methods.stepping import ChainStepper
+
+__all__ = ["DesignScale", "MixedParameters", "GaussianMixed", "LogitMixed"]
+
+
+class DesignScale:
+    """Centre and scale the columns of a design (and a Gaussian response).
+
+    A column is centred only where that is a reparameterisation of the same model: with an
+    intercept, and, for a column with a random effect, only with a random intercept too
+    (whose effects absorb the shift). The constants are fixed when the scale is made.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        The design; column 0 is the intercept when ``intercept`` is true.
+    y : ndarray (n,) or None
+        A Gaussian response to standardise; None leaves the response as it is (logistic).
+    random : ndarray of int
+        Columns of ``X`` with random effects.
+    intercept : bool
+        Whether column 0 is the intercept.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray | None, random: np.ndarray, intercept: bool):
+        p = X.shape[1]
+        self.intercept = intercept
+        self.random = np.asarray(random, dtype=int)
+        self.random_intercept = intercept and 0 in self.random
+        self.x_mean = X.mean(axis=0)
+        self.x_sd = X.std(axis=0)
+        self.x_sd[self.x_sd == 0] = 1.0
+        centred = np.full(p, intercept)
+        if intercept:
+            centred[0] = False
+            self.x_sd[0] = 1.0
+            if not self.random_intercept:
+                centred[self.random] = False
+        self.x_mean = np.where(centred, self.x_mean, 0.0)
+        self.y_mean, self.y_sd = 0.0, 1.0
+        if y is not None:
+            self.y_mean = float(np.mean(y)) if intercept else 0.0
+            self.y_sd = float(np.std(y)) or 1.0
+
+    def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
+        return (X - self.x_mean) / self.x_sd
+
+    def y(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.y_mean) / self.y_sd
+
+    def effects_map(self) -> np.ndarray:
+        """A with u_data = y_sd A u_std: the random effects on the data's scale."""
+        cols = self.random
+        A = np.diag(1.0 / self.x_sd[cols])
+        if self.random_intercept:
+            r0 = int(np.flatnonzero(cols == 0)[0])
+            A[r0] = -self.x_mean[cols] / self.x_sd[cols]
+            A[r0, r0] = 1.0
+        return A
+
+    def to_data_scale(self, beta: np.ndarray, u: np.ndarray, psi: np.ndarray,
+                      sigma2: float | None) -> MixedParameters:
+        """Parameters of the standardised model -> the same model on the data's scale.
+
+        ``beta`` (..., p), ``u`` (..., J, q), ``psi`` (..., q, q); leading axes (categories)
+        are kept.
+        """
+        b = self.y_sd * beta / self.x_sd
+        if self.intercept:
+            shift = np.sum(beta[..., 1:] * self.x_mean[1:] / self.x_sd[1:], axis=-1)
+            b[..., 0] = self.y_mean + self.y_sd * (beta[..., 0] - shift)
+        if len(self.random):
+            A = self.effects_map()
+            u = self.y_sd * np.einsum("ab,...jb->...ja", A, u)
+            psi = self.y_sd**2 * np.einsum("ab,...bc,dc->...ad", A, psi, A)
+        sigma2 = None if sigma2 is None else self.y_sd**2 * float(sigma2)
+        return MixedParameters(b, u, psi, sigma2)
+
+    def get_state(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}x_mean": self.x_mean.copy(), f"{prefix}x_sd": self.x_sd.copy(),
+                f"{prefix}y": np.array([self.y_mean, self.y_sd])}
+
+    def set_state(self, state, prefix: str) -> None:
+        self.x_mean = np.asarray(state[f"{prefix}x_mean"], dtype=float)
+        self.x_sd = np.asarray(state[f"{prefix}x_sd"], dtype=float)
+        self.y_mean, self.y_sd = (float(v) for v in state[f"{prefix}y"])
+
+
+@dataclass
+class MixedParameters:
+    """One draw of a mixed model's parameters on the data's scale.
+
+    ``beta`` (..., p); ``u`` (..., J, q) the cluster effects; ``psi`` (..., q, q) their
+    covariance; ``sigma2`` the residual variance of a Gaussian model (None for a logit).
+    A leading axis, where present, runs over the non-reference categories.
+    """
+
+    beta: np.ndarray
+    u: np.ndarray
+    psi: np.ndarray
+    sigma2: float | None = None
+
+    def linear_predictor(self, X: np.ndarray, random: np.ndarray,
+                         cluster: np.ndarray) -> np.ndarray:
+        """X beta + Z u_j per row: shape (n,), or (n, K-1) with a category axis."""
+        eta = X @ np.swapaxes(self.beta, -1, 0) if self.beta.ndim > 1 else X @ self.beta
+        if len(random):
+            Z = X[:, random]
+            if self.beta.ndim > 1:
+                eta = eta + np.einsum("nq,knq->nk", Z, self.u[:, cluster, :])
+            else:
+                eta = eta + np.einsum("nq,nq->n", Z, self.u[cluster])
+        return eta
+
+
+class _SteppedModel:
+    """A PyMC model, its exact step method and the chain's current point."""
+
+    def _start(self, model: pm.Model, gibbs, rng: np.random.Generator) -> None:
+        self.model, self.gibbs = model, gibbs
+        self.stepper = ChainStepper(gibbs, gibbs.initial_point())
+        self.rng = rng
+
+    def _advance(self, X_std: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                 n_steps: int) -> dict[str, float]:
+        with self.model:
+            pm.set_data({"X": X_std, "y": y})
+        self.gibbs.refresh_data()
+        self.gibbs.rng = rng  # all randomness flows from the chain's generator
+        return self.stepper.advance(n_steps)
+
+    def get_state(self, prefix: str) -> dict[str, np.ndarray]:
+        state = {f"{prefix}point.{k}": np.asarray(v) for k, v in self.stepper.point.items()}
+        return {**state, **self.scale.get_state(f"{prefix}scale.")}
+
+    def set_state(self, state, prefix: str) -> None:
+        point_prefix = f"{prefix}point."
+        self.stepper.point = {k[len(point_prefix):]: np.asarray(v) for k, v in state.items()
+                              if k.startswith(point_prefix)}
+        self.scale.set_state(state, f"{prefix}scale.")
+
+
+class GaussianMixed(_SteppedModel):
+    """``y = X beta + Z u_j + e``: linear_mixed's PyMC model and its exact Gibbs step.
+
+    Parameters
+    ----------
+    X, y : ndarray
+        Design and response of the rows the model is fitted to (fixes the scale).
+    cluster : ndarray of int
+        Cluster code per row (zeros and ``n_clusters = 1`` for a single-level model).
+    random : ndarray of int
+        Columns of ``X`` with random effects (empty: none).
+    names : list of str
+        Column names (the model's coordinates).
+    intercept : bool
+        Whether column 0 of ``X`` is the intercept.
+    rng : numpy Generator
+    """
+
+    def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
+                 intercept: bool, rng: np.random.Generator):
+        self.random = np.asarray(random, dtype=int)
+        self.scale = DesignScale(X, y, self.random, intercept)
+        self.priors = linear_mixed.LinearMixedPriors()
+        model = linear_mixed.build_pymc_model(
+            self.scale.X(X), self.scale.y(y), cluster, n_clusters, self.random,
+            priors=self.priors, x_names=list(names),
+        )
+        self._start(model, linear_mixed.LinearMixedGibbs(model=model, priors=self.priors,
+                                                         rng=rng), rng)
+
+    def update(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+               n_steps: int) -> dict[str, float]:
+        """``n_steps`` exact Gibbs transitions given the current design and response."""
+        return self._advance(self.scale.X(X), self.scale.y(y), rng, n_steps)
+
+    def parameters(self) -> MixedParameters:
+        state = self.gibbs.point_to_state(self.stepper.point)
+        return self.scale.to_data_scale(state.beta, state.u, state.psi, float(state.sigma2[0]))
+
+
+class LogitMixed(_SteppedModel):
+    """Logit (K = 2) or multinomial logit (K > 2) mixed model and its Pólya–Gamma step.
+
+    ``y`` holds codes 0..K-1 (category 0 the reference); other parameters as
+    :class:`GaussianMixed`.
+    """
+
+    def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
+                 intercept: bool, n_categories: int, rng: np.random.Generator):
+        self.random = np.asarray(random, dtype=int)
+        self.n_categories = int(n_categories)
+        self.scale = DesignScale(X, None, self.random, intercept)
+        self.priors = _logistic.LogitPriors()
+        model = _logistic.build_pymc_model(
+            self.scale.X(X), np.asarray(y).astype(int), cluster, n_clusters, self.random,
+            self.n_categories, priors=self.priors, x_names=list(names),
+        )
+        self._start(model, _logistic.LogisticMixedGibbs(model=model, priors=self.priors,
+                                                        rng=rng), rng)
+
+    def update(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+               n_steps: int) -> dict[str, float]:
+        """``n_steps`` exact Pólya–Gamma Gibbs transitions given the current data."""
+        return self._advance(self.scale.X(X), np.asarray(y).astype("int64"), rng, n_steps)
+
+    def parameters(self) -> MixedParameters:
+        """On the data's scale; with K = 2 the category axis is dropped."""
+        state = self.gibbs.point_to_state(self.stepper.point)
+        params = self.scale.to_data_scale(state.beta, state.u, state.psi, None)
+        if self.n_categories == 2:
+            params = MixedParameters(params.beta[0], params.u[0], params.psi[0], None)
+        return params

@@ -24,7 +24,7 @@ from benchmarks.validity.methods import Settings
 from benchmarks.validity.store import RowStore
 
 __all__ = ["RESULTS", "replication", "run_task", "run_design", "run_reduced", "git_commit",
-           "Task"]
+           "contains", "Task"]
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "validity"
@@ -46,6 +46,24 @@ def git_commit() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return commit + ("+dirty" if git("status", "--porcelain", "--", "bayesimpute") else "")
+
+
+def contains(revision: str):
+    """A test ``commit -> bool``: whether a row's commit contains ``revision`` (is it or a
+    descendant), i.e. was computed after the change ``revision`` made. A commit git does not
+    know (``unknown``) fails the test; ``+dirty`` is read as the commit it was made on."""
+    resolved = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+                              cwd=REPO, capture_output=True, text=True)
+    if resolved.returncode != 0:
+        raise ValueError(f"--since: git does not know the revision {revision!r}")
+    target = resolved.stdout.strip()
+
+    def test(commit: str) -> bool:
+        base = commit.removesuffix("+dirty")
+        return subprocess.run(["git", "merge-base", "--is-ancestor", target, base], cwd=REPO,
+                              capture_output=True).returncode == 0
+
+    return test
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,8 @@ def tasks_to_run(design: Design, reps: int, settings: Settings, commit: str,
             runnable.append(method)
         else:
             skipped.append(f"{design.name}: skipping {method.label} ({reason})")
-    done = store.done(settings.seed, settings.m, settings.maxit)
+    done = store.done(settings.seed, settings.m, settings.maxit,
+                      current=contains(since) if since else None)
     refresh = refresh or set()
     todo = {method.label: [rep for rep in range(min(reps, method.max_reps or reps))
                            if (method.label, rep) not in done or _refreshed(method, refresh)]
@@ -134,11 +153,15 @@ def _refreshed(method, refresh: set[str]) -> bool:
 
 def run_design(design: Design, reps: int, settings: Settings, *, jobs: int = 1,
                methods: list[str] | None = None, refresh: set[str] | None = None,
-               folder: Path = RESULTS, verbose: bool = True) -> pd.DataFrame:
-    """Run what is missing of ``reps`` replications and return all the design's rows."""
+               since: str | None = None, folder: Path = RESULTS,
+               verbose: bool = True) -> pd.DataFrame:
+    """Run what is missing of ``reps`` replications and return all the design's rows
+    (``since``: rows of the chosen methods computed on a commit that does not contain this
+    revision count as missing)."""
     store = RowStore(folder, design.name)
     commit = git_commit()
-    tasks, skipped = tasks_to_run(design, reps, settings, commit, store, methods, refresh)
+    tasks, skipped = tasks_to_run(design, reps, settings, commit, store, methods, refresh,
+                                  since)
     for message in skipped:
         print(message, flush=True)
     if verbose:

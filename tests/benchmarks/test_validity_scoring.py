@@ -9,7 +9,7 @@ import pytest
 from benchmarks.validity.design import FIXED, VARIANCE
 from benchmarks.validity.designs import DESIGNS, get_design
 from benchmarks.validity.designs._common import calibrated_logit
-from benchmarks.validity.runner import replication
+from benchmarks.validity.runner import contains, git_commit, replication
 from benchmarks.validity.scoring import (
     gross_errors,
     head_to_head,
@@ -131,6 +131,23 @@ def test_store_reuses_rows_of_the_same_settings_only(tmp_path):
     store.add(first.assign(estimate=2.0))  # a refreshed row replaces the committed one
     rows = store.consolidate()
     assert len(rows) == 1 and rows["estimate"].iloc[0] == 2.0
+
+
+def test_store_counts_only_rows_of_current_commits(tmp_path):
+    store = RowStore(tmp_path, "d")
+    store.add(rows_for([1.0], truth=1.0).assign(rep=0, commit="old"))
+    store.add(rows_for([1.0], truth=1.0, method="R x", peer="R").assign(rep=0, commit="old"))
+    store.add(rows_for([1.0], truth=1.0).assign(rep=1, commit="new"))
+    assert store.done(seed=1, m=5, maxit=10, current=lambda c: c == "new") == {("m", 1)}
+    assert len(store.done(seed=1, m=5, maxit=10)) == 3
+
+
+def test_contains_reads_git_ancestry():
+    head = git_commit().removesuffix("+dirty")
+    assert contains("HEAD")(head) and contains("HEAD")(head + "+dirty")
+    assert not contains("HEAD")("unknown")
+    with pytest.raises(ValueError, match="no-such-revision"):
+        contains("no-such-revision")
 
 
 @pytest.mark.parametrize("name", sorted(DESIGNS))

@@ -19,7 +19,7 @@ from benchmarks.validity.methods import RMethod
 from benchmarks.validity.scoring import head_to_head, score, target_checks, versus_r
 
 __all__ = ["select_run", "write_design_report", "write_summary", "compact_table",
-           "task_minutes"]
+           "targets_line", "task_minutes"]
 
 README_BEGIN, README_END = "<!-- validity:begin -->", "<!-- validity:end -->"
 
@@ -105,8 +105,33 @@ def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
                                                      variance["relative_bias"])
                 if np.isfinite(r)),
             "s": _fmt(first["seconds"], 2),
+            "n": int(group["n"].max()),
         })
     return pd.DataFrame(rows)
+
+
+def targets_line(design: Design, summary: pd.DataFrame) -> str:
+    """One sentence: how many target checks the compatible methods meet, each miss with the
+    complete-data value beside it, and the comparison with R's best FCS method."""
+    checks = target_checks(summary)
+    missed = checks[checks["met"] == False]  # noqa: E712 - None means "not applicable"
+    applied = checks["met"].notna().sum()
+    if applied == 0:
+        text = "Targets: no compatible method with a target in this design."
+    else:
+        text = f"Targets (compatible methods): {applied - len(missed)} of {applied} met"
+        if len(missed):
+            text += "; missed: " + "; ".join(
+                line.removeprefix("- ") for line in _missed_lines(missed, summary))
+        text += "."
+    versus = versus_r(summary, _fcs_labels(design))
+    if not versus.empty:
+        both = versus[versus["worse_on_both"]]
+        text += (f" Worse than R's best FCS method on both bias and coverage: {len(both)} of "
+                 f"{len(versus)} comparisons"
+                 + (" (" + "; ".join(f"{r.method} {r.parameter}" for r in both.itertuples())
+                    + ")" if len(both) else "") + ".")
+    return text
 
 
 def _command(design: Design, rows: pd.DataFrame) -> str:
@@ -313,7 +338,7 @@ def write_summary(entries: list[tuple[Design, pd.DataFrame, pd.DataFrame]], fold
             f"`{design.formula}`; rows from {commits}; task time "
             + ", ".join(f"{peer} {minutes:,.0f} min" for peer, minutes in
                         task_minutes(rows).items()) + ".", "",
-            markdown(compact_table(summary)), "",
+            markdown(compact_table(summary)), "", targets_line(design, summary), "",
         ]
     body = "\n".join(blocks)
     path = folder / "summary.md"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.validity.design import Design, Replication
+from benchmarks.validity.design import IMPUTED_MEAN, Design, Replication
 from benchmarks.validity.designs import get_design
 from benchmarks.validity.methods import Settings
 from benchmarks.validity.store import RowStore
@@ -93,7 +93,7 @@ def run_task(task: Task) -> list[pd.DataFrame]:
             message = f"{type(rows).__name__}: {rows}".replace("\n", " ")[:400]
             rows = pd.DataFrame({"parameter": data.truth.index, "kind": data.kinds.to_numpy(),
                                  "status": "failed", "note": message, "task_seconds": np.nan})
-        rows = _with_truth(rows, data)
+        rows = _with_truth(rows, data, imputes=method.peer != "reference")
         frames.append(rows.assign(
             design=design.name, method=method.label, peer=method.peer,
             compatible=method.compatible, rep=rep, seed=task.settings.seed,
@@ -103,9 +103,12 @@ def run_task(task: Task) -> list[pd.DataFrame]:
     return frames
 
 
-def _with_truth(rows: pd.DataFrame, data: Replication) -> pd.DataFrame:
-    """Attach the truth; a scored parameter the method did not report gets a failed row."""
-    absent = [p for p in data.truth.index if p not in set(rows["parameter"])]
+def _with_truth(rows: pd.DataFrame, data: Replication, imputes: bool = True) -> pd.DataFrame:
+    """Attach the truth; a scored parameter the method did not report gets a failed row
+    (except the imputed means of a reference analysis, which imputes nothing)."""
+    reported = set(rows["parameter"])
+    absent = [p for p in data.truth.index if p not in reported
+              and (imputes or data.kinds[p] != IMPUTED_MEAN)]
     if absent:
         rows = pd.concat([rows, pd.DataFrame({
             "parameter": absent, "kind": data.kinds[absent].to_numpy(), "status": "failed",
@@ -115,9 +118,10 @@ def _with_truth(rows: pd.DataFrame, data: Replication) -> pd.DataFrame:
 
 def tasks_to_run(design: Design, reps: int, settings: Settings, commit: str,
                  store: RowStore, methods: list[str] | None = None,
-                 refresh: set[str] | None = None) -> tuple[list[Task], list[str]]:
-    """Tasks not cached (or to refresh), replication-major; and messages about skipped
-    methods (an R peer where R is absent)."""
+                 refresh: set[str] | None = None,
+                 since: str | None = None) -> tuple[list[Task], list[str]]:
+    """Tasks not cached (or to refresh, or cached on a commit without ``since``),
+    replication-major; and messages about skipped methods (an R peer where R is absent)."""
     chosen = [m for m in design.methods if methods is None or m.label in methods]
     if methods is not None:
         unknown = set(methods) - {m.label for m in design.methods}

@@ -9,7 +9,8 @@ import pytest
 from benchmarks.validity.design import FIXED, VARIANCE
 from benchmarks.validity.designs import DESIGNS, get_design
 from benchmarks.validity.designs._common import calibrated_logit
-from benchmarks.validity.runner import contains, git_commit, replication
+from benchmarks.validity.methods import Settings
+from benchmarks.validity.runner import contains, git_commit, replication, tasks_to_run
 from benchmarks.validity.scoring import (
     gross_errors,
     head_to_head,
@@ -140,6 +141,24 @@ def test_store_counts_only_rows_of_current_commits(tmp_path):
     store.add(rows_for([1.0], truth=1.0).assign(rep=1, commit="new"))
     assert store.done(seed=1, m=5, maxit=10, current=lambda c: c == "new") == {("m", 1)}
     assert len(store.done(seed=1, m=5, maxit=10)) == 3
+
+
+def test_since_recomputes_only_rows_older_than_the_revision(tmp_path):
+    design = get_design("ri_mar")
+    store = RowStore(tmp_path, design.name)
+    for label, commit in (("complete data", "unknown"), ("complete cases", git_commit())):
+        store.add(rows_for([1.0], truth=1.0, method=label, peer="reference").assign(
+            rep=0, commit=commit))
+    chosen = ["complete data", "complete cases"]
+    settings = Settings(m=5, maxit=10, seed=1)
+
+    def planned(**since):
+        tasks, _ = tasks_to_run(design, 2, settings, "now", store, chosen, **since)
+        return {(t.method, rep) for t in tasks for rep in t.reps}
+
+    assert planned() == {("complete data", 1), ("complete cases", 1)}
+    assert planned(since="HEAD") == {("complete data", 0), ("complete data", 1),
+                                     ("complete cases", 1)}
 
 
 def test_contains_reads_git_ancestry():

@@ -202,3 +202,17 @@ def test_head_to_head_pairs_replications():
     assert row["mae_difference_mcse"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
     assert row["coverage_first"] == pytest.approx(2 / 3)
     assert row["coverage_difference"] == pytest.approx(2 / 3 - 2 / 3)
+
+
+def test_targets_line_names_misses_and_skips_designs_without_targets():
+    from dataclasses import replace
+
+    from benchmarks.validity.report import targets_line
+
+    rows = rows_for(np.full(10, 1.0), truth=1.0)  # coverage 100%: outside [93, 97]
+    summary = score(rows)
+    design = get_design("ri_mar")
+    line = targets_line(design, rows, summary)
+    assert line.startswith("Targets (compatible methods): 0 of 1 met; missed: m, b: coverage")
+    line = targets_line(replace(design, no_targets="a reason"), rows, summary)
+    assert line.startswith("Absolute targets not applicable: a reason.")

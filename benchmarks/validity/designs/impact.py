@@ -109,7 +109,7 @@ METHODS = (
     PythonMethod("bayesimpute 2l.polyreg + 2l.bin", NATIVE, predictors=_native_predictors,
                  ci=True, note="pupil, ct: 2l.polyreg; hypots, tsah, edh: 2l.bin"),
     mice_peer("R miceadds 2l.pmm (integer codes)", dict.fromkeys(SPORADIC, "2l.pmm"),
-              _tutorial_roles(), integer_coded=FACTORS,
+              _tutorial_roles(), integer_coded=FACTORS, batch=1,
               note="the tutorial's coding: factors as integer codes, 2l.pmm for all, mort "
                    "random slope"),
     Reference("complete cases", rows="complete cases", note="listwise deletion"),

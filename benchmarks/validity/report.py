@@ -362,10 +362,13 @@ def write_summary(entries: list[tuple[Design, pd.DataFrame, pd.DataFrame]], fold
         first = rows.iloc[0]
         commits = ", ".join(f"{peer} {', '.join(sorted(g['commit'].astype(str).unique()))}"
                             for peer, g in rows.groupby("peer", sort=False))
+        counts = rows.groupby("method")["rep"].nunique()
+        partial = (f" (**partial run**: {counts.min()}–{counts.max()} of the design's "
+                   f"{design.replications})" if counts.min() < design.replications else "")
         blocks += [
             f"**{design.title}** (`{design.name}`, [details]"
             f"(benchmarks/results/validity/{design.name}.md)): {rows['rep'].nunique()} "
-            f"replications, m = {int(first['m'])}, maxit = {int(first['maxit'])}; "
+            f"replications{partial}, m = {int(first['m'])}, maxit = {int(first['maxit'])}; "
             f"`{design.formula}`; rows from {commits}; task time "
             + ", ".join(f"{peer} {minutes:,.0f} min" for peer, minutes in
                         task_minutes(rows).items()) + ".", "",

@@ -6,12 +6,15 @@ Examples::
     nice -n 10 python -m benchmarks.validity all --jobs 2    # every design at its full size
     python -m benchmarks.validity ri_mar --reps 20 --m 3 --maxit 5 --out /tmp/validity
     python -m benchmarks.validity random_slope --peers bayesimpute reference --refresh bayesimpute
+    python -m benchmarks.validity all --peers bayesimpute reference --since 0e02842 --jobs 2
     python -m benchmarks.validity report --readme            # tables, figures, README section
 
 Rows are cached per (design, method, replication, seed, m, maxit) in the design's CSV, so a
 rerun computes only what is missing; ``--refresh`` recomputes the named methods (labels, or
-the peers ``bayesimpute``, ``R``, ``reference``, or ``all``). R peers are skipped with a message
-where R or one of its packages is absent.
+the peers ``bayesimpute``, ``R``, ``reference``, or ``all``); ``--since REV`` recomputes the
+chosen methods' rows that were computed on a commit not containing REV (after a method change
+merged at REV: resumable, and the R rows stay). R peers are skipped with a message where R or
+one of its packages is absent.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                    if (args.methods is None or m.label in args.methods)
                    and (args.peers is None or m.peer in args.peers)]
         rows = run_design(design, reps, settings, jobs=args.jobs, methods=methods,
-                          refresh=set(args.refresh or []), folder=args.out)
+                          refresh=set(args.refresh or []), since=args.since,
+                          folder=args.out)
         run = select_run(rows, design, reps, settings.seed, settings.m, settings.maxit)
         if not run.empty:
             path, _ = write_design_report(design, run, args.out)
@@ -110,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="only these kinds of methods")
     parser.add_argument("--refresh", nargs="+", metavar="LABEL",
                         help="recompute these methods (labels, peers or 'all') even if cached")
+    parser.add_argument("--since", metavar="REV",
+                        help="recompute the chosen methods' rows computed on a commit that "
+                             "does not contain REV (e.g. the merge of a method change)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"default {RESULTS}")
     parser.add_argument("--readme", action="store_true",
                         help="also write the summary into README.md's validity section")

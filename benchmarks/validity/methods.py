@@ -226,6 +226,9 @@ class RMethod(Method):
     ci: bool = False
     max_reps: int | None = None
     timeout: int = 3600
+    #: replications per R session: R and its packages start once per batch (seconds), but a
+    #: batch's rows arrive only when it ends, so slow peers take small batches
+    batch: int = 10
     peer: ClassVar[str] = "R"
 
     @property
@@ -236,8 +239,6 @@ class RMethod(Method):
     def available(self) -> str | None:
         return r_available("jsonlite", "mice", "lme4", "lmerTest", *self.packages)
 
-    #: replications per R session (R and its packages start once per batch)
-    batch: ClassVar[int] = 10
 
     def run(self, design, replication, settings, imputation_seed):
         outcome = self.run_batch(design, [(replication, imputation_seed)], settings)[0]

@@ -19,7 +19,7 @@ from benchmarks.validity.methods import RMethod
 from benchmarks.validity.scoring import head_to_head, score, target_checks, versus_r
 
 __all__ = ["select_run", "write_design_report", "write_summary", "compact_table",
-           "task_minutes"]
+           "targets_line", "task_minutes"]
 
 README_BEGIN, README_END = "<!-- validity:begin -->", "<!-- validity:end -->"
 
@@ -105,8 +105,38 @@ def compact_table(summary: pd.DataFrame) -> pd.DataFrame:
                                                      variance["relative_bias"])
                 if np.isfinite(r)),
             "s": _fmt(first["seconds"], 2),
+            "n": int(group["n"].max()),
         })
     return pd.DataFrame(rows)
+
+
+def targets_line(design: Design, rows: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """One sentence: how many target checks the compatible methods meet, each miss with the
+    complete-data value beside it, and the comparison with R's best FCS method."""
+    checks = target_checks(summary)
+    missed = checks[checks["met"] == False]  # noqa: E712 - None means "not applicable"
+    applied = checks["met"].notna().sum()
+    if design.no_targets:
+        text = f"Absolute targets not applicable: {design.no_targets}."
+        verdict = _head_to_head_verdict(design, rows)
+        if verdict:
+            text += f" Head to head: {verdict}."
+    elif applied == 0:
+        text = "Targets: no compatible method with a target in this design."
+    else:
+        text = f"Targets (compatible methods): {applied - len(missed)} of {applied} met"
+        if len(missed):
+            text += "; missed: " + "; ".join(
+                line.removeprefix("- ") for line in _missed_lines(missed, summary))
+        text += "."
+    versus = versus_r(summary, _fcs_labels(design))
+    if not versus.empty:
+        both = versus[versus["worse_on_both"]]
+        text += (f" Worse than R's best FCS method on both bias and coverage: {len(both)} of "
+                 f"{len(versus)} comparisons"
+                 + (" (" + "; ".join(f"{r.method} {r.parameter}" for r in both.itertuples())
+                    + ")" if len(both) else "") + ".")
+    return text
 
 
 def _command(design: Design, rows: pd.DataFrame) -> str:
@@ -166,10 +196,7 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
         "width; s = mean seconds of one imputation (m data sets).", "",
         markdown(results_table(summary)), "",
         "## Targets (compatible methods)", "",
-        f"Met: {len(met)} of {len(met) + len(missed)} checks (fixed-effect coverage in "
-        "[93, 97]%, variance components within 10% relative bias)."
-        + (" Missed:" if len(missed) else ""), "",
-        *_missed_lines(missed, summary),
+        *_target_lines(design, met, missed, summary),
         "",
         "## Against R's best FCS method", "",
         _versus_text(versus), "",
@@ -183,6 +210,15 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
     path.write_text("\n".join(lines))
     plot_design(design, summary, folder / f"{name}.png")
     return path, summary
+
+
+def _target_lines(design: Design, met: pd.DataFrame, missed: pd.DataFrame,
+                  summary: pd.DataFrame) -> list[str]:
+    if design.no_targets:
+        return [f"Not applicable: {design.no_targets}."]
+    return [f"Met: {len(met)} of {len(met) + len(missed)} checks (fixed-effect coverage in "
+            "[93, 97]%, variance components within 10% relative bias)."
+            + (" Missed:" if len(missed) else ""), "", *_missed_lines(missed, summary)]
 
 
 def _missed_lines(missed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
@@ -212,8 +248,6 @@ def _head_to_head_lines(design: Design, rows: pd.DataFrame) -> list[str]:
     table = head_to_head(rows, first, second)
     if table.empty:
         return []
-    worse_mae = table["mae_difference"] > 2 * table["mae_difference_mcse"]
-    worse_cov = table["coverage_difference"] < -2 * table["coverage_difference_mcse"]
     shown = pd.DataFrame({
         "parameter": table["parameter"], "n": table["n"],
         f"MAE {first}": table["mae_first"].map(_fmt),
@@ -226,16 +260,38 @@ def _head_to_head_lines(design: Design, rows: pd.DataFrame) -> list[str]:
                                   zip(table["coverage_difference"],
                                       table["coverage_difference_mcse"])],
     })
-    verdict = (f"{first} is at least as good as {second} on every parameter (no paired "
-               "difference worse by more than 2 MC s.e.)" if not (worse_mae | worse_cov).any()
-               else f"{first} is worse than {second} beyond 2 MC s.e. on: " + ", ".join(
-                   f"{p} ({'MAE' if m else 'coverage'})" for p, m, c in
-                   zip(table["parameter"], worse_mae, worse_cov) if m or c))
+    verdict = _head_to_head_verdict(design, rows, table)
     return ["## Head to head (same replications)", "",
             "Mean absolute deviation from the truth and coverage of each method, and their "
             "paired differences over the replications both completed (first minus second; "
             "a positive MAE difference / negative coverage difference means the first is "
             "worse).", "", markdown(shown), "", verdict + ".", ""]
+
+
+def _head_to_head_verdict(design: Design, rows: pd.DataFrame,
+                          table: pd.DataFrame | None = None) -> str:
+    """Whether the first method of ``design.head_to_head`` is at least as good as the second
+    on every parameter (paired differences beyond 2 MC s.e.); "" without such a pair."""
+    if design.head_to_head is None:
+        return ""
+    first, second = design.head_to_head
+    table = head_to_head(rows, first, second) if table is None else table
+    if table.empty:
+        return ""
+    worse_mae = table["mae_difference"] > 2 * table["mae_difference_mcse"]
+    worse_cov = table["coverage_difference"] < -2 * table["coverage_difference_mcse"]
+    with_coverage = table["coverage_difference"].notna()
+    points = (f"; point estimates: MAE at most {second}'s on "
+              f"{int((table['mae_difference'] <= 0).sum())} of {len(table)} parameters, "
+              f"coverage at least {second}'s on "
+              f"{int((table['coverage_difference'][with_coverage] >= 0).sum())} of "
+              f"{int(with_coverage.sum())}")
+    if not (worse_mae | worse_cov).any():
+        return (f"{first} is at least as good as {second} on every parameter (no paired "
+                "difference worse by more than 2 MC s.e.)" + points)
+    return f"{first} is worse than {second} beyond 2 MC s.e. on: " + ", ".join(
+        f"{p} ({'MAE' if m else 'coverage'})" for p, m, c in
+        zip(table["parameter"], worse_mae, worse_cov) if m or c) + points
 
 
 def _versus_text(versus: pd.DataFrame) -> str:
@@ -306,14 +362,17 @@ def write_summary(entries: list[tuple[Design, pd.DataFrame, pd.DataFrame]], fold
         first = rows.iloc[0]
         commits = ", ".join(f"{peer} {', '.join(sorted(g['commit'].astype(str).unique()))}"
                             for peer, g in rows.groupby("peer", sort=False))
+        counts = rows.groupby("method")["rep"].nunique()
+        partial = (f" (**partial run**: {counts.min()}–{counts.max()} of the design's "
+                   f"{design.replications})" if counts.min() < design.replications else "")
         blocks += [
             f"**{design.title}** (`{design.name}`, [details]"
             f"(benchmarks/results/validity/{design.name}.md)): {rows['rep'].nunique()} "
-            f"replications, m = {int(first['m'])}, maxit = {int(first['maxit'])}; "
+            f"replications{partial}, m = {int(first['m'])}, maxit = {int(first['maxit'])}; "
             f"`{design.formula}`; rows from {commits}; task time "
             + ", ".join(f"{peer} {minutes:,.0f} min" for peer, minutes in
                         task_minutes(rows).items()) + ".", "",
-            markdown(compact_table(summary)), "",
+            markdown(compact_table(summary)), "", targets_line(design, rows, summary), "",
         ]
     body = "\n".join(blocks)
     path = folder / "summary.md"

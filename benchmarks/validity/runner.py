@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.validity.design import Design, Replication
+from benchmarks.validity.design import IMPUTED_MEAN, Design, Replication
 from benchmarks.validity.designs import get_design
 from benchmarks.validity.methods import Settings
 from benchmarks.validity.store import RowStore
 
 __all__ = ["RESULTS", "replication", "run_task", "run_design", "run_reduced", "git_commit",
-           "Task"]
+           "contains", "Task"]
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "validity"
@@ -46,6 +46,24 @@ def git_commit() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return commit + ("+dirty" if git("status", "--porcelain", "--", "bayesimpute") else "")
+
+
+def contains(revision: str):
+    """A test ``commit -> bool``: whether a row's commit contains ``revision`` (is it or a
+    descendant), i.e. was computed after the change ``revision`` made. A commit git does not
+    know (``unknown``) fails the test; ``+dirty`` is read as the commit it was made on."""
+    resolved = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+                              cwd=REPO, capture_output=True, text=True)
+    if resolved.returncode != 0:
+        raise ValueError(f"--since: git does not know the revision {revision!r}")
+    target = resolved.stdout.strip()
+
+    def test(commit: str) -> bool:
+        base = commit.removesuffix("+dirty")
+        return subprocess.run(["git", "merge-base", "--is-ancestor", target, base], cwd=REPO,
+                              capture_output=True).returncode == 0
+
+    return test
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ def run_task(task: Task) -> list[pd.DataFrame]:
             message = f"{type(rows).__name__}: {rows}".replace("\n", " ")[:400]
             rows = pd.DataFrame({"parameter": data.truth.index, "kind": data.kinds.to_numpy(),
                                  "status": "failed", "note": message, "task_seconds": np.nan})
-        rows = _with_truth(rows, data)
+        rows = _with_truth(rows, data, imputes=method.peer != "reference")
         frames.append(rows.assign(
             design=design.name, method=method.label, peer=method.peer,
             compatible=method.compatible, rep=rep, seed=task.settings.seed,
@@ -85,9 +103,12 @@ def run_task(task: Task) -> list[pd.DataFrame]:
     return frames
 
 
-def _with_truth(rows: pd.DataFrame, data: Replication) -> pd.DataFrame:
-    """Attach the truth; a scored parameter the method did not report gets a failed row."""
-    absent = [p for p in data.truth.index if p not in set(rows["parameter"])]
+def _with_truth(rows: pd.DataFrame, data: Replication, imputes: bool = True) -> pd.DataFrame:
+    """Attach the truth; a scored parameter the method did not report gets a failed row
+    (except the imputed means of a reference analysis, which imputes nothing)."""
+    reported = set(rows["parameter"])
+    absent = [p for p in data.truth.index if p not in reported
+              and (imputes or data.kinds[p] != IMPUTED_MEAN)]
     if absent:
         rows = pd.concat([rows, pd.DataFrame({
             "parameter": absent, "kind": data.kinds[absent].to_numpy(), "status": "failed",
@@ -97,9 +118,10 @@ def _with_truth(rows: pd.DataFrame, data: Replication) -> pd.DataFrame:
 
 def tasks_to_run(design: Design, reps: int, settings: Settings, commit: str,
                  store: RowStore, methods: list[str] | None = None,
-                 refresh: set[str] | None = None) -> tuple[list[Task], list[str]]:
-    """Tasks not cached (or to refresh), replication-major; and messages about skipped
-    methods (an R peer where R is absent)."""
+                 refresh: set[str] | None = None,
+                 since: str | None = None) -> tuple[list[Task], list[str]]:
+    """Tasks not cached (or to refresh, or cached on a commit without ``since``),
+    replication-major; and messages about skipped methods (an R peer where R is absent)."""
     chosen = [m for m in design.methods if methods is None or m.label in methods]
     if methods is not None:
         unknown = set(methods) - {m.label for m in design.methods}
@@ -113,7 +135,8 @@ def tasks_to_run(design: Design, reps: int, settings: Settings, commit: str,
             runnable.append(method)
         else:
             skipped.append(f"{design.name}: skipping {method.label} ({reason})")
-    done = store.done(settings.seed, settings.m, settings.maxit)
+    done = store.done(settings.seed, settings.m, settings.maxit,
+                      current=contains(since) if since else None)
     refresh = refresh or set()
     todo = {method.label: [rep for rep in range(min(reps, method.max_reps or reps))
                            if (method.label, rep) not in done or _refreshed(method, refresh)]
@@ -134,11 +157,15 @@ def _refreshed(method, refresh: set[str]) -> bool:
 
 def run_design(design: Design, reps: int, settings: Settings, *, jobs: int = 1,
                methods: list[str] | None = None, refresh: set[str] | None = None,
-               folder: Path = RESULTS, verbose: bool = True) -> pd.DataFrame:
-    """Run what is missing of ``reps`` replications and return all the design's rows."""
+               since: str | None = None, folder: Path = RESULTS,
+               verbose: bool = True) -> pd.DataFrame:
+    """Run what is missing of ``reps`` replications and return all the design's rows
+    (``since``: rows of the chosen methods computed on a commit that does not contain this
+    revision count as missing)."""
     store = RowStore(folder, design.name)
     commit = git_commit()
-    tasks, skipped = tasks_to_run(design, reps, settings, commit, store, methods, refresh)
+    tasks, skipped = tasks_to_run(design, reps, settings, commit, store, methods, refresh,
+                                  since)
     for message in skipped:
         print(message, flush=True)
     if verbose:

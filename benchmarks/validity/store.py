@@ -6,14 +6,17 @@ fragment under ``.cache/<design>/`` (not committed), so an interrupted run loses
 ``consolidate()`` merges the fragments into the CSV (a fragment replaces the CSV's rows of the
 same key), under a file lock and removing only the fragments it merged, so runs of different
 methods of one design may go on side by side. A row is reused only for the same seed, m and
-maxit, so a reduced run never passes for a full one, and ``--refresh`` recomputes chosen
-methods whatever is cached.
+maxit, so a reduced run never passes for a full one. Every row records the commit it was
+computed on: ``done(..., current=...)`` counts a row only when its commit passes the test, so
+rows older than a change to a method (``--since``) are recomputed while the others, R's
+included, are kept; ``--refresh`` recomputes chosen methods whatever is cached.
 """
 
 from __future__ import annotations
 
 import fcntl
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,12 +59,17 @@ class RowStore:
         source = 0 if path == self.csv else path.stat().st_mtime_ns
         return frame.assign(_source=source)
 
-    def done(self, seed: int, m: int, maxit: int) -> set[tuple[str, int]]:
-        """(method, rep) already computed with these settings."""
+    def done(self, seed: int, m: int, maxit: int,
+             current: Callable[[str], bool] | None = None) -> set[tuple[str, int]]:
+        """(method, rep) already computed with these settings (and, given ``current``, on a
+        commit for which ``current(commit)`` is true)."""
         rows = self.rows()
         if rows.empty:
             return set()
         same = rows[(rows["seed"] == seed) & (rows["m"] == m) & (rows["maxit"] == maxit)]
+        if current is not None:
+            verdicts = {c: current(str(c)) for c in same["commit"].unique()}
+            same = same[same["commit"].map(verdicts).astype(bool)]
         return set(zip(same["method"], same["rep"].astype(int)))
 
     def add(self, rows: pd.DataFrame) -> None:

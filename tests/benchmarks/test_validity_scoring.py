@@ -9,7 +9,8 @@ import pytest
 from benchmarks.validity.design import FIXED, VARIANCE
 from benchmarks.validity.designs import DESIGNS, get_design
 from benchmarks.validity.designs._common import calibrated_logit
-from benchmarks.validity.runner import replication
+from benchmarks.validity.methods import Settings
+from benchmarks.validity.runner import contains, git_commit, replication, tasks_to_run
 from benchmarks.validity.scoring import (
     gross_errors,
     head_to_head,
@@ -133,6 +134,41 @@ def test_store_reuses_rows_of_the_same_settings_only(tmp_path):
     assert len(rows) == 1 and rows["estimate"].iloc[0] == 2.0
 
 
+def test_store_counts_only_rows_of_current_commits(tmp_path):
+    store = RowStore(tmp_path, "d")
+    store.add(rows_for([1.0], truth=1.0).assign(rep=0, commit="old"))
+    store.add(rows_for([1.0], truth=1.0, method="R x", peer="R").assign(rep=0, commit="old"))
+    store.add(rows_for([1.0], truth=1.0).assign(rep=1, commit="new"))
+    assert store.done(seed=1, m=5, maxit=10, current=lambda c: c == "new") == {("m", 1)}
+    assert len(store.done(seed=1, m=5, maxit=10)) == 3
+
+
+def test_since_recomputes_only_rows_older_than_the_revision(tmp_path):
+    design = get_design("ri_mar")
+    store = RowStore(tmp_path, design.name)
+    for label, commit in (("complete data", "unknown"), ("complete cases", git_commit())):
+        store.add(rows_for([1.0], truth=1.0, method=label, peer="reference").assign(
+            rep=0, commit=commit))
+    chosen = ["complete data", "complete cases"]
+    settings = Settings(m=5, maxit=10, seed=1)
+
+    def planned(**since):
+        tasks, _ = tasks_to_run(design, 2, settings, "now", store, chosen, **since)
+        return {(t.method, rep) for t in tasks for rep in t.reps}
+
+    assert planned() == {("complete data", 1), ("complete cases", 1)}
+    assert planned(since="HEAD") == {("complete data", 0), ("complete data", 1),
+                                     ("complete cases", 1)}
+
+
+def test_contains_reads_git_ancestry():
+    head = git_commit().removesuffix("+dirty")
+    assert contains("HEAD")(head) and contains("HEAD")(head + "+dirty")
+    assert not contains("HEAD")("unknown")
+    with pytest.raises(ValueError, match="no-such-revision"):
+        contains("no-such-revision")
+
+
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_replications_are_reproducible_and_differ(name):
     design = get_design(name)
@@ -166,3 +202,17 @@ def test_head_to_head_pairs_replications():
     assert row["mae_difference_mcse"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
     assert row["coverage_first"] == pytest.approx(2 / 3)
     assert row["coverage_difference"] == pytest.approx(2 / 3 - 2 / 3)
+
+
+def test_targets_line_names_misses_and_skips_designs_without_targets():
+    from dataclasses import replace
+
+    from benchmarks.validity.report import targets_line
+
+    rows = rows_for(np.full(10, 1.0), truth=1.0)  # coverage 100%: outside [93, 97]
+    summary = score(rows)
+    design = get_design("ri_mar")
+    line = targets_line(design, rows, summary)
+    assert line.startswith("Targets (compatible methods): 0 of 1 met; missed: m, b: coverage")
+    line = targets_line(replace(design, no_targets="a reason"), rows, summary)
+    assert line.startswith("Absolute targets not applicable: a reason.")

@@ -55,13 +55,14 @@ def predictor_matrix(roles: Roles):
 
 def mice_peer(label: str, method: Mapping[str, str], roles: Roles, *,
               integer_coded: tuple[str, ...] = (), compatible: bool = True,
-              note: str = "", max_reps: int | None = None) -> RMethod:
+              note: str = "", max_reps: int | None = None, batch: int = 10) -> RMethod:
     """An R mice / miceadds run with the same predictor roles as the Python methods."""
     packages = ("miceadds",) if any(m.startswith("2l.pmm") for m in method.values()) else ()
     return RMethod(label, "mice.R",
                    {"method": dict(method), "predictors": {k: dict(v) for k, v in roles.items()},
                     "integer_coded": list(integer_coded), "packages": list(packages)},
-                   packages=packages, compatible=compatible, note=note, max_reps=max_reps)
+                   packages=packages, compatible=compatible, note=note, max_reps=max_reps,
+                   batch=batch)
 
 
 def jomo_peer(formula: str | list[str], *, n_burn: int = 1000, n_iter: int = 100,

@@ -74,7 +74,7 @@ def _r_peers(rho: float, mar_note: str) -> tuple:
     if rho != 0.6:
         return ()
     return (mice_peer("R mice 2l.pan", {"y": "2l.pan"}, MAR_ROLES, compatible=False,
-                      note=mar_note + "; 25 replications (minutes each)", max_reps=25),)
+                      note=mar_note + "; 25 replications (minutes each)", max_reps=25, batch=1),)
 
 
 def _design(rho: float) -> Design:

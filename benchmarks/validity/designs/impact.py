@@ -109,7 +109,7 @@ METHODS = (
     PythonMethod("bayesimpute 2l.polyreg + 2l.bin", NATIVE, predictors=_native_predictors,
                  ci=True, note="pupil, ct: 2l.polyreg; hypots, tsah, edh: 2l.bin"),
     mice_peer("R miceadds 2l.pmm (integer codes)", dict.fromkeys(SPORADIC, "2l.pmm"),
-              _tutorial_roles(), integer_coded=FACTORS,
+              _tutorial_roles(), integer_coded=FACTORS, batch=1,
               note="the tutorial's coding: factors as integer codes, 2l.pmm for all, mort "
                    "random slope"),
     Reference("complete cases", rows="complete cases", note="listwise deletion"),
@@ -120,5 +120,9 @@ IMPACT = Design(
     "fit)", description=DESCRIPTION, simulate=simulate, formula=FORMULA, family="binomial",
     methods=METHODS, replications=50, reduced=Reduced(reps=2, m=2, maxit=3),
     head_to_head=("bayesimpute 2l.polyreg + 2l.bin", "R miceadds 2l.pmm (integer codes)"),
+    no_targets="the truth is the complete-data fit of the same patients, not a population "
+               "value, so a valid 95% interval covers it more often than 95% (it also "
+               "carries the complete data's own sampling error); the criterion is the head "
+               "to head with R's integer-coded 2l.pmm",
 )
 DESIGNS = (IMPACT,)

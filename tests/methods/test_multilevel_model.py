@@ -53,7 +53,7 @@ def level_names(chains):
     return [level.name for chain in chains for level in chain.levels]
 
 
-def gibbs_summaries(X, y, chains, n_draws=40000, burn=300, seed=1):
+def gibbs_summaries(X, y, chains, n_draws=20000, burn=300, seed=1):
     rng = np.random.default_rng(seed)
     sweep = GaussianSweep(X, y, chains)
     state = MultilevelState.start(X.shape[1], chains)
@@ -81,15 +81,19 @@ def nuts_summaries(X, y, chains, seed=2, draws=2000):
 
 
 def assert_same_posterior(gibbs, nuts):
-    """Means agree within 5 Monte Carlo standard errors (effective sizes from ArviZ), and
-    standard deviations within 20%."""
-    g_ess = np.array([float(az.ess(gibbs[None, :, k])) for k in range(gibbs.shape[1])])
+    """Means and standard deviations agree within 5 Monte Carlo standard errors (ArviZ's
+    ``mcse`` of the mean and of the sd, which account for autocorrelation and heavy tails:
+    the log variance of a level whose variance may be near zero has both)."""
+    def mcse(draws, method):  # draws (chain, draw, k)
+        return np.array([float(az.mcse(draws[:, :, k], method=method))
+                         for k in range(draws.shape[-1])])
+
+    g = gibbs[None]
     n_flat = nuts.reshape(-1, nuts.shape[-1])
-    n_ess = np.array([float(az.ess(nuts[:, :, k])) for k in range(nuts.shape[-1])])
-    se = np.sqrt(gibbs.var(0) / g_ess + n_flat.var(0) / n_ess)
-    z = np.abs(gibbs.mean(0) - n_flat.mean(0)) / se
-    assert np.all(z < 5), z
-    assert np.allclose(gibbs.std(0), n_flat.std(0), rtol=0.2), (gibbs.std(0), n_flat.std(0))
+    for method, statistic in (("mean", np.mean), ("sd", np.std)):
+        se = np.sqrt(mcse(g, method) ** 2 + mcse(nuts, method) ** 2)
+        z = np.abs(statistic(gibbs, axis=0) - statistic(n_flat, axis=0)) / se
+        assert np.all(z < 5), (method, z, statistic(gibbs, axis=0), statistic(n_flat, axis=0))
 
 
 @pytest.mark.slow

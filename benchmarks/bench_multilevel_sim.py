@@ -270,6 +270,7 @@ def main() -> None:
     seconds = runs.groupby(["design", "replication", "method"])["seconds"].first().sum()
     table = summarise(runs)
     ml = table[table["method"] == "ml"]
+    missed = ml[~ml["met"]]
     notes = [
         f"replications: {runs.groupby('design')['replication'].nunique().to_dict()}; m = 5, "
         f"maxit = 10; {seconds:.0f} s of imputation and fitting in all on this (shared) machine.",
@@ -277,7 +278,7 @@ def main() -> None:
         "pooled s.e. and coverage >= 0.90; variances |relative bias| <= 10%.",
         f"ml meets every criterion: {bool(ml['met'].all())}"
         + ("" if ml["met"].all() else
-           f" (missed: {', '.join(ml.loc[~ml['met'], 'design'] + ' ' + ml.loc[~ml['met'], 'term'])})")
+           f" (missed: {', '.join(missed['design'] + ' ' + missed['term'])})")
         + ".",
         "Crossed w (primary level, about 29 of 40 schools observed): an independent Bayesian "
         "regression on the same primary-level aggregates attenuates w as much as ml.norm "

@@ -73,7 +73,8 @@ def regression_imputations(data: pd.DataFrame, rng: np.random.Generator,
         else:
             sigma2, beta = residual @ residual / df, beta_hat
         w = units["w"].to_numpy().copy()
-        w[~observed] = X[~observed] @ beta + np.sqrt(sigma2) * rng.standard_normal((~observed).sum())
+        noise = np.sqrt(sigma2) * rng.standard_normal((~observed).sum())
+        w[~observed] = X[~observed] @ beta + noise
         per_row = pd.Series(w, index=units.index).reindex(data["primary"]).to_numpy()
         completed.append(data.assign(w=per_row))
     return completed

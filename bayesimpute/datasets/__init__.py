@@ -124,10 +124,12 @@ def load_scotssec(variant: Literal["complete", "incomplete"] = "complete") -> pd
 
     3,435 pupils cross-classified by 148 primary schools (``primary``) and 19 secondary
     schools (``second``): a pupil's primary school does not determine the secondary one.
-    ``variant="incomplete"`` has missing values imposed by the MAR mechanism documented in
-    ``benchmarks/r/export_scotssec.R`` (``verbal`` 33% missing, MAR on ``attain``, and never
-    measured in 15 of the 148 primary schools; ``attain`` 19% missing, MAR on ``social`` and
-    ``sex``). Exported from R by that script; GPL (>= 2), see ``data/PROVENANCE.md``.
+    ``variant="incomplete"`` has missing values imposed by the mechanism documented in
+    ``benchmarks/r/export_scotssec.R`` (``verbal`` 33% missing, depending on ``attain``, and
+    never measured in 15 of the 148 primary schools; ``attain`` 19% missing, MAR on ``social``
+    and ``sex``). ``verbal``'s deletion uses the true ``attain``, so the mechanism is MAR only
+    where ``attain`` is observed. Exported from R by that script; GPL (>= 2), see
+    ``data/PROVENANCE.md``.
 
     Returns
     -------

@@ -42,18 +42,28 @@ def cluster_crossproduct_planes(
     """Per-cluster cross-products of ``columns`` as planes: an array of shape (k, k, J).
 
     ``out[a, b, j]`` is the sum over the rows of cluster j of ``columns[a] * columns[b]``.
-    One ``bincount`` per pair of columns: memory stays O(n) however many rows there are.
+    One ``bincount`` per pair of columns on contiguous copies of the columns: memory stays
+    O(n) however many rows there are.
     The cluster axis is last so that each entry ``out[a, b]`` is one contiguous vector over
     the clusters: with many small clusters the per-cluster algebra of the Gibbs steps then
     runs as vector arithmetic (the ``*_planes`` kernels below) instead of batched LAPACK
     calls on thousands of 2 x 2 matrices, and writing the sums costs no strided scatter.
     """
+    columns = [np.ascontiguousarray(column, dtype=float) for column in columns]
+    # a column of ones (the intercept) needs no product: its sums are the column's own
+    ones = [len(c) > 0 and c[0] == 1.0 and bool(np.all(c == 1.0)) for c in columns]
     k = len(columns)
     out = np.empty((k, k, n_clusters))
+    product = np.empty(len(cluster))  # one buffer for every pair: no allocation per pair
     for a in range(k):
         for b in range(a, k):
-            out[a, b] = np.bincount(cluster, weights=columns[a] * columns[b],
-                                    minlength=n_clusters)
+            if ones[a] and ones[b]:
+                weights = None  # the counts
+            elif ones[a] or ones[b]:
+                weights = columns[b] if ones[a] else columns[a]
+            else:
+                weights = np.multiply(columns[a], columns[b], out=product)
+            out[a, b] = np.bincount(cluster, weights=weights, minlength=n_clusters)
             if b != a:
                 out[b, a] = out[a, b]
     return out

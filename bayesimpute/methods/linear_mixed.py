@@ -306,9 +306,10 @@ class LinearMixedGibbs(BlockedStep):
     # --- data -------------------------------------------------------------------------
     def refresh_data(self) -> None:
         """Recompute the per-cluster sufficient statistics from the model's containers."""
-        X = self.model["X"].get_value()
-        y = self.model["y"].get_value()
-        cluster = self.model["cluster_index"].get_value().astype(int)
+        # borrow: read the containers' arrays in place (a copy of 10^7 rows costs seconds)
+        X = self.model["X"].get_value(borrow=True)
+        y = self.model["y"].get_value(borrow=True)
+        cluster = self.model["cluster_index"].get_value(borrow=True).astype(np.intp, copy=False)
         n_clusters = len(self.model.coords["cluster"])
         planes = cluster_crossproduct_planes([*X.T, y], cluster, n_clusters)
         n_per_cluster = np.bincount(cluster, minlength=n_clusters).astype(float)

@@ -63,8 +63,12 @@ def test_products_of_planes_match_numpy(q):
 def test_cluster_crossproducts_sum_each_clusters_rows():
     rng = np.random.default_rng(3)
     cluster = np.array([2, 0, 2, 2, 0, 4])  # clusters 1 and 3 have no rows
-    D = rng.normal(size=(len(cluster), 3))
+    # an intercept, a column that starts with 1 and is not one, two others
+    D = np.column_stack([np.ones(6), [1.0, 2.0, 1.0, 1.0, 1.0, 1.0], rng.normal(size=(6, 2))])
     expected = np.stack([D[cluster == j].T @ D[cluster == j] for j in range(5)])
     np.testing.assert_allclose(cluster_crossproducts(D, cluster, 5), expected, rtol=1e-12)
-    by_pair = cluster_crossproduct_planes(list(D.T), cluster, 5)
-    assert np.array_equal(unplanes(by_pair), cluster_crossproducts(D, cluster, 5))
+    # the shortcuts for the intercept give the same sums, bit for bit, as the products
+    direct = np.array([[np.bincount(cluster, weights=D[:, a] * D[:, b], minlength=5)
+                        for b in range(4)] for a in range(4)])
+    assert np.array_equal(cluster_crossproduct_planes(list(D.T), cluster, 5), direct)
+    assert np.array_equal(cluster_crossproducts(D, cluster, 5), unplanes(direct))

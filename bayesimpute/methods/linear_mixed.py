@@ -13,8 +13,12 @@ loop either by :class:`LinearMixedGibbs`, an exact blocked Gibbs step method, or
 
 The Gibbs step draws (beta, u) jointly: beta from its conditional with the random
 effects integrated out, then u given beta. Both need only per-cluster cross-products
-of [X, y], computed once per FCS visit, so a transition costs O(J p^3), not O(n):
+of [X, y], computed once per FCS visit, so a transition costs O(J p^2 q), not O(n):
 this is what makes 100,000 rows in 5,000 clusters take milliseconds per transition.
+The per-cluster algebra is vector arithmetic over the clusters (:class:`ClusterStatistics`
+holds the cross-products with the cluster axis last), in blocks that stay in cache: at
+two rows per cluster (10^7 rows in 500,000 clusters) batched LAPACK calls on 500,000 tiny
+matrices cost several times more.
 """
 
 from __future__ import annotations

@@ -134,10 +134,20 @@ def run_dask_case(n_rows: int, n_clusters: int, m: int, n_workers: int,
 
 
 def _fresh(*arguments: str) -> dict:
-    """Run this script with ``arguments`` in a fresh process; its JSON result."""
+    """Run this script with ``arguments`` in a fresh process; its JSON result, with the
+    machine's load averages (1, 5, 15 min, as ``uptime`` prints them) before and after."""
+    before = os.getloadavg()
     out = subprocess.run([sys.executable, __file__, *arguments], check=True,
                          capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = (before, os.getloadavg())
+    print(f"{' '.join(arguments)}: {result.get('seconds', 0):.1f} s, load before "
+          f"{_loads(before)}, after {_loads(result['load'][1])}", file=sys.stderr)
+    return result
+
+
+def _loads(averages) -> str:
+    return " / ".join(f"{x:.1f}" for x in averages)
 
 
 def main() -> None:
@@ -187,6 +197,7 @@ def _table(results: dict, parallel: dict, r_seconds: float | None) -> pd.DataFra
             "impute() s": round(r["seconds"], 2), "largest process MB": round(peak),
             "target": text, "met": met,
             "R mice 2l.pan s": round(r_seconds, 1) if (case == "b" and r_seconds) else None,
+            "load before → after": _load_cell(r),
         })
     for k, r in parallel.items():
         rows.append({
@@ -195,8 +206,14 @@ def _table(results: dict, parallel: dict, r_seconds: float | None) -> pd.DataFra
             "impute() s": round(r["seconds"], 2),
             "largest process MB": round(max(r["client_mb"], r["worker_mb"])),
             "target": "speed-up reported", "met": None, "R mice 2l.pan s": None,
+            "load before → after": _load_cell(r),
         })
     return pd.DataFrame(rows)
+
+
+def _load_cell(result: dict) -> str:
+    before, after = result["load"]
+    return f"{before[0]:.1f} → {after[0]:.1f}"
 
 
 def _notes(results: dict, parallel: dict, r_seconds: float | None) -> list[str]:
@@ -218,9 +235,15 @@ def _notes(results: dict, parallel: dict, r_seconds: float | None) -> list[str]:
     notes.append(f"m = 8 chains of (b): 1 worker {parallel[1]['seconds']:.2f} s, 2 workers "
                  f"{parallel[2]['seconds']:.2f} s, speed-up {speedup:.2f} (2 cores shared with "
                  f"other work); same imputations on 1 and 2 workers: {same}")
+    notes.append("load: the 1-min load average before → after each case (column); 1 / 5 / 15 "
+                 "min before and after: " + "; ".join(
+                     f"{case} {_loads(r['load'][0])} → {_loads(r['load'][1])}"
+                     for case, r in [*results.items(), *((f"p{k}", r) for k, r in
+                                                         parallel.items())]))
     notes.append("load average (1, 5, 15 min) when the table was written: "
                  + ", ".join(f"{x:.1f}" for x in os.getloadavg())
-                 + " on 2 cores shared with other developers' jobs")
+                 + f" on {os.cpu_count()} cores shared with other developers' jobs; the "
+                 f"benchmark ran at niceness {os.nice(0)}")
     notes.append("R reference on this machine type (../shared/data/README.md / issue 2): "
                  "2l.pmm 45 s, 2l.pan 77 s at case (b)."
                  + ("" if r_seconds else " R not installed here: not rerun."))

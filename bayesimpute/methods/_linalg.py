@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import linalg, stats
 
 __all__ = [
     "cluster_crossproducts",
+    "cluster_crossproduct_planes",
+    "cholesky_planes",
+    "spd_inverse_planes",
+    "matmul_planes",
+    "matvec_planes",
     "draw_mvn_from_precision",
     "draw_batched_mvn",
     "draw_inverse_wishart",
@@ -23,16 +30,132 @@ def symmetrize(a: np.ndarray) -> np.ndarray:
 def cluster_crossproducts(D: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
     """Per-cluster cross-products ``D_j' D_j`` as an array of shape (J, k, k).
 
-    One ``bincount`` per pair of columns: memory stays O(n) however many rows there are,
-    which is what keeps a million-row update a few passes over the data.
+    The same sums as :func:`cluster_crossproduct_planes` (bitwise), cluster axis first.
     """
-    k = D.shape[1]
-    out = np.empty((n_clusters, k, k))
+    planes = cluster_crossproduct_planes(list(D.T), cluster, n_clusters)
+    return np.ascontiguousarray(np.moveaxis(planes, -1, 0))
+
+
+def cluster_crossproduct_planes(
+    columns: Sequence[np.ndarray], cluster: np.ndarray, n_clusters: int
+) -> np.ndarray:
+    """Per-cluster cross-products of ``columns`` as planes: an array of shape (k, k, J).
+
+    ``out[a, b, j]`` is the sum over the rows of cluster j of ``columns[a] * columns[b]``.
+    One ``bincount`` per pair of columns on contiguous copies of the columns: memory stays
+    O(n) however many rows there are.
+    The cluster axis is last so that each entry ``out[a, b]`` is one contiguous vector over
+    the clusters: with many small clusters the per-cluster algebra of the Gibbs steps then
+    runs as vector arithmetic (the ``*_planes`` kernels below) instead of batched LAPACK
+    calls on thousands of 2 x 2 matrices, and writing the sums costs no strided scatter.
+    """
+    columns = [np.ascontiguousarray(column, dtype=float) for column in columns]
+    # a column of ones (the intercept) needs no product: its sums are the column's own
+    ones = [len(c) > 0 and c[0] == 1.0 and bool(np.all(c == 1.0)) for c in columns]
+    k = len(columns)
+    out = np.empty((k, k, n_clusters))
+    product = np.empty(len(cluster))  # one buffer for every pair: no allocation per pair
     for a in range(k):
         for b in range(a, k):
-            s = np.bincount(cluster, weights=D[:, a] * D[:, b], minlength=n_clusters)
-            out[:, a, b] = s
-            out[:, b, a] = s
+            if ones[a] and ones[b]:
+                weights = None  # the counts
+            elif ones[a] or ones[b]:
+                weights = columns[b] if ones[a] else columns[a]
+            else:
+                weights = np.multiply(columns[a], columns[b], out=product)
+            out[a, b] = np.bincount(cluster, weights=weights, minlength=n_clusters)
+            if b != a:
+                out[b, a] = out[a, b]
+    return out
+
+
+# --- batches of small matrices stored as planes (matrix axes first, batch axis last) -------
+# For q x q matrices with q small and many of them, a loop over the q^2 entries of vector
+# operations over the batch is far cheaper than numpy's batched linalg, which pays a LAPACK
+# call per matrix. Every kernel is the textbook algorithm, written entry by entry.
+
+
+def _check_positive(pivot: np.ndarray) -> None:
+    if not np.min(pivot, initial=np.inf) > 0:  # NaN fails too
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+
+def cholesky_planes(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of the symmetric positive definite matrices ``A[:, :, j]``.
+
+    Reads the lower triangle only, as LAPACK's ``potrf``; raises ``LinAlgError`` as
+    ``np.linalg.cholesky`` does when a matrix is not positive definite.
+    """
+    q = A.shape[0]
+    L = np.empty(A.shape)
+    for c in range(q):
+        pivot = A[c, c].copy()
+        for k in range(c):
+            pivot -= L[c, k] ** 2
+        _check_positive(pivot)
+        L[c, c] = np.sqrt(pivot)
+        L[c, c + 1:] = 0.0
+        for r in range(c + 1, q):
+            L[r, c] = A[r, c]
+            for k in range(c):
+                L[r, c] -= L[r, k] * L[c, k]
+            L[r, c] /= L[c, c]
+    return L
+
+
+def _lower_triangular_inverse_planes(L: np.ndarray) -> np.ndarray:
+    q = L.shape[0]
+    inverse = np.zeros(L.shape)
+    for r in range(q):
+        inverse[r, r] = 1.0 / L[r, r]
+        for c in range(r):
+            # row r of L times column c of the inverse is 0 below the diagonal
+            inverse[r, c] = -np.sum(L[r, c:r] * inverse[c:r, c], axis=0) / L[r, r]
+    return inverse
+
+
+def spd_inverse_planes(A: np.ndarray) -> np.ndarray:
+    """Inverses of the symmetric positive definite matrices ``A[:, :, j]`` (exactly
+    symmetric). Closed forms for q = 1 and 2, else through the Cholesky factor:
+    ``A^-1 = L^-T L^-1``."""
+    q = A.shape[0]
+    if q == 1:
+        _check_positive(A[0, 0])
+        return 1.0 / A
+    if q == 2:
+        # [[a, b], [b, d]]^-1 = [[d, -b], [-b, a]] / (a d - b^2); positive definite iff
+        # a > 0 and a d - b^2 > 0
+        a, b, d = A[0, 0], A[1, 0], A[1, 1]
+        determinant = a * d - b * b
+        _check_positive(a)
+        _check_positive(determinant)
+        out = np.empty(A.shape)
+        out[0, 0], out[1, 1] = d / determinant, a / determinant
+        out[0, 1] = out[1, 0] = -b / determinant
+        return out
+    L_inv = _lower_triangular_inverse_planes(cholesky_planes(A))
+    out = np.empty(A.shape)
+    for a in range(q):
+        for b in range(a + 1):
+            # (L^-T L^-1)[a, b] = sum over k >= a of L_inv[k, a] L_inv[k, b]
+            out[a, b] = np.sum(L_inv[a:, a] * L_inv[a:, b], axis=0)
+            out[b, a] = out[a, b]
+    return out
+
+
+def matmul_planes(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A[:, :, j] @ B[:, :, j]`` for every j: (m, n, J) x (n, r, J) -> (m, r, J)."""
+    out = A[:, 0, None, :] * B[None, 0, :, :]
+    for i in range(1, A.shape[1]):
+        out += A[:, i, None, :] * B[None, i, :, :]
+    return out
+
+
+def matvec_planes(A: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``A[:, :, j] @ v[:, j]`` for every j: (m, n, J) x (n, J) -> (m, J)."""
+    out = A[:, 0] * v[0]
+    for i in range(1, A.shape[1]):
+        out += A[:, i] * v[i]
     return out
 
 

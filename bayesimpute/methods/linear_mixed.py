@@ -320,14 +320,15 @@ class LinearMixedGibbs(BlockedStep):
         self._cluster_stats = ClusterStatistics(planes, n_per_cluster, self.random)
 
     @property
-    def _stats(self) -> np.ndarray:
-        """Per-cluster cross-products of [X, y], (J, p+1, p+1) (a view)."""
+    def cluster_stats(self) -> np.ndarray:
+        """Per-cluster cross-products of the current [X, y], (J, p+1, p+1) (a view)."""
         if self._cluster_stats is None:
             self.refresh_data()
         return self._cluster_stats.by_cluster
 
     @property
-    def _n_per_cluster(self) -> np.ndarray:
+    def n_per_cluster(self) -> np.ndarray:
+        """Rows per cluster of the current data."""
         if self._cluster_stats is None:
             self.refresh_data()
         return self._cluster_stats.n_per_cluster
@@ -360,7 +361,7 @@ class LinearMixedGibbs(BlockedStep):
     def initial_point(self) -> dict:
         """A start in the posterior's bulk: the moment fit of the model's current data
         (:func:`~bayesimpute.methods.start_values.linear_mixed_start`)."""
-        fit = linear_mixed_start(self._stats, self._n_per_cluster, self.random)
+        fit = linear_mixed_start(self.cluster_stats, self.n_per_cluster, self.random)
         n_clusters = len(self.model.coords["cluster"])
         sigma2 = np.full(n_clusters if self.heterogeneous else 1, fit.sigma2)
         # heterogeneous: E[sigma2_j | s] = s / (a - 1), so s = (a - 1) sigma2 centres them

@@ -186,7 +186,7 @@ class _LinearGaussianMethod(ImputationMethod):
 
     def _mean_state(self, state: LinearMixedState) -> LinearMixedState:
         """The state with beta at its conditional posterior mean given the data."""
-        stats = self._gibbs._stats
+        stats = self._gibbs.cluster_stats
         p = stats.shape[1] - 1
         XX, Xy = stats[:, :p, :p].sum(axis=0), stats[:, :p, p].sum(axis=0)
         if len(self.random):

@@ -424,13 +424,17 @@ class _MultilevelLogit(_MultilevelMethod):
         """Each category's penalised logistic fit against the reference, and the moment
         estimate of its random-intercept variance at the lowest level of the first chain,
         shared equally by the levels."""
-        lowest = self.chains[0].levels[0]
         n_free = self.state.beta.shape[0]
-        beta, variance = logit_start(X, y, lowest.codes, lowest.n_clusters, n_free,
+        if self.chains:
+            lowest = self.chains[0].levels[0]
+            codes, n_clusters = lowest.codes, lowest.n_clusters
+        else:  # a target at the top level: no random effects above it
+            codes, n_clusters = np.zeros(len(y), dtype=int), 1
+        beta, variance = logit_start(X, y, codes, n_clusters, n_free,
                                      self.priors.beta_sd(X.shape[1]))
         n_levels = sum(len(chain.levels) for chain in self.chains)
         self.state.beta = beta
-        for k in range(n_free):
+        for k in range(n_free if n_levels else 0):
             share = max(float(variance[k]) / n_levels, PSI_FLOOR)
             self.state.psi[k] = [[np.eye(len(level.random)) * share for level in chain.levels]
                                  for chain in self.chains]

@@ -319,3 +319,19 @@ def test_first_iteration_draws_are_posterior_draws(method, assert_first_draws_in
     intercept = {"y_x": "Intercept"}
     assert_first_draws_in_the_bulk(first["y_beta"].sel(**intercept).values.ravel(),
                                    long_run["y_beta"].sel(**intercept).values.ravel())
+
+
+def test_binary_at_the_top_level_starts_without_levels_above():
+    """A school-level binary in pupils-in-classes-in-schools is imputed at school level,
+    where no random effects are left: the start must not need a level (it raised
+    IndexError), and every school gets one value."""
+    rng = np.random.default_rng(1)
+    school, klass = np.repeat(np.arange(30), 20), np.repeat(np.arange(120), 5)
+    b = (rng.random(30) < 0.4).astype(float)[school]
+    data = pd.DataFrame({"school": school, "klass": klass, "y": rng.normal(size=600) + b,
+                         "b": b})
+    data.loc[np.isin(school, [1, 5, 9, 13]), "b"] = np.nan
+    imp = bi.impute(data, method={"b": "ml.bin"}, cluster=["school", "klass"], m=2, maxit=2,
+                    seed=1)
+    for i in range(imp.m):
+        assert (imp.complete(i).groupby("school")["b"].nunique() == 1).all()

@@ -19,18 +19,13 @@ import xarray as xr
 import bayesimpute as bi
 from bayesimpute import resume
 from bayesimpute.engine.checkpoint import read_progress
+from two_variables import two_incomplete_variables
 
 ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=2, maxit=5, seed=4)
 
 
 def make_data() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    n = 120
-    data = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=n),
-                         "y": rng.normal(size=n)})
-    data.loc[rng.random(n) < 0.3, "x"] = np.nan
-    data.loc[rng.random(n) < 0.3, "y"] = np.nan
-    return data
+    return two_incomplete_variables(seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -22,18 +22,13 @@ from bayesimpute.engine.dask_backend import DaskBackend  # noqa: E402
 from bayesimpute.engine.sampler import chain_seeds, make_plan  # noqa: E402
 from bayesimpute.engine.spec import build_spec  # noqa: E402
 from bayesimpute.engine.tasks import ChainTask  # noqa: E402
+from two_variables import two_incomplete_variables  # noqa: E402
 
 ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=2, maxit=5, seed=4)
 
 
 def make_data() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    n = 120
-    data = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=n),
-                         "y": rng.normal(size=n)})
-    data.loc[rng.random(n) < 0.3, "x"] = np.nan
-    data.loc[rng.random(n) < 0.3, "y"] = np.nan
-    return data
+    return two_incomplete_variables(seed=0)
 
 
 def assert_same_run(got: bi.MultipleImputation, expected: bi.MultipleImputation) -> None:

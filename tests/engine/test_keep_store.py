@@ -15,18 +15,13 @@ from bayesimpute.engine.run import KEEP_ALL_LIMIT_BYTES, choose_keep
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec
 from bayesimpute.engine.tasks import ChainTask, run_chain_task
+from two_variables import two_incomplete_variables
 
 ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=2, maxit=4, seed=11)
 
 
 def make_data() -> pd.DataFrame:
-    rng = np.random.default_rng(2)
-    n = 120
-    data = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=n),
-                         "y": rng.normal(size=n)})
-    data.loc[rng.random(n) < 0.3, "x"] = np.nan
-    data.loc[rng.random(n) < 0.3, "y"] = np.nan
-    return data
+    return two_incomplete_variables(seed=2)
 
 
 @pytest.fixture(scope="module")

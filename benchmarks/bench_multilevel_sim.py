@@ -81,14 +81,7 @@ def simulate_nested(seed: int, schools: int = 50, classes: int = 4, pupils: int 
     y = (1.0 + 0.5 * x + 0.4 * w + rng.normal(0, np.sqrt(0.2), schools)[school]
          + rng.normal(0, np.sqrt(0.1), n_classes)[klass] + rng.normal(0, np.sqrt(0.7), n))
     complete = pd.DataFrame({"school": school, "klass": klass, "y": y, "x": x, "w": w})
-    data = complete.copy()
-    data.loc[rng.random(n) < _logistic(-0.9 + 0.8 * _standard(y)), "x"] = np.nan
-    class_mean = _standard(pd.Series(y).groupby(klass).transform("mean").to_numpy())
-    class_draw = rng.random(n_classes)[klass]
-    data.loc[class_draw < _logistic(-1.6 + 0.8 * class_mean), "w"] = np.nan
-    never = rng.choice(schools, size=schools // 10, replace=False)
-    data.loc[np.isin(school, never), "w"] = np.nan
-    return complete, data
+    return complete, _delete(complete, klass, n_classes, school, schools, rng)
 
 
 def simulate_crossed(seed: int, n: int = 2000, primaries: int = 40, secondaries: int = 25):
@@ -99,14 +92,24 @@ def simulate_crossed(seed: int, n: int = 2000, primaries: int = 40, secondaries:
     y = (1.0 + 0.5 * x + 0.4 * w + rng.normal(0, np.sqrt(0.15), primaries)[primary]
          + rng.normal(0, np.sqrt(0.1), secondaries)[secondary] + rng.normal(0, np.sqrt(0.75), n))
     complete = pd.DataFrame({"primary": primary, "secondary": secondary, "y": y, "x": x, "w": w})
+    return complete, _delete(complete, primary, primaries, primary, primaries, rng)
+
+
+def _delete(complete: pd.DataFrame, w_cluster: np.ndarray, n_w_clusters: int,
+            never_cluster: np.ndarray, n_never_clusters: int,
+            rng: np.random.Generator) -> pd.DataFrame:
+    """Both designs' missingness: x MAR given y; w, constant within its clusters
+    (``w_cluster``), MAR given their mean y, and never measured in 10% of the
+    ``never_cluster`` clusters (the schools, or the primary schools)."""
+    y, n = complete["y"].to_numpy(), len(complete)
     data = complete.copy()
     data.loc[rng.random(n) < _logistic(-0.9 + 0.8 * _standard(y)), "x"] = np.nan
-    school_mean = _standard(pd.Series(y).groupby(primary).transform("mean").to_numpy())
-    draw = rng.random(primaries)[primary]
-    data.loc[draw < _logistic(-1.6 + 0.8 * school_mean), "w"] = np.nan
-    never = rng.choice(primaries, size=primaries // 10, replace=False)
-    data.loc[np.isin(primary, never), "w"] = np.nan
-    return complete, data
+    cluster_mean = _standard(pd.Series(y).groupby(w_cluster).transform("mean").to_numpy())
+    draw = rng.random(n_w_clusters)[w_cluster]
+    data.loc[draw < _logistic(-1.6 + 0.8 * cluster_mean), "w"] = np.nan
+    never = rng.choice(n_never_clusters, size=n_never_clusters // 10, replace=False)
+    data.loc[np.isin(never_cluster, never), "w"] = np.nan
+    return data
 
 
 SIMULATE = {"nested": simulate_nested, "crossed": simulate_crossed}

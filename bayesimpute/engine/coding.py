@@ -87,8 +87,10 @@ def variable_kind(series: pd.Series) -> VariableKind:
     if (pd.api.types.is_numeric_dtype(series.dtype) and not _is_datetime_like(series.dtype)) or (
         content == "number"
     ):
-        observed = pd.unique(series.dropna())
-        if len(observed) <= 2 and set(np.asarray(observed, dtype=float)) <= {0.0, 1.0}:
+        # binary when every observed value is 0 or 1: one vectorised pass (a set of the
+        # distinct values would hash every value of a continuous column)
+        observed = np.asarray(series.dropna(), dtype=float)
+        if np.all((observed == 0.0) | (observed == 1.0)):
             return VariableKind.BINARY
         return VariableKind.CONTINUOUS
     raise _unusable_dtype_error(series)

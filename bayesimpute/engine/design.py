@@ -138,7 +138,9 @@ class TargetDesign:
         when the design has several.
         """
         n = len(next(iter(values.values())))
-        X = np.empty((n, len(self.columns)))
+        # column-major: each column is written and later read (gathers of the observed
+        # rows, per-cluster sums) as one contiguous vector, several times faster at 10^7 rows
+        X = np.empty((n, len(self.columns)), order="F")
         means: dict[tuple[str, int | None, str | None], np.ndarray] = {}
         for j, column in enumerate(self.columns):
             if not column.source:

@@ -144,6 +144,9 @@ class ChainRunner:
             for v, name in plan.methods.items() if not is_passive(name)
         }
         self.trace = ChainTrace()
+        # per variable, what never changes along the chain (each costs a pass over n rows)
+        self._fit_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # fit rows, impute rows
+        self._written: dict[str, np.ndarray] = {}  # positions of the missing flagged cells
 
     # --- start ---------------------------------------------------------------------------
     def initial_fill(self) -> None:
@@ -179,11 +182,13 @@ class ChainRunner:
 
     def _store(self, variable: str, values: np.ndarray) -> None:
         """Record the imputations of ``variable``; only missing cells enter the working data."""
-        wy = self.plan.where[variable]
         self.draws[variable] = values
-        missing = np.isnan(self.plan.values[variable][wy])
-        column = self.current[variable]
-        column[np.flatnonzero(wy)[missing]] = values[missing]
+        if variable not in self._written:
+            wy = self.plan.where[variable]
+            missing = np.isnan(self.plan.values[variable][wy])
+            self._written[variable] = (np.flatnonzero(wy)[missing], missing)
+        positions, missing = self._written[variable]
+        self.current[variable][positions] = values[missing]
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a saved chain state (imputations, method states, generator)."""
@@ -220,19 +225,33 @@ class ChainRunner:
         if levels:  # the model's own (lowest) cluster, the run's first one for two levels
             cluster, labels, n_clusters = levels[0].codes, levels[0].labels, levels[0].n_clusters
         X = design.build(self.current, cluster, n_clusters, {lv.name: lv for lv in levels})
-        usable = ~np.isnan(X).any(axis=1)
-        # the model learns from observed cells that are not flagged for (over-)imputation
-        observed_mask = ~np.isnan(plan.values[variable]) & ~plan.where[variable] & usable
+        if variable not in self._fit_rows:
+            self._fit_rows[variable] = self._read_only_masks(variable)
+        observed_mask, impute = self._fit_rows[variable]
+        if np.isnan(X).any():  # a predictor missing and not imputed: leave its rows out
+            usable = ~np.isnan(X).any(axis=1)
+            observed_mask, impute = observed_mask & usable, impute & usable
+            X = np.where(usable[:, None], X, 0.0)
         codec = plan.codecs[variable]
         return MethodData(
             target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
-            impute=plan.where[variable] & usable, X=np.where(usable[:, None], X, 0.0),
+            impute=impute, X=X,
             x_names=design.names, random=design.random, cluster=cluster,
             n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
             extra={"x_roles": design.roles, "levels": codec.categories,
                    "mean_levels": design.mean_levels}, cluster_levels=levels,
             columns=self._read_only_columns(), codecs=plan.codecs,
         )
+
+    def _read_only_masks(self, variable: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows the model of ``variable`` learns from (observed cells not flagged for
+        (over-)imputation) and the rows it imputes, read-only: every visit shares them."""
+        where = self.plan.where[variable]
+        fit_rows = ~np.isnan(self.plan.values[variable]) & ~where
+        impute = where.view()
+        for mask in (fit_rows, impute):
+            mask.flags.writeable = False
+        return fit_rows, impute
 
     def _read_only_columns(self) -> MappingProxyType:
         """Views of the working columns that a method cannot write through."""
@@ -245,7 +264,8 @@ class ChainRunner:
 
     def _impute(self, variable: str, iteration: int) -> np.ndarray:
         data = self._method_data(variable)
-        if not np.array_equal(data.impute, self.plan.where[variable]):
+        if data.impute is not self._fit_rows[variable][1] and not np.array_equal(
+                data.impute, self.plan.where[variable]):
             raise SamplerError(
                 f"{variable!r}: some cells to impute have a predictor that is missing and not "
                 "imputed; impute that predictor too or drop it from this row"

@@ -37,7 +37,8 @@ def cluster_crossproducts(D: np.ndarray, cluster: np.ndarray, n_clusters: int) -
 
 
 def cluster_crossproduct_planes(
-    columns: Sequence[np.ndarray], cluster: np.ndarray, n_clusters: int
+    columns: Sequence[np.ndarray], cluster: np.ndarray, n_clusters: int,
+    reuse: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per-cluster cross-products of ``columns`` as planes: an array of shape (k, k, J).
 
@@ -48,8 +49,15 @@ def cluster_crossproduct_planes(
     the clusters: with many small clusters the per-cluster algebra of the Gibbs steps then
     runs as vector arithmetic (the ``*_planes`` kernels below) instead of batched LAPACK
     calls on thousands of 2 x 2 matrices, and writing the sums costs no strided scatter.
+
+    ``reuse`` = (earlier columns, their planes), for the same rows and clusters: the entries
+    of pairs of columns that are unchanged are copied instead of summed again (in an FCS
+    visit most predictors did not change since the last one). Only read-only columns count
+    as unchanged (a writeable one may have been changed in place, and would then equal its
+    earlier self). The result is the same, bit for bit.
     """
     columns = [np.ascontiguousarray(column, dtype=float) for column in columns]
+    unchanged = _unchanged_columns(columns, reuse)
     # a column of ones (the intercept) needs no product: its sums are the column's own
     ones = [len(c) > 0 and c[0] == 1.0 and bool(np.all(c == 1.0)) for c in columns]
     k = len(columns)
@@ -57,16 +65,34 @@ def cluster_crossproduct_planes(
     product = np.empty(len(cluster))  # one buffer for every pair: no allocation per pair
     for a in range(k):
         for b in range(a, k):
-            if ones[a] and ones[b]:
-                weights = None  # the counts
-            elif ones[a] or ones[b]:
-                weights = columns[b] if ones[a] else columns[a]
+            if unchanged[a] and unchanged[b]:
+                out[a, b] = reuse[1][a, b]
             else:
-                weights = np.multiply(columns[a], columns[b], out=product)
-            out[a, b] = np.bincount(cluster, weights=weights, minlength=n_clusters)
+                out[a, b] = _pair_sums(columns, ones, a, b, cluster, n_clusters, product)
             if b != a:
                 out[b, a] = out[a, b]
     return out
+
+
+def _pair_sums(columns, ones, a: int, b: int, cluster: np.ndarray, n_clusters: int,
+               product: np.ndarray) -> np.ndarray:
+    """Per-cluster sums of ``columns[a] * columns[b]`` (``product`` is a work buffer)."""
+    if ones[a] and ones[b]:
+        weights = None  # the counts
+    elif ones[a] or ones[b]:
+        weights = columns[b] if ones[a] else columns[a]
+    else:
+        weights = np.multiply(columns[a], columns[b], out=product)
+    return np.bincount(cluster, weights=weights, minlength=n_clusters)
+
+
+def _unchanged_columns(columns: Sequence[np.ndarray],
+                       reuse: tuple[Sequence[np.ndarray], np.ndarray] | None) -> list[bool]:
+    """Per column, whether it equals the same column of ``reuse``'s earlier columns."""
+    if reuse is None or len(reuse[0]) != len(columns):
+        return [False] * len(columns)
+    return [not a.flags.writeable and not b.flags.writeable and a.shape == b.shape
+            and (a is b or np.array_equal(a, b)) for a, b in zip(columns, reuse[0])]
 
 
 # --- batches of small matrices stored as planes (matrix axes first, batch axis last) -------

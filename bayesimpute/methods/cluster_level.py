@@ -84,6 +84,9 @@ def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
     observed = values.notna().to_numpy()
     if observed.sum() < 2:
         return False
+    if _varies_within_a_cluster(values.to_numpy()[observed][:PREFIX_ROWS],
+                                cluster.to_numpy()[observed][:PREFIX_ROWS]):
+        return False  # a proof from the first rows: no need to code millions of values
     groups = pd.factorize(cluster.to_numpy()[observed])[0]
     codes = pd.factorize(values.to_numpy()[observed])[0]
     low = np.full(groups.max() + 1, np.iinfo(np.int64).max)
@@ -97,6 +100,16 @@ def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
         return False
     repeats = len(codes) - (groups.max() + 1)  # sum over clusters of (n_j - 1)
     return bool(repeats * np.log(top_share) < np.log(CHANCE_LEVEL))
+
+
+#: observed rows that :func:`is_cluster_level` searches first for a cluster whose values differ
+PREFIX_ROWS = 10_000
+
+
+def _varies_within_a_cluster(values: np.ndarray, cluster: np.ndarray) -> bool:
+    """Whether two of these (observed) rows of one cluster have different values."""
+    frame = pd.DataFrame({"cluster": pd.factorize(cluster)[0], "value": pd.factorize(values)[0]})
+    return bool((frame.groupby("cluster")["value"].nunique() > 1).any())
 
 
 def varying_clusters(y: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:

@@ -275,6 +275,17 @@ def build_pymc_model(
     return model
 
 
+@dataclass(frozen=True)
+class _RefreshedData:
+    """What one :meth:`LinearMixedGibbs.refresh_data` read and computed."""
+
+    columns: list  # the columns of [X, y]
+    codes: np.ndarray  # the cluster container's array
+    cluster: np.ndarray  # its codes as intp
+    n_per_cluster: np.ndarray
+    planes: np.ndarray
+
+
 class LinearMixedGibbs(BlockedStep):
     """Exact blocked Gibbs step method for the model of :func:`build_pymc_model`.
 
@@ -299,6 +310,7 @@ class LinearMixedGibbs(BlockedStep):
         self.has_random = "u" in model.named_vars
         self.random = self._random_columns(model)
         self._cluster_stats: ClusterStatistics | None = None
+        self._planes_source: _RefreshedData | None = None  # what the last refresh read
 
     @staticmethod
     def _random_columns(model: pm.Model) -> np.ndarray:
@@ -313,10 +325,21 @@ class LinearMixedGibbs(BlockedStep):
         # borrow: read the containers' arrays in place (a copy of 10^7 rows costs seconds)
         X = self.model["X"].get_value(borrow=True)
         y = self.model["y"].get_value(borrow=True)
-        cluster = self.model["cluster_index"].get_value(borrow=True).astype(np.intp, copy=False)
+        codes = self.model["cluster_index"].get_value(borrow=True)
         n_clusters = len(self.model.coords["cluster"])
-        planes = cluster_crossproduct_planes([*X.T, y], cluster, n_clusters)
-        n_per_cluster = np.bincount(cluster, minlength=n_clusters).astype(float)
+        columns = [np.ascontiguousarray(c, dtype=float) for c in (*X.T, y)]
+        earlier = self._planes_source
+        if earlier is not None and earlier.codes is codes and not codes.flags.writeable:
+            # the same rows and clusters as at the last refresh: the sums of unchanged
+            # read-only columns are kept (the FCS methods hand over read-only arrays)
+            cluster, n_per_cluster = earlier.cluster, earlier.n_per_cluster
+            planes = cluster_crossproduct_planes(columns, cluster, n_clusters,
+                                                 reuse=(earlier.columns, earlier.planes))
+        else:
+            cluster = codes.astype(np.intp, copy=False)
+            n_per_cluster = np.bincount(cluster, minlength=n_clusters).astype(float)
+            planes = cluster_crossproduct_planes(columns, cluster, n_clusters)
+        self._planes_source = _RefreshedData(columns, codes, cluster, n_per_cluster, planes)
         self._cluster_stats = ClusterStatistics(planes, n_per_cluster, self.random)
 
     @property

@@ -61,6 +61,19 @@ class Standardizer:
     def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
         return (X - self.x_mean) / self.x_sd
 
+    def X_rows(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:  # noqa: N802
+        """The standardised ``rows`` (a mask) of X, column-major: one gather and in-place
+        arithmetic, so no n x p temporaries, and each column contiguous for the
+        per-cluster cross-products. The same numbers as ``X(X)[rows]``."""
+        index = np.flatnonzero(rows)
+        out = np.empty((len(index), X.shape[1]), order="F")
+        for j in range(X.shape[1]):
+            column = out[:, j]
+            np.take(X[:, j], index, out=column)
+            column -= self.x_mean[j]
+            column /= self.x_sd[j]
+        return out
+
 
 class _LinearGaussianMethod(ImputationMethod):
     """Shared machinery; subclasses fix whether there are random effects and matching."""
@@ -119,7 +132,7 @@ class _LinearGaussianMethod(ImputationMethod):
         self.n_clusters = data.n_clusters if self.random_effects else 1
         obs = data.observed
         self.model = build_pymc_model(
-            self.scale.X(data.X[obs]),
+            self.scale.X_rows(data.X, obs),
             self.scale.y(data.y[obs]),
             self._cluster(data)[obs],
             self.n_clusters,
@@ -128,6 +141,8 @@ class _LinearGaussianMethod(ImputationMethod):
             priors=self.priors,
             x_names=list(data.x_names),
         )
+        for name in ("X", "y", "cluster_index"):  # lets refresh_data reuse unchanged sums
+            _read_only(self.model[name].get_value(borrow=True))
         gibbs = LinearMixedGibbs(model=self.model, priors=self.priors, rng=rng)
         self._gibbs = gibbs
         # a fresh chain starts at the moment fit of the observed rows and runs ``burn``
@@ -153,35 +168,49 @@ class _LinearGaussianMethod(ImputationMethod):
     # --- one visit -------------------------------------------------------------------------
     def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
         if self._stepper is None:
-            self._setup(data, rng)
-        X_std = self.scale.X(data.X)
-        obs = data.observed
+            self._setup(data, rng)  # the model is built on this visit's data
+        else:
+            # only the predictors of the observed rows change between visits; the shared
+            # container takes the new array as it is (``pm.set_data`` would convert and
+            # copy it twice: seconds at 10^7 rows)
+            self.model["X"].set_value(_read_only(self.scale.X_rows(data.X, data.observed)),
+                                      borrow=True)
+            self._gibbs.refresh_data()
         self._gibbs.rng = rng  # all randomness flows from the chain's generator
-        with self.model:
-            pm.set_data({"X": X_std[obs]})
-        self._gibbs.refresh_data()
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
-        values = self._impute(state, X_std, data, rng)
+        values = self._impute(state, data, rng)
         return Draw(values, self._parameters(state), stats)
 
-    def _linear_predictor(self, state: LinearMixedState, X_std: np.ndarray, data) -> np.ndarray:
-        mu = X_std @ state.beta
-        if len(self.random):
-            mu = mu + np.einsum("nq,nq->n", X_std[:, self.random], state.u[data.cluster])
+    def _linear_predictor(self, state: LinearMixedState, X_std: np.ndarray,
+                          cluster: np.ndarray) -> np.ndarray:
+        """X beta + Z u for standardised rows ``X_std`` in clusters ``cluster``.
+
+        Column by column in elementwise arithmetic, so that a row's prediction depends on
+        that row alone: a BLAS product rounds rows differently by their position in the
+        array, and then a donor whose predictors equal a recipient's (predicted in another
+        array) would no longer tie with it exactly.
+        """
+        mu = X_std[:, 0] * state.beta[0]
+        for j in range(1, X_std.shape[1]):
+            mu += X_std[:, j] * state.beta[j]
+        for k, column in enumerate(self.random):
+            mu += X_std[:, column] * state.u[cluster, k]
         return mu
 
-    def _impute(self, state, X_std, data: MethodData, rng) -> np.ndarray:
-        wy = data.impute
-        mu = self._linear_predictor(state, X_std, data)
+    def _impute(self, state, data: MethodData, rng) -> np.ndarray:
+        """Draws for the rows to impute; only those rows (and the donors for matching)
+        are predicted."""
+        wy, cluster = data.impute, self._cluster(data)
+        mu = self._linear_predictor(state, self.scale.X_rows(data.X, wy), cluster[wy])
         if self.matching:
-            donors_mu = mu[data.observed]
-            if int(self.options["match_type"]) == 1:
-                donors_mu = self._linear_predictor(self._mean_state(state), X_std, data)[data.observed]
+            X_obs = self.model["X"].get_value(borrow=True)  # this visit's observed rows
+            donor_state = self._mean_state(state) if int(self.options["match_type"]) == 1 else state
+            donors_mu = self._linear_predictor(donor_state, X_obs, cluster[data.observed])
             match = DONOR_RULES[self.options["donor_rule"]]
-            return match(donors_mu, mu[wy], data.y[data.observed], int(self.options["donors"]), rng)
-        sigma2 = state.sigma2[self._cluster(data)[wy]] if len(state.sigma2) > 1 else state.sigma2[0]
-        draw = mu[wy] + np.sqrt(sigma2) * rng.standard_normal(int(wy.sum()))
+            return match(donors_mu, mu, data.y[data.observed], int(self.options["donors"]), rng)
+        sigma2 = state.sigma2[cluster[wy]] if len(state.sigma2) > 1 else state.sigma2[0]
+        draw = mu + np.sqrt(sigma2) * rng.standard_normal(int(wy.sum()))
         return self.scale.y_back(draw)
 
     def _mean_state(self, state: LinearMixedState) -> LinearMixedState:
@@ -235,6 +264,12 @@ class _LinearGaussianMethod(ImputationMethod):
         self.scale.y_mean, self.scale.y_sd = (float(v) for v in state["scale.y"])
         self.scale.x_mean = np.asarray(state["scale.x_mean"], dtype=float)
         self.scale.x_sd = np.asarray(state["scale.x_sd"], dtype=float)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, no longer writeable (the model's containers are only ever replaced)."""
+    array.flags.writeable = False
+    return array
 
 
 @register_method("norm")

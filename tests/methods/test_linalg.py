@@ -72,3 +72,41 @@ def test_cluster_crossproducts_sum_each_clusters_rows():
                         for b in range(4)] for a in range(4)])
     assert np.array_equal(cluster_crossproduct_planes(list(D.T), cluster, 5), direct)
     assert np.array_equal(cluster_crossproducts(D, cluster, 5), unplanes(direct))
+
+
+def _read_only_columns(D):
+    columns = [np.array(c) for c in D.T]
+    for c in columns:
+        c.flags.writeable = False
+    return columns
+
+
+def test_crossproducts_reuse_the_sums_of_unchanged_columns_only():
+    rng = np.random.default_rng(4)
+    cluster = rng.integers(0, 7, 60)
+    D = np.column_stack([np.ones(60), rng.normal(size=(60, 3))])
+    earlier = _read_only_columns(D)
+    planes = cluster_crossproduct_planes(earlier, cluster, 7)
+    D[:, 2] = rng.normal(size=60)  # one predictor imputed anew
+    later = _read_only_columns(D)
+    full = cluster_crossproduct_planes(later, cluster, 7)
+    assert np.array_equal(cluster_crossproduct_planes(later, cluster, 7,
+                                                      reuse=(earlier, planes)), full)
+    # a stale entry would show: the reused planes of an unchanged pair are the earlier ones
+    poisoned = planes.copy()
+    poisoned[1, 3] += 1.0
+    reused = cluster_crossproduct_planes(later, cluster, 7, reuse=(earlier, poisoned))
+    assert np.array_equal(reused[1, 3], poisoned[1, 3])
+    assert np.array_equal(reused[1, 2], full[1, 2])
+
+
+def test_crossproducts_never_reuse_a_writeable_column():
+    """A writeable column may have been changed in place: then it equals its earlier self."""
+    rng = np.random.default_rng(5)
+    cluster = rng.integers(0, 4, 30)
+    columns = [np.ones(30), rng.normal(size=30)]
+    planes = cluster_crossproduct_planes(columns, cluster, 4)
+    columns[1][:] = rng.normal(size=30)  # changed in place: the same object
+    full = cluster_crossproduct_planes([np.ones(30), columns[1].copy()], cluster, 4)
+    again = cluster_crossproduct_planes(columns, cluster, 4, reuse=(columns, planes))
+    assert np.array_equal(again, full)

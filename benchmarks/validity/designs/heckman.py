@@ -44,7 +44,8 @@ def _effects_cov(rho: float) -> np.ndarray:
     return cov
 
 
-def simulate_heckman(rng: np.random.Generator, rho: float) -> Replication:
+def simulate_heckman(rng: np.random.Generator, rho: float,
+                     systematic: int = SYSTEMATIC) -> Replication:
     g = clusters(N_CLUSTERS, SIZE)
     j = g - 1
     means = rng.normal(0.0, np.sqrt(0.2), size=(N_CLUSTERS, 2))
@@ -58,12 +59,13 @@ def simulate_heckman(rng: np.random.Generator, rho: float) -> Replication:
     e_out = sigma * (rho * e_sel + np.sqrt(1 - rho**2) * rng.standard_normal(g.size))
     y = (0.3 + a) + (1 + b1) * x1 + (1 + b2) * x2 + e_out
     selected = (-0.8 + c) + (1.3 + d1) * x1 + (-0.7 + d2) * x2 + (1.2 + d3) * x3 + e_sel > 0
-    never = np.isin(g, rng.choice(np.arange(1, N_CLUSTERS + 1), SYSTEMATIC, replace=False))
+    never = np.isin(g, rng.choice(np.arange(1, N_CLUSTERS + 1), systematic, replace=False))
     observed = selected & ~never
     complete = pd.DataFrame({"g": g, "x1": x1, "x2": x2, "x3": x3, "y": y})
     data = complete.assign(y=np.where(observed, y, np.nan))
-    means_scored = {"mean y, sporadically missing rows": ("y", ~observed & ~never),
-                    "mean y, systematically missing clusters": ("y", never)}
+    means_scored = {"mean y, sporadically missing rows": ("y", ~observed & ~never)}
+    if systematic:
+        means_scored["mean y, systematically missing clusters"] = ("y", never)
     return Replication(data, complete, pd.Series(TRUTH), pd.Series(KINDS), means_scored)
 
 
@@ -77,7 +79,15 @@ def _r_peers(rho: float, mar_note: str) -> tuple:
                       note=mar_note + "; 25 replications (minutes each)", max_reps=25, batch=1),)
 
 
-def _design(rho: float) -> Design:
+ASKED_NOTE = """
+Every cluster is asked here: the design of `heckman_rho{tag}` without its {systematic}
+systematically missing clusters, to show what those clusters do to the variance components
+(the effects of a never-asked cluster are drawn from the posterior predictive of 8
+clusters).
+"""
+
+
+def _design(rho: float, systematic: int = SYSTEMATIC) -> Design:
     tag = f"{rho:g}".replace(".", "")
     mar_ok = rho == 0
     compatibility = ("At rho = 0 the data are MAR and 2l.norm is compatible too." if mar_ok else
@@ -97,12 +107,16 @@ def _design(rho: float) -> Design:
     description = DESCRIPTION.format(clusters=N_CLUSTERS, size=SIZE, rho=rho,
                                      systematic=SYSTEMATIC, formula=FORMULA, res=RESIDUAL,
                                      compatibility=compatibility)
+    name, title = f"heckman_rho{tag}", f"Two-level Heckman MNAR outcome, rho = {rho:g}"
+    if systematic != SYSTEMATIC:
+        description += ASKED_NOTE.format(tag=tag, systematic=SYSTEMATIC)
+        name, title = f"{name}_asked", f"{title}, every cluster asked"
     return Design(
-        name=f"heckman_rho{tag}", title=f"Two-level Heckman MNAR outcome, rho = {rho:g}",
-        description=description, simulate=lambda rng: simulate_heckman(rng, rho),
+        name=name, title=title, description=description,
+        simulate=lambda rng: simulate_heckman(rng, rho, systematic),
         formula=FORMULA, methods=methods, predictors=predictor_matrix(MAR_ROLES),
         replications=100, reduced=Reduced(reps=4, m=3, maxit=5),
     )
 
 
-DESIGNS = tuple(_design(rho) for rho in (0.0, 0.6, 0.9))
+DESIGNS = (*(_design(rho) for rho in (0.0, 0.6, 0.9)), _design(0.6, systematic=0))

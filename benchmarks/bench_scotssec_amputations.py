@@ -33,9 +33,9 @@ import pandas as pd
 from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_table  # noqa: E402
+from _common import write_table
 
-import bayesimpute as bi  # noqa: E402
+import bayesimpute as bi
 
 FORMULA = "attain ~ verbal + sex + social + (1 | primary) + (1 | second)"
 CLUSTERS = ["primary", "second"]
@@ -118,13 +118,13 @@ def main() -> None:
     runs.to_csv(Path(__file__).resolve().parent / "results" / "scotssec_amputations_runs.csv",
                 index=False)
     notes = [
-        f"{n} amputations per mechanism of the complete ScotsSec data; ml.norm m = {M}, "
-        f"maxit = {MAXIT}; {seconds:.0f} s in all on this (shared) machine.",
-        "Relative difference: pooled estimate (mean of the m REML estimates) / complete-data "
-        "REML estimate - 1, averaged over the amputations; the complete-data values are "
-        + ", ".join(f"{c} {reference[c]:.3f}" for c in COMPONENTS) + ".",
-        f"{int(never.sum())} pupils in the {len(np.unique(incomplete['primary'][never]))} "
-        "primary schools that never measure verbal in the file (kept by 'file' and 'mar').",
+        (f"{n} amputations per mechanism of the complete ScotsSec data; ml.norm m = {M}, "
+         f"maxit = {MAXIT}; {seconds:.0f} s in all on this (shared) machine."),
+        ("Relative difference: pooled estimate (mean of the m REML estimates) / complete-data "
+         "REML estimate - 1, averaged over the amputations; the complete-data values are "
+         + ", ".join(f"{c} {reference[c]:.3f}" for c in COMPONENTS) + "."),
+        (f"{int(never.sum())} pupils in the {len(np.unique(incomplete['primary'][never]))} "
+         "primary schools that never measure verbal in the file (kept by 'file' and 'mar')."),
         "The second-school variance is near zero (0.006): its relative difference is noise.",
     ]
     write_table("scotssec_amputations", summarise(runs), notes)

@@ -17,7 +17,9 @@ means at both levels) and analysed with its analysis model:
 
 Reported per mechanism and variance component: the mean over the amputations of the pooled
 estimate relative to the complete-data estimate, minus 1, with its Monte-Carlo s.e., and the
-same for the complete cases. ``python benchmarks/bench_scotssec_amputations.py [N]``
+same for the complete cases; and the distribution over the amputations of the case study's
+check statistic z (the gap in missing-information standard errors), whose mean and s.d. are
+0 and 1 where the imputation is right. ``python benchmarks/bench_scotssec_amputations.py [N]``
 (N amputations per mechanism, default 20) writes benchmarks/results/scotssec_amputations.md.
 """
 
@@ -82,13 +84,23 @@ def one_amputation(complete, never, reference, mechanism: str, k: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # singular fits (second-school variance ~ 0) expected
         imp = bi.impute(data, m=M, maxit=MAXIT, seed=k, **case_study_model(data))
-        pooled = bi.pool(imp.analyze(FORMULA)).variance_components()["estimate"]
+        components = bi.pool(imp.analyze(FORMULA)).variance_components()
         cc = bi.analyze(data.dropna(), FORMULA)[0].variance_components
     row = {"mechanism": mechanism, "amputation": k}
     for c in COMPONENTS:
-        row[f"ml.norm {c}"] = pooled[c] / reference[c] - 1
+        row[f"ml.norm {c}"] = components.at[c, "estimate"] / reference[c] - 1
         row[f"complete cases {c}"] = cc[c] / reference[c] - 1
+        row[f"z {c}"] = missing_information_z(components.loc[c], reference[c])
     return row
+
+
+def missing_information_z(component: pd.Series, complete_value: float) -> float:
+    """The case study's check: (mean log estimate - log complete-data estimate) /
+    sqrt((1 + 1/m) B), B the between-imputation variance of the log estimates. Under a
+    correct imputation model it is about N(0, 1) over amputations."""
+    missing_info_se = component["transformed_se"] * np.sqrt(component["riv"]
+                                                             / (1 + component["riv"]))
+    return (component["transformed_estimate"] - np.log(complete_value)) / missing_info_se
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -97,9 +109,14 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         for analysis in ("ml.norm", "complete cases"):
             for c in COMPONENTS:
                 values = group[f"{analysis} {c}"]
+                z = group[f"z {c}"] if analysis == "ml.norm" else None
                 rows.append({"mechanism": mechanism, "analysis": analysis, "component": c,
                              "mean relative difference": round(values.mean(), 3),
                              "mc_se": round(values.std(ddof=1) / np.sqrt(len(values)), 3),
+                             "z: mean": None if z is None else round(z.mean(), 2),
+                             "z: sd": None if z is None else round(z.std(ddof=1), 2),
+                             "share abs(z) > 2": None if z is None else round(
+                                 (z.abs() > 2).mean(), 2),
                              "amputations": len(values)})
     return pd.DataFrame(rows)
 

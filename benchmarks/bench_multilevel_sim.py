@@ -226,12 +226,13 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_design(design: str, seeds: range) -> None:
+def run_design(design: str, seeds: range,
+               methods: tuple[str, ...] = ("complete", "cc", "ml", "2l")) -> None:
     """The replications ``seeds`` of one design; their tidy rows are saved every 10."""
     parts = []
     start = time.perf_counter()
     for k, seed in enumerate(seeds, 1):
-        parts.append(run_replication(design, seed))
+        parts.append(run_replication(design, seed, methods=methods))
         if k % 10 == 0 or k == len(seeds):
             pd.concat(parts, ignore_index=True).to_csv(_runs_file(design, seeds), index=False)
             print(f"{design}: {k} replications, {time.perf_counter() - start:.0f} s",
@@ -252,9 +253,10 @@ def saved_runs() -> pd.DataFrame:
 
 
 def main() -> None:
-    """``bench_multilevel_sim.py [replications] [design ...] [--seeds FIRST LAST]``: run the
-    designs (both by default; designs and seed ranges may run in separate processes), then
-    summarise every saved replication (0 replications: summarise only)."""
+    """``bench_multilevel_sim.py [replications] [design ...] [--seeds FIRST LAST]
+    [--methods M,M,...]``: run the designs (both by default; designs and seed ranges may run
+    in separate processes), then summarise every saved replication (0 replications:
+    summarise only)."""
     # one BLAS thread: the fits are many small Cholesky factorisations, which a threaded
     # BLAS on a shared 2-core machine slows down a hundredfold
     threadpool_limits(1)
@@ -264,11 +266,16 @@ def main() -> None:
         k = args.index("--seeds")
         seeds = range(int(args[k + 1]), int(args[k + 2]) + 1)
         args = args[:k] + args[k + 3:]
+    methods = ("complete", "cc", "ml", "2l")
+    if "--methods" in args:
+        k = args.index("--methods")
+        methods = tuple(args[k + 1].split(","))
+        args = args[:k] + args[k + 2:]
     replications = int(args[0]) if args else 100
     designs = args[1:] or ["nested", "crossed"]
     if replications:
         for design in designs:
-            run_design(design, seeds or range(1, replications + 1))
+            run_design(design, seeds or range(1, replications + 1), methods)
     runs = saved_runs()
     seconds = runs.groupby(["design", "replication", "method"])["seconds"].first().sum()
     table = summarise(runs)

@@ -146,7 +146,7 @@ class ChainRunner:
         self.trace = ChainTrace()
         # per variable, what never changes along the chain (each costs a pass over n rows)
         self._fit_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # fit rows, impute rows
-        self._written: dict[str, np.ndarray] = {}  # positions of the missing flagged cells
+        self._written: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # positions, their mask
 
     # --- start ---------------------------------------------------------------------------
     def initial_fill(self) -> None:

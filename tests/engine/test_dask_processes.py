@@ -18,19 +18,14 @@ distributed = pytest.importorskip("distributed", reason="needs the bayesimpute[d
 
 import bayesimpute as bi  # noqa: E402
 from bayesimpute.cli import main  # noqa: E402
+from two_variables import two_incomplete_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGUMENTS = dict(cluster="g", method={"x": "2l.norm", "y": "2l.pmm"}, m=3, maxit=4, seed=9)
 
 
 def make_data() -> pd.DataFrame:
-    rng = np.random.default_rng(5)
-    n = 150
-    data = pd.DataFrame({"g": np.repeat(np.arange(15), 10), "x": rng.normal(size=n),
-                         "y": rng.normal(size=n)})
-    data.loc[rng.random(n) < 0.3, "x"] = np.nan
-    data.loc[rng.random(n) < 0.3, "y"] = np.nan
-    return data
+    return two_incomplete_variables(5, n_clusters=15)
 
 
 def _wait_for_file(path: Path, processes: list[subprocess.Popen], timeout: float) -> None:

@@ -34,7 +34,12 @@ def select_run(rows: pd.DataFrame, design: Design, reps: int | None, seed: int,
     if reps is not None:
         chosen = chosen[chosen["rep"] < reps]
     order = {method.label: i for i, method in enumerate(design.methods)}
-    return chosen.assign(_order=chosen["method"].map(order)).sort_values(
+    # the design says which methods are compatible (a row keeps the flag it was run with, but
+    # a reclassification must not need a rerun)
+    flags = {method.label: bool(method.compatible) for method in design.methods}
+    compatible = chosen["method"].map(flags).where(chosen["method"].isin(flags),
+                                                   chosen["compatible"]).astype(bool)
+    return chosen.assign(compatible=compatible, _order=chosen["method"].map(order)).sort_values(
         ["_order", "rep"], kind="stable").drop(columns="_order")
 
 

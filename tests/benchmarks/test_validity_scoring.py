@@ -216,3 +216,19 @@ def test_targets_line_names_misses_and_skips_designs_without_targets():
     assert line.startswith("Targets (compatible methods): 0 of 1 met; missed: m, b: coverage")
     line = targets_line(replace(design, no_targets="a reason"), rows, summary)
     assert line.startswith("Absolute targets not applicable: a reason.")
+
+
+def test_select_run_takes_the_compatibility_flag_from_the_design():
+    from benchmarks.validity.report import select_run
+
+    design = get_design("logistic")
+    approximate, compatible = "bayesimpute 2l.norm", "bayesimpute 2l.smc"
+    rows = pd.concat([
+        rows_for([0.7, 0.7], truth=0.7, method=approximate, compatible=True),  # run as "yes"
+        rows_for([0.7, 0.7], truth=0.7, method=compatible, compatible=False),
+        rows_for([0.7, 0.7], truth=0.7, method="no longer listed", compatible=True),
+    ])
+    chosen = select_run(rows, design, None, seed=1)
+    flags = chosen.groupby("method")["compatible"].first()
+    assert not flags[approximate] and flags[compatible] and flags["no longer listed"]
+    assert chosen["compatible"].dtype == bool

@@ -1,6 +1,6 @@
 """Draws of an incomplete variable from p(x | y, rest) ∝ p(y | x, rest) p(x | rest).
 
-Three kernels, each vectorised over the rows to impute:
+Four kernels, each vectorised over the rows to impute:
 
 * :func:`draw_normal_conditional` — exact, when x is continuous with a normal covariate
   model and enters a Gaussian analysis model linearly (also through a random slope or an
@@ -8,6 +8,9 @@ Three kernels, each vectorised over the rows to impute:
   densities is normal.
 * :func:`draw_from_log_weights` — exact, for a binary or categorical x: the analysis
   likelihood at each category times its covariate-model probability, normalised.
+* :func:`draw_count_conditional` — exact, for a count x with a Poisson covariate model: the
+  analysis likelihood at each count times its Poisson probability, over a support that is
+  extended until the mass beyond it is negligible.
 * :func:`metropolis_normal_prior` — otherwise (a square, a logistic analysis model):
   Metropolis–Hastings steps per cell that alternate an independence proposal from the
   covariate model (accepted by the likelihood ratio alone; it moves between the modes a
@@ -19,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
-__all__ = ["draw_normal_conditional", "draw_from_log_weights", "metropolis_normal_prior",
-           "gaussian_log_likelihood", "logistic_log_likelihood"]
+__all__ = ["draw_normal_conditional", "draw_from_log_weights", "draw_count_conditional",
+           "metropolis_normal_prior", "gaussian_log_likelihood", "logistic_log_likelihood"]
 
 LogLikelihood = Callable[[np.ndarray], np.ndarray]
 
@@ -56,6 +59,40 @@ def draw_from_log_weights(log_weights: np.ndarray, rng: np.random.Generator) -> 
     cumulative = np.cumsum(probabilities, axis=1)
     uniform = rng.random(len(log_weights))[:, None]
     return (uniform > cumulative[:, :-1]).sum(axis=1).astype(float)
+
+
+#: probability left beyond the support of a count draw (in the Poisson prior, and in the
+#: normalised conditional at the support's last value)
+COUNT_TAIL = 1e-12
+#: the largest count the support may reach
+MAX_COUNT = 100_000
+
+
+def draw_count_conditional(log_mean: np.ndarray, log_likelihood_at: Callable[[int], np.ndarray],
+                           rng: np.random.Generator) -> np.ndarray:
+    """Exact draw of a count from Poisson(x; exp(log_mean)) L(x), normalised over x = 0, 1, ...
+
+    ``log_likelihood_at(k)`` gives log L(k) per row. The support starts at the Poisson
+    prior's 1 - COUNT_TAIL quantile of the largest mean and is doubled while any row's
+    conditional puts more than COUNT_TAIL on its last value (a likelihood that favours
+    large counts pulls the mass beyond the prior's bulk).
+    """
+    log_mean = np.asarray(log_mean, dtype=float)
+    top = int(stats.poisson.ppf(1.0 - COUNT_TAIL, float(np.exp(log_mean.max())))) + 1
+    counts: list[int] = []
+    columns: list[np.ndarray] = []
+    while True:
+        for k in range(len(counts), top + 1):
+            counts.append(k)
+            columns.append(k * log_mean - special.gammaln(k + 1.0) + log_likelihood_at(k))
+        log_weights = np.column_stack(columns) - np.exp(log_mean)[:, None]
+        probabilities = special.softmax(log_weights, axis=1)
+        if probabilities[:, -1].max() <= COUNT_TAIL:
+            return draw_from_log_weights(log_weights, rng)
+        if top >= MAX_COUNT:
+            raise ValueError(f"the conditional of a count keeps mass beyond {MAX_COUNT}: the "
+                             "analysis model's likelihood does not bound the imputed counts")
+        top = min(2 * top, MAX_COUNT)
 
 
 def metropolis_normal_prior(x: np.ndarray, prior_mean: np.ndarray, prior_sd: np.ndarray,

@@ -19,10 +19,13 @@ the factorisation of substantive-model-compatible FCS (Bartlett, Seaman, White &
    Pólya–Gamma step;
 2. advances its covariate model the same way: x given the predictors of its row of the
    predictor matrix, with a random intercept per cluster (``2l.smc``) — linear mixed for a
-   continuous x, logistic for a binary one, multinomial logistic for a categorical one;
+   continuous x, logistic for a binary one, multinomial logistic for a categorical one, and
+   with ``covariate="poisson"`` Poisson log-linear for a count (2l.pois's model, advanced by
+   NUTS, the one covariate model without an exact step);
 3. draws every missing x from the product above (:mod:`._compatible_draws`): exactly where
-   it is normal (x linear in a Gaussian analysis model) or discrete (binary and categorical
-   x), by Metropolis–Hastings steps per cell otherwise (squares, logistic analysis models).
+   it is normal (x linear in a Gaussian analysis model) or discrete (binary, categorical and
+   count x), by Metropolis–Hastings steps per cell otherwise (squares, logistic analysis
+   models).
 
 Both models are fitted to every row, the current imputations included (data augmentation,
 :mod:`._compatible_models` says why). The analysis model's outcome, when incomplete, is
@@ -57,13 +60,19 @@ from bayesimpute.methods._analysis_formula import (
     parse_analysis_formula,
 )
 from bayesimpute.methods._compatible_draws import (
+    draw_count_conditional,
     draw_from_log_weights,
     draw_normal_conditional,
     gaussian_log_likelihood,
     logistic_log_likelihood,
     metropolis_normal_prior,
 )
-from bayesimpute.methods._compatible_models import GaussianMixed, LogitMixed, MixedParameters
+from bayesimpute.methods._compatible_models import (
+    GaussianMixed,
+    LogitMixed,
+    MixedParameters,
+    PoissonMixed,
+)
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
 from bayesimpute.methods.registry import get_method, register_method
 
@@ -82,13 +91,18 @@ class _CompatibleMethod(ImputationMethod):
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.CATEGORICAL,
                        VariableKind.ORDERED})
     uses_analysis_model = True
-    option_choices = {"family": ("auto", "gaussian", "binomial")}
+    option_choices = {"family": ("auto", "gaussian", "binomial"),
+                      "covariate": ("auto", "normal", "poisson")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {
             "analysis_model": None,  # the lme4 formula (impute(analysis_model=...) sets it)
             "family": "auto",  # of the analysis model: by its response's kind
+            # of the covariate model: by the variable's kind (normal for a continuous x,
+            # logit for a binary or categorical one), or "poisson" for a count
+            "covariate": "auto",
+            "covariate_tune": 150,  # adapting NUTS transitions of a Poisson covariate model
             "n_steps": 2,  # covariate-model transitions per visit
             "analysis_steps": 2,  # analysis-model transitions per visit
             "mh_steps": 20,  # Metropolis steps per cell per visit, where no exact draw exists
@@ -155,7 +169,13 @@ class _CompatibleMethod(ImputationMethod):
             )
         self._check_group(formula, context.cluster)
         self.family(context.codecs[response].kind)
+        if target == response and self.options["covariate"] != "auto":
+            raise ValueError(
+                f"{self.name} for {target!r}: the covariate option sets the covariate model of "
+                f"an incomplete predictor, but {target!r} is the analysis model's response "
+                "(imputed from the analysis model itself)")
         if target != response:
+            self._check_covariate(context)
             code = int(context.predictor_matrix.at[target, response])
             if code != 0:
                 raise ValueError(
@@ -167,6 +187,15 @@ class _CompatibleMethod(ImputationMethod):
                 )
             self._check_row_level(context)
         return self._check_incomplete_variables(formula, context)
+
+    def _check_covariate(self, context: SetupContext) -> None:
+        """The covariate model against the variable: its kind, and counts for Poisson."""
+        if self.covariate_family(context.codecs[self.variable].kind) != "poisson":
+            return
+        observed = context.data[self.variable].dropna().to_numpy(dtype=float)
+        if np.any((observed < 0) | (observed != np.round(observed))):
+            raise ValueError(f"{self.name} for {self.variable!r}: covariate='poisson' needs "
+                             "non-negative whole numbers (counts)")
 
     def _check_group(self, formula: AnalysisFormula, cluster: str | None) -> None:
         if formula.group is None:
@@ -259,8 +288,9 @@ class _CompatibleMethod(ImputationMethod):
             self.fit_rows = np.flatnonzero(data.observed | data.impute)
             self.covariate_random = (np.asarray(data.random, dtype=int) if self.multilevel
                                      else np.array([], dtype=int))
+            self.covariate_name = self.covariate_family(data.kind)
             self._covariate = self._make_covariate(data, working, rng)
-            self.exact_normal = (data.kind is VariableKind.CONTINUOUS
+            self.exact_normal = (self.covariate_name == "normal"
                                  and self.family_name == "gaussian"
                                  and self.formula.degree(data.target) <= 1)
         if self._pending_state is not None:
@@ -284,12 +314,35 @@ class _CompatibleMethod(ImputationMethod):
             return GaussianMixed(*args, rng=rng)
         return LogitMixed(*args, n_categories=2, rng=rng)
 
-    def _make_covariate(self, data: MethodData, working, rng) -> GaussianMixed | LogitMixed:
+    def covariate_family(self, kind: VariableKind) -> str:
+        """``"normal"``, ``"poisson"`` or ``"logit"``: the covariate model of the variable."""
+        wanted = self.options["covariate"]
+        if kind is not VariableKind.CONTINUOUS:
+            if wanted != "auto":
+                raise ValueError(
+                    f"{self.name} for {self.variable!r}: covariate={wanted!r} needs a "
+                    f"continuous (numeric) variable, but {self.variable!r} is {kind}")
+            return "logit"
+        return "normal" if wanted == "auto" else wanted
+
+    def _make_covariate(self, data: MethodData, working,
+                        rng) -> GaussianMixed | LogitMixed | PoissonMixed:
         rows = self.fit_rows
         x = working[data.target][rows]
         args = (data.X[rows], x, self.cluster[rows], self.n_clusters, self.covariate_random,
                 list(data.x_names), True)
-        if data.kind is VariableKind.CONTINUOUS:
+        if self.covariate_name == "poisson":
+            observed = data.y[data.observed]
+            if np.any((observed < 0) | (observed != np.round(observed))):
+                raise MethodError(f"{self.name} for {data.target!r}: covariate='poisson' needs "
+                                  "non-negative whole numbers (counts)")
+            # the parametrisation by the observed counts (a continued chain, whose imputed
+            # counts differ, must build the same model): unobserved cells at their mean
+            expected = np.where(data.observed[rows], data.y[rows], observed.mean())
+            return PoissonMixed(*args, rng=rng, tune=int(self.options["covariate_tune"]),
+                                centred=PoissonMixed.informative(expected, self.cluster[rows],
+                                                                 self.n_clusters))
+        if self.covariate_name == "normal":
             return GaussianMixed(*args, rng=rng)
         n_categories = 2 if data.n_levels in (0, 2) else int(data.n_levels)
         return LogitMixed(*args, n_categories=n_categories, rng=rng)
@@ -371,7 +424,12 @@ class _CompatibleMethod(ImputationMethod):
         y = np.where(has_y, np.nan_to_num(working[self.response][rows]), 0.0)
         covariate_eta = covariate.linear_predictor(data.X[rows], self.covariate_random,
                                                    self.cluster[rows])
-        if data.kind is not VariableKind.CONTINUOUS:
+        if self.covariate_name == "poisson":
+            return draw_count_conditional(
+                covariate_eta,
+                lambda k: self._log_likelihood(theta, y, self._eta(
+                    theta, working, np.full(len(rows), float(k))), has_y), rng), None
+        if self.covariate_name == "logit":
             log_prior = _log_probabilities(covariate_eta)
             log_weights = log_prior + np.column_stack([
                 self._log_likelihood(theta, y, self._eta(theta, working, np.full(len(rows), k)),

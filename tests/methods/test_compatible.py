@@ -207,3 +207,64 @@ formula = "{FORMULA}"
     assert model.impute_kwargs()["analysis_model"] == FORMULA
     imp = bi.impute(model.data, **model.impute_kwargs())
     assert imp.analysis_model == FORMULA
+
+
+# --- a count predictor: the Poisson covariate model ----------------------------------------------
+def count_data(seed=0, J=30, n=12):
+    """x ~ Poisson(exp(0.3 + 0.3 z + v_j)); y = 1 + 0.3 x + 0.5 z + u_j + e; x MAR given y."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(J), n)
+    z = rng.standard_normal(J * n)
+    x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, 0.5, J)[g])).astype(float)
+    y = 1 + 0.3 * x + 0.5 * z + rng.normal(0, 0.7, J)[g] + rng.standard_normal(J * n)
+    missing = rng.random(J * n) < 0.6 / (1 + np.exp(-(y - y.mean())))
+    complete = pd.DataFrame({"g": g, "z": z, "x": x, "y": y})
+    return complete.assign(x=np.where(missing, np.nan, x)), complete
+
+
+def count_run(data, seed=1, **options):
+    return bi.impute(data, method={"x": "2l.smc"}, predictor_matrix=smc_pred(data), m=2,
+                     maxit=3, seed=seed, analysis_model="y ~ x + z + (1 | g)",
+                     method_options={"x": {"covariate": "poisson", "burn": 5,
+                                           "covariate_tune": 60, **options}})
+
+
+def test_count_covariate_imputes_counts_and_records_its_model():
+    data, _ = count_data()
+    imp = count_run(data)
+    missing = data["x"].isna()
+    for i in range(imp.m):
+        completed = imp.complete(i)
+        imputed = completed.loc[missing, "x"]
+        assert (imputed >= 0).all() and (imputed == np.round(imputed)).all()
+        pd.testing.assert_series_equal(completed.loc[~missing, "x"], data.loc[~missing, "x"])
+    post = imp.idata.posterior
+    assert list(post["x_beta"].coords["x_x"].values) == ["Intercept", "z"]
+    assert "x_psi" in post and "x_sigma2" not in post  # a Poisson model has no residual
+    assert "x_analysis_sigma2" in post
+    again = count_run(data)
+    np.testing.assert_array_equal(imp.idata.posterior_predictive["x"].values,
+                                  again.idata.posterior_predictive["x"].values)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.assign(x=d["x"] + 0.5), "non-negative whole numbers"),
+    (lambda d: d.assign(x=-d["x"]), "non-negative whole numbers"),
+    (lambda d: d.assign(x=(d["x"] > 1).astype(float).where(d["x"].notna())),
+     "needs a continuous"),
+])
+def test_count_covariate_refuses_what_is_not_a_count(change, message):
+    data, _ = count_data()
+    with pytest.raises(ValueError, match=message):
+        count_run(change(data))
+
+
+def test_covariate_option_is_for_predictors_only():
+    data, _ = count_data()
+    data.loc[::9, "y"] = np.nan
+    with pytest.raises(ValueError, match="covariate option sets the covariate model"):
+        bi.impute(data, method={"x": "2l.smc", "y": "2l.smc"}, predictor_matrix=smc_pred(data),
+                  m=1, maxit=1, seed=1, analysis_model="y ~ x + z + (1 | g)",
+                  method_options={"y": {"covariate": "poisson"}})
+    with pytest.raises(ValueError, match="covariate"):
+        count_run(data, covariate="gamma")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scipy import special
+
 from bayesimpute.methods._compatible_draws import (
+    draw_count_conditional,
     draw_from_log_weights,
     draw_normal_conditional,
     gaussian_log_likelihood,
@@ -110,3 +113,49 @@ def test_metropolis_keeps_a_target_draw_a_target_draw():
                                        lambda x: gaussian_log_likelihood(y, b * x, s2),
                                        np.full(n, 1.0), 2, rng)
     assert_matches(draws, -0.5 * GRID**2 / v + gaussian_log_likelihood(y, b * GRID, s2))
+
+
+def exact_count_probabilities(mean: float, log_likelihood, top: int = 400) -> np.ndarray:
+    """Poisson(k; mean) L(k) normalised over k = 0..top by direct enumeration."""
+    k = np.arange(top + 1)
+    log_w = k * np.log(mean) - mean - special.gammaln(k + 1.0) + log_likelihood(k)
+    return special.softmax(log_w)
+
+
+@pytest.mark.parametrize("mean, y, slope", [
+    (1.6, 2.0, 0.3),    # the validity study's count design: a mild pull
+    (1.0, 30.0, 1.0),   # y far above: the conditional's mass lies beyond the prior's bulk
+    (4.0, -3.0, 0.8),   # pulled towards 0
+])
+def test_count_draw_is_the_conditional(mean, y, slope):
+    """Frequencies of the drawn counts against Poisson(k) N(y; 1 + slope k, 1), each count
+    within 4 binomial standard errors, and the mean within 4 standard errors."""
+    rng = np.random.default_rng(7)
+    n = 40_000
+
+    def log_likelihood(k):
+        return gaussian_log_likelihood(y, 1.0 + slope * np.asarray(k, dtype=float), 1.0)
+
+    draws = draw_count_conditional(np.full(n, np.log(mean)),
+                                   lambda k: np.full(n, log_likelihood(k)), rng)
+    exact = exact_count_probabilities(mean, log_likelihood)
+    assert np.all(draws == np.round(draws)) and draws.min() >= 0
+    counts = np.bincount(draws.astype(int), minlength=len(exact))[:len(exact)]
+    se = np.sqrt(exact * (1 - exact) / n)
+    assert np.all(np.abs(counts / n - exact) < 4 * se + 1e-4)
+    support = np.arange(len(exact))
+    sd = np.sqrt(exact @ (support - exact @ support) ** 2)
+    assert abs(draws.mean() - exact @ support) < 4 * sd / np.sqrt(n)
+
+
+def test_count_draw_without_outcome_is_poisson_per_row():
+    """Rows with different means and no likelihood: each row's draws are Poisson."""
+    rng = np.random.default_rng(8)
+    means = np.array([0.2, 1.0, 7.5])
+    n = 20_000
+    log_mean = np.repeat(np.log(means), n)
+    draws = draw_count_conditional(log_mean, lambda k: np.zeros(len(log_mean)), rng)
+    for i, mean in enumerate(means):
+        part = draws[i * n:(i + 1) * n]
+        assert abs(part.mean() - mean) < 4 * np.sqrt(mean / n)
+        assert abs(part.var() - mean) < 4 * np.sqrt((2 * mean**2 + mean) / n)

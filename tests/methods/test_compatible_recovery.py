@@ -163,6 +163,31 @@ def test_single_level_quadratic():
     assert_imputed_mean(imp, complete, "x")
 
 
+def count_design(seed):
+    """x ~ Poisson(exp(0.3 + 0.3 z + v_j)), y = 1 + 0.4 x + 0.5 z + u_j + e; x deleted at
+    random given y (the larger y, the larger the missing counts)."""
+    rng = np.random.default_rng(seed)
+    J, n = 60, 20
+    g = np.repeat(np.arange(J), n)
+    z = rng.standard_normal(J * n)
+    x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, 0.55, J)[g])).astype(float)
+    y = 1 + 0.4 * x + 0.5 * z + rng.normal(0, 0.7, J)[g] + rng.standard_normal(J * n)
+    complete = pd.DataFrame({"g": g, "z": z, "x": x, "y": y})
+    return complete, complete.assign(x=np.where(missing_given(rng, y, 0.4), np.nan, x))
+
+
+def test_count_predictor_with_a_poisson_covariate_model():
+    """A count x, incomplete at random given y: exact discrete draws from the Gaussian
+    analysis model times the Poisson covariate model (fitted by NUTS)."""
+    complete, data = count_design(21)
+    formula = "y ~ x + z + (1 | g)"
+    imp = bi.impute(data, method={"x": "2l.smc"}, predictor_matrix=pred_for(data, ["x"]), m=2,
+                    maxit=12, seed=4, analysis_model=formula,
+                    method_options={"x": {"covariate": "poisson"}})
+    assert_recovers(imp, fixed_effects(complete, formula), ["Intercept", "x", "z"])
+    assert_imputed_mean(imp, complete, "x")
+
+
 @pytest.mark.parametrize("target", ["x"])
 def test_ignoring_the_outcome_would_fail(target, monkeypatch):
     """The tolerance has power: with the analysis likelihood removed from the draws of x

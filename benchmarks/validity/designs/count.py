@@ -22,15 +22,23 @@ TRUTH = {"Intercept": 1.0, "x": 0.3, "z": 0.5, "g: Intercept": 0.5, "residual": 
 KINDS = {name: (VARIANCE if name in ("g: Intercept", "residual", "icc") else FIXED)
          for name in TRUTH}
 ROLES = {"x": {"g": -2, "z": 1, "y": 1}}
+#: 2l.smc's covariate model of x: the generating model (random intercept, z); y enters
+#: through the analysis model
+COMPATIBLE_ROLES = {"x": {"g": -2, "z": 1}}
 APPROXIMATE = ("x | y, z is not exactly a Poisson log-linear model in y (the normal outcome "
                "adds a -0.045 x^2 term to log p(x | y)): the usual FCS approximation")
+LINEAR = ("linear model of x | y, z + matching (imputes observed counts): an approximation "
+          "of the count's conditional")
+COMPATIBLE_NOTE = ("substantive-model-compatible: x drawn exactly from the analysis model "
+                   "times a Poisson random-intercept model of x (the generating model)")
 
 DESCRIPTION = f"""\
 `z_ij ~ N(0, 1)`; count `x_ij ~ Poisson(exp(0.3 + 0.3 z_ij + v_j))`, `v_j ~ N(0, 0.3)` (mean
 about 1.6); `y_ij = 1 + 0.3 x_ij + 0.5 z_ij + u_j + e_ij`, `u_j ~ N(0, 0.5)`, `e_ij ~ N(0, 1)`;
 {N_CLUSTERS} clusters of {SIZE}. `x` is missing at random given `y` and `z`:
 P(missing) = expit(a + 0.8 y - 0.4 z), `a` set for {MISSING_RATE:.0%} missing.
-Analysis `{FORMULA}` (REML). Imputation of `x`: cluster `g`, `y` and `z` fixed.
+Analysis `{FORMULA}` (REML). Imputation of `x`: cluster `g`, `y` and `z` fixed; `2l.smc`:
+the analysis model times a Poisson covariate model of `x` (cluster `g`, `z`).
 """
 
 
@@ -48,11 +56,13 @@ def simulate(rng: np.random.Generator) -> Replication:
 
 
 METHODS = (
-    PythonMethod("bayesimpute 2l.pois", {"x": "2l.pois"}, note=APPROXIMATE, ci=True),
-    PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"},
-                 note="linear model + matching: imputes observed counts"),
-    mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES,
-              note="linear model + matching: imputes observed counts"),
+    PythonMethod("bayesimpute 2l.pois", {"x": "2l.pois"}, compatible=False, note=APPROXIMATE,
+                 ci=True),
+    PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, compatible=False, note=LINEAR),
+    PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"},
+                 {"x": {"analysis_model": FORMULA, "covariate": "poisson"}},
+                 predictor_matrix(COMPATIBLE_ROLES), ci=True, note=COMPATIBLE_NOTE),
+    mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES, compatible=False, note=LINEAR),
     mice_peer("R mice 2l.pan", {"x": "2l.pan"}, ROLES, compatible=False,
               note="normal model: imputes non-integer, possibly negative counts"),
     *REFERENCES,

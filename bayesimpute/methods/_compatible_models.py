@@ -30,7 +30,9 @@ import pytensor.tensor as pt
 
 from bayesimpute.methods import _logistic
 from bayesimpute.methods import linear_mixed
+from bayesimpute.methods._glmm_nuts import partially_centred_effects
 from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.count import informative_count_clusters
 from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
 
 __all__ = ["DesignScale", "MixedParameters", "GaussianMixed", "LogitMixed", "PoissonMixed"]
@@ -247,29 +249,24 @@ class LogitMixed(_SteppedModel):
         return params
 
 
-#: a cluster whose counts total this much or more pins its effect down better than a random
-#: effect's prior of sd ~ 0.5 does (the posterior sd of a log-rate is about 1 / sqrt(total))
-CENTRED_CLUSTER_TOTAL = 10.0
-
-
 class PoissonMixed(_SteppedModel):
     """``log E[y] = X beta + Z u_j``, Poisson counts ``y``: the model of ``2l.pois``, by NUTS.
 
     The priors are 2l.pois's: beta ~ N(0, slope_sd^2) on the standardised design, the
     intercept centred at the log of the first visit's mean count (fixed, like the scale), and
-    Huang & Wand's covariance prior with half-t(2, re_scale) sds for the random effects.
-    The effects are centred (``centred=None``: when the median cluster's counts ``y`` total at
-    least CENTRED_CLUSTER_TOTAL) (informative clusters: the non-centred form then mixes the
-    variance slowly, ESS 4-38 against 200-270 per 200 transitions on the validity study's
-    count design) and non-centred otherwise (where the centred form has a funnel). The
-    first :meth:`update` runs ``tune`` adapting NUTS transitions before its own. Other
-    parameters as :class:`GaussianMixed`.
+    Huang & Wand's covariance prior with half-t(2, re_scale) sds for the random effects,
+    centred in the ``informative`` clusters and non-centred in the others
+    (:func:`~bayesimpute.methods._glmm_nuts.partially_centred_effects`; default: the
+    clusters whose counts ``y`` total at least
+    :data:`~bayesimpute.methods.count.CENTRED_CLUSTER_TOTAL`). The first :meth:`update` runs
+    ``tune`` adapting NUTS transitions before its own. Other parameters as
+    :class:`GaussianMixed`.
     """
 
     def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
                  intercept: bool, rng: np.random.Generator, *, tune: int = 150,
                  target_accept: float = 0.85, slope_sd: float = 2.5, re_scale: float = 1.0,
-                 centred: bool | None = None):
+                 informative: np.ndarray | None = None):
         if not intercept:
             raise ValueError("PoissonMixed needs an intercept (column 0 of X)")
         self.random = np.asarray(random, dtype=int)
@@ -291,14 +288,10 @@ class PoissonMixed(_SteppedModel):
                 prior = CovariancePrior(df=2.0, scale=re_scale)
                 chol = prior.declare(q, hyper_dims="re")
                 psi = pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
-                if centred is None:
-                    centred = self.informative(y, cluster, n_clusters)
-                self.centred = bool(centred)
-                if self.centred:
-                    u = pm.MvNormal("u", mu=np.zeros(q), chol=chol, dims=("cluster", "re"))
-                else:
-                    u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("cluster", "re"))
-                    u = pm.Deterministic("u", pt.dot(u_raw, chol.T), dims=("cluster", "re"))
+                if informative is None:
+                    informative = informative_count_clusters(y, cluster, n_clusters)
+                self.informative = np.asarray(informative, dtype=bool)
+                u = partially_centred_effects(chol, q, self.informative)
                 eta = eta + pt.sum(X_data[:, self.random] * u[np.asarray(cluster)], axis=1)
                 outputs += [u, psi]
             pm.Poisson("y_obs", mu=pt.exp(eta), observed=y_data)
@@ -308,13 +301,6 @@ class PoissonMixed(_SteppedModel):
                                          on_unused_input="ignore")
         point = model.initial_point(random_seed=int(rng.integers(2**31 - 1)))
         self.stepper = nuts_stepper(model, point, rng, tune=tune, target_accept=target_accept)
-
-    @staticmethod
-    def informative(y: np.ndarray, cluster: np.ndarray, n_clusters: int) -> bool:
-        """Whether the median cluster's counts ``y`` total at least CENTRED_CLUSTER_TOTAL."""
-        totals = np.bincount(np.asarray(cluster), weights=np.asarray(y, dtype=float),
-                             minlength=n_clusters)
-        return bool(np.median(totals) >= CENTRED_CLUSTER_TOTAL)
 
     def update(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                n_steps: int) -> dict[str, float]:

@@ -2,12 +2,18 @@
 
 These families have no convenient exact Gibbs step, so their PyMC model is advanced by
 NUTS, compiled once per variable and chain and adapted during the first visit only
-(:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred:
-``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi,
-whose prior is the package's one covariance prior (Huang & Wand's hierarchical
-inverse-Wishart, :mod:`bayesimpute.methods._priors`): half-t(2, A) sds with A =
-``re_scale`` (default 1 on the logit / log-rate scale) and uniform correlations. Clusters never observed get effects from N(0, Psi): their ``u_raw`` has only its
-prior. Subclasses write the likelihood and the predictive draw.
+(:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred,
+``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi, in the
+clusters whose data say little about their effect, and centred, ``u ~ N(0, Psi)``, in the
+clusters whose data pin it down (:func:`partially_centred_effects`; which clusters those are
+is the family's call: counts by their total, the other families never). Each form is the
+one NUTS explores well for its clusters: a funnel between the effects and Psi where the data
+are weak, and slow mixing of Psi where they are strong. Psi's prior is the package's one
+covariance prior (Huang & Wand's hierarchical inverse-Wishart,
+:mod:`bayesimpute.methods._priors`): half-t(2, A) sds with A = ``re_scale`` (default 1 on
+the logit / log-rate scale) and uniform correlations. Clusters never observed get effects
+from N(0, Psi): their ``u_raw`` has only its prior. Subclasses write the likelihood and the
+predictive draw.
 
 Start and burn-in: a chain starts at the model's initial point (coefficients 0, random
 effects 0, unit scales; count models centre the intercept at the observed log-mean, ordinal
@@ -31,7 +37,24 @@ from bayesimpute.methods._priors import CovariancePrior
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
-__all__ = ["NutsGlmmMethod"]
+__all__ = ["NutsGlmmMethod", "partially_centred_effects"]
+
+
+def partially_centred_effects(chol, q: int, informative: np.ndarray):
+    """Random effects ``u`` (``cluster`` x ``re``, declared as a Deterministic) with covariance
+    ``chol chol'``: centred (``u_centred ~ N(0, Psi)``) in the clusters where ``informative``
+    is true, non-centred (``u = u_raw L'``, ``u_raw`` standard normal) in the others. Call
+    inside the model, whose coordinates name ``cluster`` and ``re``."""
+    informative = np.asarray(informative, dtype=bool)
+    centred, raw = np.flatnonzero(informative), np.flatnonzero(~informative)
+    u = pt.zeros((len(informative), q))
+    if len(centred):
+        u_centred = pm.MvNormal("u_centred", mu=np.zeros(q), chol=chol, shape=(len(centred), q))
+        u = pt.set_subtensor(u[centred], u_centred)
+    if len(raw):
+        u_raw = pm.Normal("u_raw", 0.0, 1.0, shape=(len(raw), q))
+        u = pt.set_subtensor(u[raw], pt.dot(u_raw, chol.T))
+    return pm.Deterministic("u", u, dims=("cluster", "re"))
 
 
 class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
@@ -62,6 +85,10 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
 
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
         """Validate the observed values (subclasses)."""
+
+    def _informative_clusters(self, y_obs: np.ndarray, cluster_obs: np.ndarray) -> np.ndarray:
+        """The clusters whose effects are centred (see the module docstring): none here."""
+        return np.zeros(self.n_clusters, dtype=bool)
 
     # --- set-up ---------------------------------------------------------------------------
     def _columns(self, p: int) -> np.ndarray:
@@ -111,18 +138,18 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
             eta = pt.dot(X_data[:, cols], beta)
             outputs = [("beta", beta)]
             if q:
-                u = self._random_effects(q)
+                informative = self._informative_clusters(y_obs, self._cluster(data)[obs])
+                u = self._random_effects(q, informative)
                 outputs += [("u", u), ("psi", model["psi"])]
                 eta = eta + pt.sum(X_data[:, self.random] * u[cluster_data], axis=1)
             outputs += self._likelihood(eta, y_data, y_obs, data)
         return model, outputs
 
-    def _random_effects(self, q: int):
+    def _random_effects(self, q: int, informative: np.ndarray):
         prior = CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
-        u_raw = pm.Normal("u_raw", 0.0, 1.0, dims=("cluster", "re"))
         chol = prior.declare(q, hyper_dims="re")
         pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
-        return pm.Deterministic("u", pt.dot(u_raw, chol.T), dims=("cluster", "re"))
+        return partially_centred_effects(chol, q, informative)
 
     def _cluster(self, data: MethodData) -> np.ndarray:
         if self.random_effects:

@@ -74,6 +74,7 @@ from bayesimpute.methods._compatible_models import (
     PoissonMixed,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
+from bayesimpute.methods.count import informative_count_clusters
 from bayesimpute.methods.registry import get_method, register_method
 
 __all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
@@ -340,8 +341,8 @@ class _CompatibleMethod(ImputationMethod):
             # counts differ, must build the same model): unobserved cells at their mean
             expected = np.where(data.observed[rows], data.y[rows], observed.mean())
             return PoissonMixed(*args, rng=rng, tune=int(self.options["covariate_tune"]),
-                                centred=PoissonMixed.informative(expected, self.cluster[rows],
-                                                                 self.n_clusters))
+                                informative=informative_count_clusters(
+                                    expected, self.cluster[rows], self.n_clusters))
         if self.covariate_name == "normal":
             return GaussianMixed(*args, rng=rng)
         n_categories = 2 if data.n_levels in (0, 2) else int(data.n_levels)

@@ -4,8 +4,10 @@
     beta ~ N(0, 2.5^2) (standardised X; log mu is offset by log(mean observed y + 0.5))
     u_j ~ N(0, Psi) non-centred,  1 / alpha ~ HalfNormal(1)
 
-advanced by NUTS (:mod:`bayesimpute.methods._glmm_nuts`). Clusters where the count is
-never observed get effects drawn from N(0, Psi) (systematic missingness).
+advanced by NUTS (:mod:`bayesimpute.methods._glmm_nuts`), the effects centred in the
+clusters whose observed counts total at least CENTRED_CLUSTER_TOTAL and non-centred in the
+others. Clusters where the count is never observed get effects drawn from N(0, Psi)
+(systematic missingness).
 """
 
 from __future__ import annotations
@@ -19,10 +21,24 @@ from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
-__all__ = ["TwoLevelPois", "TwoLevelNegBin"]
+__all__ = ["TwoLevelPois", "TwoLevelNegBin", "informative_count_clusters",
+           "CENTRED_CLUSTER_TOTAL"]
 
 #: log-means are clipped here before drawing, so a wild transition cannot overflow
 _MAX_LOG_MEAN = 30.0
+#: a cluster whose counts total this much pins its effect down (posterior sd of the log-rate
+#: about 1 / sqrt(10) = 0.32) better than a random effect's prior of sd ~0.5 does: its effect
+#: is centred. On the validity study's count design (clusters of 20, mean 1.6) the centred
+#: form mixed the variance with ESS 200-270 per 200 NUTS transitions, the non-centred 4-38.
+CENTRED_CLUSTER_TOTAL = 10.0
+
+
+def informative_count_clusters(counts: np.ndarray, cluster: np.ndarray,
+                               n_clusters: int) -> np.ndarray:
+    """Per cluster: whether its ``counts`` total at least CENTRED_CLUSTER_TOTAL."""
+    totals = np.bincount(np.asarray(cluster, dtype=int), weights=np.asarray(counts, dtype=float),
+                         minlength=n_clusters)
+    return totals >= CENTRED_CLUSTER_TOTAL
 
 
 class _CountMethod(NutsGlmmMethod):
@@ -34,6 +50,10 @@ class _CountMethod(NutsGlmmMethod):
         if np.any((y_obs < 0) | (y_obs != np.round(y_obs))):
             raise MethodError(f"{self.name}: {data.target!r} must hold non-negative whole "
                               "numbers (counts)")
+
+    def _informative_clusters(self, y_obs: np.ndarray, cluster_obs: np.ndarray) -> np.ndarray:
+        # a log-rate's posterior sd is about 1 / sqrt(the cluster's total count)
+        return informative_count_clusters(y_obs, cluster_obs, self.n_clusters)
 
     def _offset(self, y_obs: np.ndarray) -> float:
         # the intercept is centred at the observed log-mean so that its N(0, 5^2) prior is

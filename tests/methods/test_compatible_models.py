@@ -147,13 +147,33 @@ def test_poisson_mixed_centres_informative_clusters_and_mixes_their_variance():
     z = rng.standard_normal(J * n)
     x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, np.sqrt(0.3), J)[cluster]))
     X = np.column_stack([np.ones_like(z), z])
-    assert PoissonMixed.informative(x, cluster, J)
-    assert not PoissonMixed.informative(np.minimum(x, 1)[: 5 * J], np.repeat(np.arange(J), 5), J)
     model = PoissonMixed(X, x, cluster, J, np.array([0]), ["Intercept", "z"], True, rng)
-    assert model.centred
+    assert model.informative.mean() > 0.9
     model.update(X, x, rng, 1)  # the tuning transitions
     psi = []
     for _ in range(200):
         model.update(X, x, rng, 1)
         psi.append(model.parameters().psi[0, 0])
     assert float(az.ess(np.array(psi)[None])) > 80
+
+
+def test_partially_centred_effects_map_both_forms_to_their_clusters():
+    """u is u_centred in the informative clusters and u_raw L' in the others, in place."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayesimpute.methods._glmm_nuts import partially_centred_effects
+    from bayesimpute.methods.count import informative_count_clusters
+
+    informative = informative_count_clusters(np.array([12, 3, 0, 9, 1, 40]),
+                                             np.array([0, 1, 2, 3, 3, 4]), 6)
+    np.testing.assert_array_equal(informative, [True, False, False, True, True, False])
+    chol_value = np.array([[2.0, 0.0], [0.5, 1.0]])
+    with pm.Model(coords={"cluster": np.arange(6), "re": ["a", "b"]}) as model:
+        u = partially_centred_effects(pt.as_tensor(chol_value), 2, informative)
+    rng = np.random.default_rng(0)
+    centred, raw = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    value = model.compile_fn(model.replace_rvs_by_values([u])[0], inputs=model.value_vars)(
+        {"u_centred": centred, "u_raw": raw})
+    np.testing.assert_allclose(value[informative], centred)
+    np.testing.assert_allclose(value[~informative], raw @ chol_value.T)

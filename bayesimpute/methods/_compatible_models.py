@@ -28,8 +28,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.methods import _logistic
-from bayesimpute.methods import linear_mixed
+from bayesimpute.methods import _logistic, linear_mixed
 from bayesimpute.methods._glmm_nuts import partially_centred_effects
 from bayesimpute.methods._priors import CovariancePrior
 from bayesimpute.methods.count import informative_count_clusters

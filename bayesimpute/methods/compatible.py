@@ -48,7 +48,7 @@ The analysis model's parameters are recorded on the data's scale (``<x>_analysis
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from scipy import special

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scipy import special
 
 from bayesimpute.methods._compatible_draws import (

@@ -108,8 +108,9 @@ def test_poisson_mixed_agrees_with_glmer():
     """The count covariate model's posterior means against the Laplace ML fit (glmer's) of the
     same Poisson random-intercept model on one data set: at this size the two differ by a
     small fraction of the posterior sd (tolerance 0.5 sd plus 4 Monte-Carlo s.e.)."""
-    import bayesimpute as bi
     import pandas as pd
+
+    import bayesimpute as bi
 
     rng = np.random.default_rng(5)
     J, n = 80, 25

@@ -245,6 +245,11 @@ def test_count_covariate_imputes_counts_and_records_its_model():
     again = count_run(data)
     np.testing.assert_array_equal(imp.idata.posterior_predictive["x"].values,
                                   again.idata.posterior_predictive["x"].values)
+    # a continued chain rebuilds the same model (NUTS adapts again: a valid continuation)
+    longer = imp.iterate(1)
+    assert longer.iterations == imp.iterations + 1
+    continued = longer.complete(0).loc[missing, "x"]
+    assert (continued >= 0).all() and (continued == np.round(continued)).all()
 
 
 @pytest.mark.parametrize("change, message", [

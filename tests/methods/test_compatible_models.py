@@ -104,6 +104,17 @@ def test_logit_mixed_recovers_coefficients():
     assert psi == pytest.approx(0.49, abs=0.25)
 
 
+def poisson_model(rng, J: int, n: int):
+    """Counts x ~ Poisson(exp(0.3 + 0.3 z + v_j)), v_j ~ N(0, 0.3) (the validity study's
+    count covariate), and a PoissonMixed model of them with a random intercept."""
+    cluster = np.repeat(np.arange(J), n)
+    z = rng.standard_normal(J * n)
+    x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, np.sqrt(0.3), J)[cluster]))
+    X = np.column_stack([np.ones_like(z), z])
+    return X, x, cluster, PoissonMixed(X, x, cluster, J, np.array([0]), ["Intercept", "z"],
+                                       True, rng)
+
+
 def test_poisson_mixed_agrees_with_glmer():
     """The count covariate model's posterior means against the Laplace ML fit (glmer's) of the
     same Poisson random-intercept model on one data set: at this size the two differ by a
@@ -113,12 +124,8 @@ def test_poisson_mixed_agrees_with_glmer():
     import bayesimpute as bi
 
     rng = np.random.default_rng(5)
-    J, n = 80, 25
-    cluster = np.repeat(np.arange(J), n)
-    z = rng.standard_normal(J * n)
-    x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, np.sqrt(0.3), J)[cluster]))
-    X = np.column_stack([np.ones_like(z), z])
-    model = PoissonMixed(X, x, cluster, J, np.array([0]), ["Intercept", "z"], True, rng)
+    X, x, cluster, model = poisson_model(rng, J=80, n=25)
+    z = X[:, 1]
     draws = []
     for _ in range(400):
         model.update(X, x, rng, 1)
@@ -143,12 +150,7 @@ def test_poisson_mixed_centres_informative_clusters_and_mixes_their_variance():
     import arviz as az
 
     rng = np.random.default_rng(3)
-    J, n = 100, 20
-    cluster = np.repeat(np.arange(J), n)
-    z = rng.standard_normal(J * n)
-    x = rng.poisson(np.exp(0.3 + 0.3 * z + rng.normal(0, np.sqrt(0.3), J)[cluster]))
-    X = np.column_stack([np.ones_like(z), z])
-    model = PoissonMixed(X, x, cluster, J, np.array([0]), ["Intercept", "z"], True, rng)
+    X, x, _, model = poisson_model(rng, J=100, n=20)
     assert model.informative.mean() > 0.9
     model.update(X, x, rng, 1)  # the tuning transitions
     psi = []

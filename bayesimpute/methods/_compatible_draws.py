@@ -55,9 +55,13 @@ def draw_normal_conditional(prior_mean: np.ndarray, prior_var: np.ndarray,
 
 def draw_from_log_weights(log_weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One category per row, with probabilities proportional to exp(log_weights) (n, K)."""
-    probabilities = special.softmax(log_weights, axis=1)
+    return _draw_from_probabilities(special.softmax(log_weights, axis=1), rng)
+
+
+def _draw_from_probabilities(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category per row of normalised ``probabilities`` (n, K)."""
     cumulative = np.cumsum(probabilities, axis=1)
-    uniform = rng.random(len(log_weights))[:, None]
+    uniform = rng.random(len(probabilities))[:, None]
     return (uniform > cumulative[:, :-1]).sum(axis=1).astype(float)
 
 
@@ -88,7 +92,7 @@ def draw_count_conditional(log_mean: np.ndarray, log_likelihood_at: Callable[[in
         log_weights = np.column_stack(columns) - np.exp(log_mean)[:, None]
         probabilities = special.softmax(log_weights, axis=1)
         if probabilities[:, -1].max() <= COUNT_TAIL:
-            return draw_from_log_weights(log_weights, rng)
+            return _draw_from_probabilities(probabilities, rng)
         if top >= MAX_COUNT:
             raise ValueError(f"the conditional of a count keeps mass beyond {MAX_COUNT}: the "
                              "analysis model's likelihood does not bound the imputed counts")

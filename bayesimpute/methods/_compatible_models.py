@@ -31,7 +31,7 @@ import pytensor.tensor as pt
 from bayesimpute.methods import _logistic, linear_mixed
 from bayesimpute.methods._glmm_nuts import partially_centred_effects
 from bayesimpute.methods._priors import CovariancePrior
-from bayesimpute.methods.count import informative_count_clusters
+from bayesimpute.methods.count import count_log_offset, informative_count_clusters
 from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
 
 __all__ = ["DesignScale", "MixedParameters", "GaussianMixed", "LogitMixed", "PoissonMixed"]
@@ -279,7 +279,7 @@ class PoissonMixed(_SteppedModel):
             X_data = pm.Data("X", self.scale.X(X))
             y_data = pm.Data("y", np.asarray(y).astype("int64"))
             # a container, so that a continued chain keeps the offset its point belongs to
-            offset = pm.Data("log_offset", np.log(np.mean(y) + 0.5))
+            offset = pm.Data("log_offset", count_log_offset(y))
             beta = pm.Normal("beta", 0.0, slope_sd, dims="x")
             eta = pt.dot(X_data, beta) + offset
             outputs = [beta]

@@ -74,7 +74,7 @@ from bayesimpute.methods._compatible_models import (
     PoissonMixed,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
-from bayesimpute.methods.count import informative_count_clusters
+from bayesimpute.methods.count import are_counts, informative_count_clusters
 from bayesimpute.methods.registry import get_method, register_method
 
 __all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
@@ -193,8 +193,7 @@ class _CompatibleMethod(ImputationMethod):
         """The covariate model against the variable: its kind, and counts for Poisson."""
         if self.covariate_family(context.codecs[self.variable].kind) != "poisson":
             return
-        observed = context.data[self.variable].dropna().to_numpy(dtype=float)
-        if np.any((observed < 0) | (observed != np.round(observed))):
+        if not are_counts(context.data[self.variable].dropna()):
             raise ValueError(f"{self.name} for {self.variable!r}: covariate='poisson' needs "
                              "non-negative whole numbers (counts)")
 
@@ -334,7 +333,7 @@ class _CompatibleMethod(ImputationMethod):
                 list(data.x_names), True)
         if self.covariate_name == "poisson":
             observed = data.y[data.observed]
-            if np.any((observed < 0) | (observed != np.round(observed))):
+            if not are_counts(observed):
                 raise MethodError(f"{self.name} for {data.target!r}: covariate='poisson' needs "
                                   "non-negative whole numbers (counts)")
             # the parametrisation by the observed counts (a continued chain, whose imputed

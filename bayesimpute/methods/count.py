@@ -21,8 +21,8 @@ from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
-__all__ = ["TwoLevelPois", "TwoLevelNegBin", "informative_count_clusters",
-           "CENTRED_CLUSTER_TOTAL"]
+__all__ = ["TwoLevelPois", "TwoLevelNegBin", "informative_count_clusters", "are_counts",
+           "count_log_offset", "CENTRED_CLUSTER_TOTAL"]
 
 #: log-means are clipped here before drawing, so a wild transition cannot overflow
 _MAX_LOG_MEAN = 30.0
@@ -31,6 +31,18 @@ _MAX_LOG_MEAN = 30.0
 #: is centred. On the validity study's count design (clusters of 20, mean 1.6) the centred
 #: form mixed the variance with ESS 200-270 per 200 NUTS transitions, the non-centred 4-38.
 CENTRED_CLUSTER_TOTAL = 10.0
+
+
+def are_counts(values: np.ndarray) -> bool:
+    """Whether every value is a non-negative whole number."""
+    values = np.asarray(values, dtype=float)
+    return not np.any((values < 0) | (values != np.round(values)))
+
+
+def count_log_offset(counts: np.ndarray) -> float:
+    """The log-mean that centres a count model's intercept, so that its prior is stated
+    relative to the data's own scale."""
+    return float(np.log(np.mean(counts) + 0.5))
 
 
 def informative_count_clusters(counts: np.ndarray, cluster: np.ndarray,
@@ -47,7 +59,7 @@ class _CountMethod(NutsGlmmMethod):
     random_effects = True
 
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
-        if np.any((y_obs < 0) | (y_obs != np.round(y_obs))):
+        if not are_counts(y_obs):
             raise MethodError(f"{self.name}: {data.target!r} must hold non-negative whole "
                               "numbers (counts)")
 
@@ -56,9 +68,7 @@ class _CountMethod(NutsGlmmMethod):
         return informative_count_clusters(y_obs, cluster_obs, self.n_clusters)
 
     def _offset(self, y_obs: np.ndarray) -> float:
-        # the intercept is centred at the observed log-mean so that its N(0, 5^2) prior is
-        # stated relative to the data's own scale
-        return float(np.log(np.mean(y_obs) + 0.5))
+        return count_log_offset(y_obs)
 
     def _likelihood(self, eta, y_data, y_obs, data):
         self.log_offset = self._offset(y_obs)

@@ -29,7 +29,7 @@ from scipy import stats
 if TYPE_CHECKING:  # pragma: no cover
     from benchmarks.validity.design import Design, Replication
 
-__all__ = ["Method", "PythonMethod", "RMethod", "Reference", "Settings", "r_available",
+__all__ = ["Method", "PythonMethod", "PosteriorMethod", "RMethod", "Reference", "Settings", "r_available",
            "ROW_COLUMNS"]
 
 R_SCRIPTS = Path(__file__).resolve().parent / "r"
@@ -120,12 +120,8 @@ class PythonMethod(Method):
     def run(self, design, replication, settings, imputation_seed):
         import bayesimpute as bi
 
-        builder = self.predictors or design.predictors
-        options = {column: dict(values) for column, values in self.options.items()} or None
-        imp, seconds, imputation_warnings = _timed(lambda: bi.impute(
-            replication.data, method=dict(self.method),
-            predictor_matrix=builder(replication.data) if builder is not None else None,
-            m=settings.m, maxit=settings.maxit, seed=imputation_seed, method_options=options))
+        imp, seconds, imputation_warnings = self._impute(design, replication, settings.m,
+                                                         settings.maxit, imputation_seed)
         rows, analysis_seconds, analysis_warnings = _timed(lambda: pooled_rows(
             bi.pool(imp.analyze(design.formula, family=design.family))))
         means = imputed_mean_rows([imp.complete(i) for i in range(settings.m)],
@@ -136,6 +132,69 @@ class PythonMethod(Method):
                  _warning_note("analysis", analysis_warnings), _event_note(imp.logged_events)]
         return _finish(rows, seconds, analysis_seconds, "; ".join(n for n in notes if n),
                        f"bayesimpute {bi.__version__}")
+
+
+    def _impute(self, design, replication, m: int, maxit: int, imputation_seed: int):
+        """``bi.impute`` with this method's settings: the result, seconds and warnings."""
+        import bayesimpute as bi
+
+        builder = self.predictors or design.predictors
+        options = {column: dict(values) for column, values in self.options.items()} or None
+        return _timed(lambda: bi.impute(
+            replication.data, method=dict(self.method),
+            predictor_matrix=builder(replication.data) if builder is not None else None,
+            m=m, maxit=maxit, seed=imputation_seed, method_options=options))
+
+
+@dataclass(frozen=True)
+class PosteriorMethod(PythonMethod):
+    """The posterior of a compatible method's analysis model, read directly (no analysis of
+    the completed data, no pooling): ``imp.analysis_posterior().summary()``.
+
+    The issue's second kind of estimate ("where the package offers it, the posterior of a
+    compatible model"). Estimate = posterior mean, std error = posterior sd, interval = the
+    equal-tailed 95% credible interval. A credible interval needs many more draws than m
+    imputations do, so the m chains run ``lengthen`` times maxit iterations and the first
+    ``burn_share`` of every chain is dropped (after the method's own burn-in); the note
+    records the largest R-hat and the smallest bulk ESS over the scored parameters.
+    """
+
+    lengthen: int = 10
+    burn_share: float = 0.2
+
+    def run(self, design, replication, settings, imputation_seed):
+        import bayesimpute as bi
+
+        iterations = settings.maxit * self.lengthen
+        imp, seconds, imputation_warnings = self._impute(design, replication, settings.m,
+                                                         iterations, imputation_seed)
+        posterior, read_seconds, read_warnings = _timed(
+            lambda: imp.analysis_posterior(burn=int(iterations * self.burn_share)))
+        rows, scored = posterior_rows(posterior, replication.truth.index)
+        notes = [f"{settings.m} chains x {iterations} iterations, burn "
+                 f"{int(iterations * self.burn_share)}; max R-hat {scored['r_hat'].max():.3f}, "
+                 f"min bulk ESS {scored['ess_bulk'].min():.0f}",
+                 _warning_note("imputation", imputation_warnings),
+                 _warning_note("posterior", read_warnings), _event_note(imp.logged_events)]
+        return _finish(rows, seconds, read_seconds, "; ".join(n for n in notes if n),
+                       f"bayesimpute {bi.__version__}")
+
+
+def posterior_rows(posterior, scored: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tidy rows of an ``AnalysisPosterior`` (fixed effects, then variance components), and
+    its summary restricted to the ``scored`` parameters (for the convergence note)."""
+    summary = posterior.summary()
+    terms = {str(t) for t in posterior.idata.posterior["fixed"].coords["term"].values}
+    rows = pd.DataFrame({
+        "parameter": summary.index,
+        "kind": ["fixed" if p in terms else "variance" for p in summary.index],
+        "estimate": summary["mean"].to_numpy(), "std_error": summary["sd"].to_numpy(),
+        "df": np.nan, "conf_low": summary["q2.5"].to_numpy(),
+        "conf_high": summary["q97.5"].to_numpy(),
+    })
+    order = rows["kind"].map({"fixed": 0, "variance": 1})
+    rows = rows.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+    return rows, summary.loc[summary.index.intersection(scored)]
 
 
 def _timed(function: Callable[[], Any]) -> tuple[Any, float, list[str]]:

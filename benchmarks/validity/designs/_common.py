@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from benchmarks.validity.methods import Reference, RMethod
+from benchmarks.validity.methods import PosteriorMethod, PythonMethod, Reference, RMethod
 
 Roles = Mapping[str, Mapping[str, int]]
 
@@ -73,3 +73,14 @@ def jomo_peer(formula: str | list[str], *, n_burn: int = 1000, n_iter: int = 100
                    packages=("mitml", "jomo"), compatible=compatible,
                    note=note or f"joint model {'; '.join(formulas)}, burn-in {n_burn}, "
                                 f"{n_iter} iterations between imputations")
+
+
+POSTERIOR_NOTE = ("the compatible model's own posterior (imp.analysis_posterior()): posterior "
+                  "mean, 95% equal-tailed credible interval; no completed-data analysis")
+
+
+def posterior_of(smc: PythonMethod, ci: bool = True) -> PosteriorMethod:
+    """The entry scoring the analysis-model posterior of a compatible method's run (same
+    method, options and predictors; longer chains, see ``PosteriorMethod``)."""
+    return PosteriorMethod(f"{smc.label} posterior", smc.method, smc.options, smc.predictors,
+                           note=POSTERIOR_NOTE, ci=ci)

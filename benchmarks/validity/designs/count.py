@@ -11,6 +11,7 @@ from benchmarks.validity.designs._common import (
     calibrated_logit,
     clusters,
     mice_peer,
+    posterior_of,
     predictor_matrix,
 )
 from benchmarks.validity.methods import PythonMethod
@@ -55,13 +56,16 @@ def simulate(rng: np.random.Generator) -> Replication:
     return Replication(data, complete, pd.Series(TRUTH), pd.Series(KINDS))
 
 
+SMC = PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"},
+                   {"x": {"analysis_model": FORMULA, "covariate": "poisson"}},
+                   predictor_matrix(COMPATIBLE_ROLES), ci=True, note=COMPATIBLE_NOTE)
+
 METHODS = (
     PythonMethod("bayesimpute 2l.pois", {"x": "2l.pois"}, compatible=False, note=APPROXIMATE,
                  ci=True),
     PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, compatible=False, note=LINEAR),
-    PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"},
-                 {"x": {"analysis_model": FORMULA, "covariate": "poisson"}},
-                 predictor_matrix(COMPATIBLE_ROLES), ci=True, note=COMPATIBLE_NOTE),
+    SMC,
+    posterior_of(SMC, ci=False),
     mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES, compatible=False, note=LINEAR),
     mice_peer("R mice 2l.pan", {"x": "2l.pan"}, ROLES, compatible=False,
               note="normal model: imputes non-integer, possibly negative counts"),

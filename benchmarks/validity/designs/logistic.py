@@ -12,6 +12,7 @@ from benchmarks.validity.designs._common import (
     clusters,
     expit,
     mice_peer,
+    posterior_of,
     predictor_matrix,
 )
 from benchmarks.validity.methods import PythonMethod, RMethod
@@ -52,12 +53,15 @@ def simulate(rng: np.random.Generator) -> Replication:
     return Replication(data, complete, pd.Series(TRUTH), pd.Series(KINDS))
 
 
+SMC = PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": FORMULA}},
+                   predictor_matrix(COMPATIBLE_ROLES), ci=True, note=COMPATIBLE_NOTE)
+
 METHODS = (
     PythonMethod("bayesimpute 2l.norm", {"x": "2l.norm"}, compatible=False, note=APPROXIMATE,
                  ci=True),
     PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, compatible=False, note=APPROXIMATE),
-    PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": FORMULA}},
-                 predictor_matrix(COMPATIBLE_ROLES), ci=True, note=COMPATIBLE_NOTE),
+    SMC,
+    posterior_of(SMC),
     mice_peer("R mice 2l.pan", {"x": "2l.pan"}, ROLES, compatible=False, note=APPROXIMATE),
     mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES, compatible=False, note=APPROXIMATE),
     RMethod("R jomo.glmer (SMC)", "jomo_smc.R",

@@ -17,6 +17,7 @@ from benchmarks.validity.designs._common import (
     REFERENCES,
     calibrated_logit,
     clusters,
+    posterior_of,
     predictor_matrix,
 )
 from benchmarks.validity.methods import PythonMethod
@@ -46,13 +47,15 @@ def _kinds(truth: dict) -> dict:
 
 
 def _methods(formula: str, fcs_roles: dict, compatible_roles: dict, incompatible: str):
+    smc = PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": formula}},
+                       predictor_matrix(compatible_roles), ci=True, note=COMPATIBLE_NOTE)
     return (
         PythonMethod("bayesimpute 2l.norm", {"x": "2l.norm"}, predictors=predictor_matrix(
             fcs_roles), compatible=False, note=incompatible),
         PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, predictors=predictor_matrix(
             fcs_roles), compatible=False, note=incompatible),
-        PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": formula}},
-                     predictor_matrix(compatible_roles), ci=True, note=COMPATIBLE_NOTE),
+        smc,
+        posterior_of(smc),
         *REFERENCES,
     )
 

@@ -19,6 +19,7 @@ from benchmarks.validity.designs._common import (
     calibrated_logit,
     clusters,
     mice_peer,
+    posterior_of,
     predictor_matrix,
 )
 from benchmarks.validity.methods import PythonMethod, RMethod
@@ -57,14 +58,17 @@ def simulate(rng: np.random.Generator) -> Replication:
     return Replication(data, complete, pd.Series(TRUTH), pd.Series(KINDS))
 
 
+SMC = PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": FORMULA}},
+                   predictor_matrix(COMPATIBLE_ROLES), ci=True,
+                   note="substantive-model-compatible: x drawn from the analysis model times a "
+                        "random-intercept model of x")
+
 METHODS = (
     PythonMethod("bayesimpute 2l.norm", {"x": "2l.norm"}, compatible=False,
                  note=INCOMPATIBLE, ci=True),
     PythonMethod("bayesimpute 2l.pmm", {"x": "2l.pmm"}, compatible=False, note=INCOMPATIBLE),
-    PythonMethod("bayesimpute 2l.smc", {"x": "2l.smc"}, {"x": {"analysis_model": FORMULA}},
-                 predictor_matrix(COMPATIBLE_ROLES), ci=True,
-                 note="substantive-model-compatible: x drawn from the analysis model times "
-                      "a random-intercept model of x"),
+    SMC,
+    posterior_of(SMC),
     mice_peer("R mice 2l.pan", {"x": "2l.pan"}, ROLES, compatible=False, note=INCOMPATIBLE),
     mice_peer("R miceadds 2l.pmm", {"x": "2l.pmm"}, ROLES, compatible=False,
               note=INCOMPATIBLE),

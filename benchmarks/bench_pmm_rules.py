@@ -1,6 +1,7 @@
 """2l.pmm's matching rules over the validity study's replications: is the default the right one?
 
-2l.pmm misses the coverage target on one validity design (ri_few: x 0.905). Two choices make
+At the validity study's 200 replications 2l.pmm missed the coverage target on one design
+(ri_few: x 0.905); at 600 it covers 0.933 there (results/pmm_rules.md). Two choices make
 a predictive-mean-matching rule: which parameters predict the donors (type 1: the posterior
 mean, mice's pmm; type 2: the same draw as the recipients, miceadds' 2l.pmm) and which donors
 a recipient draws from (``nearest``: one of the 5 nearest, mice; ``window``: one of the 5

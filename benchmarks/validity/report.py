@@ -132,7 +132,7 @@ def targets_line(design: Design, rows: pd.DataFrame, summary: pd.DataFrame) -> s
         text = f"Targets (compatible methods): {applied - len(missed)} of {applied} met"
         if len(missed):
             text += "; missed: " + "; ".join(
-                line.removeprefix("- ") for line in _missed_lines(missed, summary))
+                line.removeprefix("- ") for line in _missed_lines(missed, rows))
         text += "."
     versus = versus_r(summary, _fcs_labels(design))
     if not versus.empty:
@@ -201,7 +201,7 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
         "width; s = mean seconds of one imputation (m data sets).", "",
         markdown(results_table(summary)), "",
         "## Targets (compatible methods)", "",
-        *_target_lines(design, met, missed, summary),
+        *_target_lines(design, met, missed, rows),
         "",
         "## Against R's best FCS method", "",
         _versus_text(versus), "",
@@ -218,21 +218,22 @@ def write_design_report(design: Design, rows: pd.DataFrame, folder: Path,
 
 
 def _target_lines(design: Design, met: pd.DataFrame, missed: pd.DataFrame,
-                  summary: pd.DataFrame) -> list[str]:
+                  rows: pd.DataFrame) -> list[str]:
     if design.no_targets:
         return [f"Not applicable: {design.no_targets}."]
     return [f"Met: {len(met)} of {len(met) + len(missed)} checks (fixed-effect coverage in "
             "[93, 97]%, variance components within 10% relative bias)."
-            + (" Missed:" if len(missed) else ""), "", *_missed_lines(missed, summary)]
+            + (" Missed:" if len(missed) else ""), "", *_missed_lines(missed, rows)]
 
 
-def _missed_lines(missed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+def _missed_lines(missed: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
     """One line per missed target, with the complete-data analysis of the same data sets
-    beside it: where that misses too, the data sets (or the analysis), not the imputation,
+    beside it (the replications the missing method has; designs extend some methods beyond
+    others): where that misses too, the data sets (or the analysis), not the imputation,
     account for the miss."""
-    complete = summary[summary["method"] == "complete data"].set_index("parameter")
     lines = []
     for r in missed.itertuples():
+        complete = _complete_on_reps_of(rows, r.method)
         if r.kind == "fixed":
             text = f"coverage {r.coverage:.3f} (MC s.e. {r.coverage_mcse:.3f}"
             if r.parameter in complete.index:
@@ -244,6 +245,15 @@ def _missed_lines(missed: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
                 text += f"; complete data {_pct(complete.loc[r.parameter, 'relative_bias'])}"
         lines.append(f"- {r.method}, {r.parameter}: {text})")
     return lines
+
+
+def _complete_on_reps_of(rows: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The complete-data analysis scored on the replications ``method`` has, by parameter."""
+    reps = rows.loc[rows["method"] == method, "rep"].unique()
+    chosen = rows[(rows["method"] == "complete data") & rows["rep"].isin(reps)]
+    if chosen.empty:
+        return pd.DataFrame(columns=["coverage", "relative_bias"])
+    return score(chosen).set_index("parameter")
 
 
 def _head_to_head_lines(design: Design, rows: pd.DataFrame) -> list[str]:

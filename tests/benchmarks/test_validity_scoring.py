@@ -218,6 +218,20 @@ def test_targets_line_names_misses_and_skips_designs_without_targets():
     assert line.startswith("Absolute targets not applicable: a reason.")
 
 
+def test_a_miss_is_set_beside_the_complete_data_on_the_same_replications():
+    """A design may extend the complete data beyond a method (600 against 200): the miss line
+    quotes the complete data's coverage on the method's replications only."""
+    from benchmarks.validity.report import targets_line
+
+    method = rows_for(np.full(10, 1.0), truth=1.0)  # reps 0-9, coverage 100%: a miss
+    # complete data: covers on reps 0-9, misses on reps 10-29 (coverage 1/3 over all 30)
+    complete = rows_for(np.r_[np.full(10, 1.0), np.full(20, 2.0)], truth=1.0,
+                        method="complete data", peer="reference")
+    rows = pd.concat([method, complete], ignore_index=True)
+    line = targets_line(get_design("ri_mar"), rows, score(rows))
+    assert "m, b: coverage 1.000 (MC s.e. 0.000; complete data 1.000)" in line, line
+
+
 def test_select_run_takes_the_compatibility_flag_from_the_design():
     from benchmarks.validity.report import select_run
 

@@ -29,8 +29,8 @@ from scipy import stats
 if TYPE_CHECKING:  # pragma: no cover
     from benchmarks.validity.design import Design, Replication
 
-__all__ = ["Method", "PythonMethod", "PosteriorMethod", "RMethod", "Reference", "Settings", "r_available",
-           "ROW_COLUMNS"]
+__all__ = ["Method", "PythonMethod", "PosteriorMethod", "RMethod", "Reference", "Settings",
+           "r_available", "ROW_COLUMNS"]
 
 R_SCRIPTS = Path(__file__).resolve().parent / "r"
 #: columns of the rows a method returns (the runner adds design, rep, seed, truth, ...)
@@ -132,7 +132,6 @@ class PythonMethod(Method):
                  _warning_note("analysis", analysis_warnings), _event_note(imp.logged_events)]
         return _finish(rows, seconds, analysis_seconds, "; ".join(n for n in notes if n),
                        f"bayesimpute {bi.__version__}")
-
 
     def _impute(self, design, replication, m: int, maxit: int, imputation_seed: int):
         """``bi.impute`` with this method's settings: the result, seconds and warnings."""

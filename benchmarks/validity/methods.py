@@ -170,10 +170,10 @@ class PosteriorMethod(PythonMethod):
         posterior, read_seconds, read_warnings = _timed(
             lambda: imp.analysis_posterior(burn=int(iterations * self.burn_share)))
         rows, scored = posterior_rows(posterior, replication.truth.index)
-        notes = [f"{settings.m} chains x {iterations} iterations, burn "
-                 f"{int(iterations * self.burn_share)}; max R-hat {scored['r_hat'].max():.3f}, "
-                 f"min bulk ESS {scored['ess_bulk'].min():.0f}",
-                 _warning_note("imputation", imputation_warnings),
+        burn = int(iterations * self.burn_share)
+        chains = (f"{settings.m} chains x {iterations} iterations, burn {burn}; max R-hat "
+                  f"{scored['r_hat'].max():.3f}, min bulk ESS {scored['ess_bulk'].min():.0f}")
+        notes = [chains, _warning_note("imputation", imputation_warnings),
                  _warning_note("posterior", read_warnings), _event_note(imp.logged_events)]
         return _finish(rows, seconds, read_seconds, "; ".join(n for n in notes if n),
                        f"bayesimpute {bi.__version__}")

@@ -190,9 +190,7 @@ def posterior_rows(posterior, scored: pd.Index) -> tuple[pd.DataFrame, pd.DataFr
         "estimate": summary["mean"].to_numpy(), "std_error": summary["sd"].to_numpy(),
         "df": np.nan, "conf_low": summary["q2.5"].to_numpy(),
         "conf_high": summary["q97.5"].to_numpy(),
-    })
-    order = rows["kind"].map({"fixed": 0, "variance": 1})
-    rows = rows.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+    })  # summary() lists the fixed effects before the variance components
     return rows, summary.loc[summary.index.intersection(scored)]
 
 

@@ -231,9 +231,11 @@ def _missed_lines(missed: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
     beside it (the replications the missing method has; designs extend some methods beyond
     others): where that misses too, the data sets (or the analysis), not the imputation,
     account for the miss."""
-    lines = []
+    lines, complete_by_method = [], {}
     for r in missed.itertuples():
-        complete = _complete_on_reps_of(rows, r.method)
+        if r.method not in complete_by_method:
+            complete_by_method[r.method] = _complete_on_reps_of(rows, r.method)
+        complete = complete_by_method[r.method]
         if r.kind == "fixed":
             text = f"coverage {r.coverage:.3f} (MC s.e. {r.coverage_mcse:.3f}"
             if r.parameter in complete.index:

@@ -83,7 +83,9 @@ def test_the_plan_is_scattered_once_and_tasks_get_a_reference(client, monkeypatc
 def test_chains_come_back_as_they_finish(client):
     spec = build_spec(make_data(), **ARGUMENTS)
     plan, seeds = make_plan(spec), chain_seeds(spec.seed, 2)
-    tasks = [ChainTask(0, seeds[0], 40), ChainTask(1, seeds[1], 1)]  # chain 1 is quick
+    # chain 1 is quick; chain 0 runs long enough (seconds) that scheduling jitter on a loaded
+    # machine (another test process, the two dask workers on two cores) cannot reorder them
+    tasks = [ChainTask(0, seeds[0], 400), ChainTask(1, seeds[1], 1)]
     order = [outcome.chain for outcome in DaskBackend(client).map_chains(plan, tasks,
                                                                           lambda k: None)]
     assert order == [1, 0]

@@ -31,6 +31,7 @@ import pytensor.tensor as pt
 from bayesimpute.methods import _logistic, linear_mixed
 from bayesimpute.methods._glmm_nuts import partially_centred_effects
 from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.compiled import compiled_model, structure_key
 from bayesimpute.methods.count import count_log_offset, informative_count_clusters
 from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
 
@@ -270,16 +271,34 @@ class PoissonMixed(_SteppedModel):
             raise ValueError("PoissonMixed needs an intercept (column 0 of X)")
         self.random = np.asarray(random, dtype=int)
         self.scale = DesignScale(X, None, self.random, intercept)
+        cluster = np.asarray(cluster, dtype="int64")
+        if informative is None:
+            informative = informative_count_clusters(y, cluster, n_clusters)
+        self.informative = np.asarray(informative, dtype=bool)  # used with random effects
+        # the chain's own offset (its first visit's counts), written into the shared model's
+        # container at every visit with the chain's data
+        self._log_offset = count_log_offset(y)
+        key = structure_key("PoissonMixed", np.shape(X), list(names), self.random, n_clusters,
+                            cluster, self.informative if len(self.random) else None, slope_sd,
+                            re_scale)
+        compiled = compiled_model(key, lambda: self._build(
+            self.scale.X(X), y, cluster, n_clusters, list(names), slope_sd, re_scale))
+        self.model, self._extract = compiled.model, compiled.extract
+        point = compiled.initial_point(int(rng.integers(2**31 - 1)))
+        self.stepper = nuts_stepper(self.model, point, rng, tune=tune, target_accept=target_accept,
+                                    logp_dlogp=compiled.logp_dlogp)
+
+    def _build(self, X_std, y, cluster, n_clusters: int, names: list[str], slope_sd: float,
+               re_scale: float):
         q = len(self.random)
-        coords = {"x": list(names), "cluster": np.arange(n_clusters)}
+        coords = {"x": names, "cluster": np.arange(n_clusters)}
         if q:
             coords["re"] = [names[i] for i in self.random]
             coords["re_bis"] = list(coords["re"])
         with pm.Model(coords=coords) as model:
-            X_data = pm.Data("X", self.scale.X(X))
+            X_data = pm.Data("X", X_std)
             y_data = pm.Data("y", np.asarray(y).astype("int64"))
-            # a container, so that a continued chain keeps the offset its point belongs to
-            offset = pm.Data("log_offset", count_log_offset(y))
+            offset = pm.Data("log_offset", self._log_offset)
             beta = pm.Normal("beta", 0.0, slope_sd, dims="x")
             eta = pt.dot(X_data, beta) + offset
             outputs = [beta]
@@ -287,26 +306,19 @@ class PoissonMixed(_SteppedModel):
                 prior = CovariancePrior(df=2.0, scale=re_scale)
                 chol = prior.declare(q, hyper_dims="re")
                 psi = pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
-                if informative is None:
-                    informative = informative_count_clusters(y, cluster, n_clusters)
-                self.informative = np.asarray(informative, dtype=bool)
                 u = partially_centred_effects(chol, q, self.informative)
-                eta = eta + pt.sum(X_data[:, self.random] * u[np.asarray(cluster)], axis=1)
+                eta = eta + pt.sum(X_data[:, self.random] * u[cluster], axis=1)
                 outputs += [u, psi]
             pm.Poisson("y_obs", mu=pt.exp(eta), observed=y_data)
-        self.model = model
-        self._extract = model.compile_fn(model.replace_rvs_by_values(outputs),
-                                         inputs=model.value_vars, point_fn=True,
-                                         on_unused_input="ignore")
-        point = model.initial_point(random_seed=int(rng.integers(2**31 - 1)))
-        self.stepper = nuts_stepper(model, point, rng, tune=tune, target_accept=target_accept)
+        return model, outputs, {}
 
     def update(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
                n_steps: int) -> dict[str, float]:
         """``n_steps`` NUTS transitions given the current design and counts (the step
         method's own generator was seeded from the chain's when it was made)."""
-        with self.model:
-            pm.set_data({"X": self.scale.X(X), "y": np.asarray(y).astype("int64")})
+        with self.model:  # every container: the model may be another chain's too
+            pm.set_data({"X": self.scale.X(X), "y": np.asarray(y).astype("int64"),
+                         "log_offset": self._log_offset})
         return self.stepper.advance(n_steps)
 
     def parameters(self) -> MixedParameters:
@@ -321,12 +333,11 @@ class PoissonMixed(_SteppedModel):
 
     @property
     def log_offset(self) -> float:
-        return float(self.model["log_offset"].get_value())
+        return self._log_offset
 
     def get_state(self, prefix: str) -> dict[str, np.ndarray]:
         return {**super().get_state(prefix), f"{prefix}log_offset": np.asarray(self.log_offset)}
 
     def set_state(self, state, prefix: str) -> None:
         super().set_state(state, prefix)
-        with self.model:
-            pm.set_data({"log_offset": np.asarray(state[f"{prefix}log_offset"], dtype=float)})
+        self._log_offset = float(np.asarray(state[f"{prefix}log_offset"], dtype=float))

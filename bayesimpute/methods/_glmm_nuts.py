@@ -1,7 +1,8 @@
 """Generalised linear mixed models sampled by NUTS (2l.polr, polr, 2l.pois, 2l.nb).
 
 These families have no convenient exact Gibbs step, so their PyMC model is advanced by
-NUTS, compiled once per variable and chain and adapted during the first visit only
+NUTS, compiled once per variable and process (the chains there share the compiled model,
+:mod:`bayesimpute.methods.compiled`) and adapted during the first visit only
 (:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred,
 ``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi, in the
 clusters whose data say little about their effect, and centred, ``u ~ N(0, Psi)``, in the
@@ -35,6 +36,7 @@ import pytensor.tensor as pt
 from bayesimpute.methods._logistic import ColumnScaler
 from bayesimpute.methods._priors import CovariancePrior
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
+from bayesimpute.methods.compiled import compiled_model, structure_key
 from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
 __all__ = ["NutsGlmmMethod", "partially_centred_effects"]
@@ -102,23 +104,38 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
         y_obs = np.asarray(data.y[obs])
         self._check_y(y_obs, data)
+        self._prepare(y_obs)
         pending = self._start_scaler(ColumnScaler(data.X))
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
-        self.model, self._outputs = self._build(data, y_obs)
-        # the recorded quantities as functions of the value variables the stepper moves
-        outputs = self.model.replace_rvs_by_values([v for _, v in self._outputs])
-        self._extract = self.model.compile_fn(
-            outputs, inputs=self.model.value_vars, point_fn=True, on_unused_input="ignore"
-        )
-        point = self.model.initial_point(random_seed=int(rng.integers(2**31 - 1)))
+        # the chains of a run build the same graph: the first compiles it, the rest reuse it
+        compiled = compiled_model(self._model_key(data, y_obs),
+                                  lambda: self._build_compiled(data, y_obs))
+        self.model, self._extract = compiled.model, compiled.extract
+        self._output_names = compiled.extras["output_names"]
+        point = compiled.initial_point(int(rng.integers(2**31 - 1)))
         if pending is not None:
             point = {k: pending.get(k, v) for k, v in point.items()}
         self._stepper = nuts_stepper(
             self.model, point, rng, tune=int(self.options["tune"]),
-            target_accept=float(self.options["target_accept"]),
+            target_accept=float(self.options["target_accept"]), logp_dlogp=compiled.logp_dlogp,
         )
+
+    def _prepare(self, y_obs: np.ndarray) -> None:
+        """Constants the family takes from the observed values (subclasses)."""
+
+    def _model_key(self, data: MethodData, y_obs: np.ndarray) -> tuple:
+        """Everything the graph of :meth:`_build` depends on besides the data containers'
+        values: the family and its options, the columns, the clusters, the observed values
+        (the family's constants, the centred clusters and the containers set only here)."""
+        return structure_key(type(self).__module__, type(self).__qualname__, self.options,
+                             list(data.x_names), data.X.shape[1], data.n_levels, self.random,
+                             self.n_clusters, data.observed, self._cluster(data), y_obs)
+
+    def _build_compiled(self, data: MethodData, y_obs: np.ndarray):
+        model, outputs = self._build(data, y_obs)
+        return model, [v for _, v in outputs], {"output_names": [n for n, _ in outputs]}
 
     def _build(self, data: MethodData, y_obs: np.ndarray):
         obs = data.observed
@@ -161,11 +178,13 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
         if self._stepper is None:
             self._setup(data, rng)
         X_std = self.scaler(data.X)
-        with self.model:
-            pm.set_data({"X": X_std[data.observed]})
+        obs = data.observed
+        with self.model:  # every container: the model may be another chain's too
+            pm.set_data({"X": X_std[obs], "y": np.asarray(data.y[obs]).astype("int64"),
+                         "cluster_index": self._cluster(data)[obs]})
         stats = self._stepper.advance(int(self.options["n_steps"]))
         values = self._extract(self._stepper.point)
-        params = {name: np.asarray(v, dtype=float) for (name, _), v in zip(self._outputs, values)}
+        params = {name: np.asarray(v, dtype=float) for name, v in zip(self._output_names, values)}
         if not all(np.all(np.isfinite(v)) for v in params.values()):
             raise MethodError(f"{self.name}: non-finite parameters for {data.target!r}")
         wy = data.impute

@@ -67,11 +67,10 @@ class _CountMethod(NutsGlmmMethod):
         # a log-rate's posterior sd is about 1 / sqrt(the cluster's total count)
         return informative_count_clusters(y_obs, cluster_obs, self.n_clusters)
 
-    def _offset(self, y_obs: np.ndarray) -> float:
-        return count_log_offset(y_obs)
+    def _prepare(self, y_obs: np.ndarray) -> None:
+        self.log_offset = count_log_offset(y_obs)
 
     def _likelihood(self, eta, y_data, y_obs, data):
-        self.log_offset = self._offset(y_obs)
         log_mu = eta + self.log_offset
         return self._family(log_mu, y_data)
 

@@ -64,13 +64,18 @@ def _summarise(stats: list[dict]) -> dict[str, float]:
 
 
 def nuts_stepper(
-    model: pm.Model, point: dict, rng: np.random.Generator, *, tune: int, target_accept: float
+    model: pm.Model, point: dict, rng: np.random.Generator, *, tune: int, target_accept: float,
+    logp_dlogp=None,
 ) -> ChainStepper:
-    """A NUTS stepper compiled once for ``model`` (adapts during the first visit)."""
+    """A NUTS stepper for ``model`` (adapts during the first visit). ``logp_dlogp``: the
+    model's compiled log-density and gradient over all value variables, when another chain
+    compiled it already (:mod:`bayesimpute.methods.compiled`); None compiles it here."""
     seed = int(rng.integers(2**31 - 1))
+    shared = {} if logp_dlogp is None else {"logp_dlogp_func": logp_dlogp}
     with model:
         step = pm.NUTS(
-            vars=model.value_vars, target_accept=target_accept, rng=seed, initial_point=point
+            vars=model.value_vars, target_accept=target_accept, rng=seed, initial_point=point,
+            **shared,
         )
     return ChainStepper(step, point, tune=tune)
 

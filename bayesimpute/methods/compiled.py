@@ -52,14 +52,15 @@ class CompiledModel:
     """
 
     model: pm.Model
-    logp_dlogp: Any
     extract: Callable
     extras: dict[str, Any] = field(default_factory=dict)
+    logp_dlogp: Any = field(init=False, repr=False)
     _initial_point_fn: Callable = field(init=False, repr=False)
 
     def __post_init__(self):
         self._initial_point_fn = make_initial_point_fn(model=self.model,
                                                        return_transformed=True)
+        self.logp_dlogp = _logp_dlogp(self.model, self.initial_point(0))
 
     def initial_point(self, random_seed: int) -> dict[str, np.ndarray]:
         """``model.initial_point(random_seed)``, without compiling its function again."""
@@ -68,7 +69,8 @@ class CompiledModel:
 
 def structure_key(*parts) -> tuple:
     """A hashable key of everything that fixes a model's graph: arrays by dtype, shape and a
-    digest of their bytes; strings, numbers, tuples and lists as they are."""
+    digest of their bytes; lists, tuples and dicts part by part; strings and numbers as
+    they are."""
     return tuple(_key_part(part) for part in parts)
 
 
@@ -98,8 +100,7 @@ def compiled_model(key: tuple, build: Callable[[], tuple[pm.Model, list, dict]]
         cache.move_to_end(key)
         return cache[key]
     model, outputs, extras = build()
-    compiled = CompiledModel(model, None, _extract_function(model, outputs), extras)
-    compiled.logp_dlogp = _logp_dlogp(model, compiled.initial_point(0))
+    compiled = CompiledModel(model, _extract_function(model, outputs), extras)
     cache[key] = compiled
     while len(cache) > MAX_MODELS:
         cache.popitem(last=False)

@@ -125,6 +125,7 @@ def _gibbs_summaries(states, binary):
         "rho": np.array([s.rho for s in states]),
         "log_psi": np.log(np.array([np.diag(s.psi) for s in states])),
     }
+    out["psi"] = np.exp(out["log_psi"])
     if not binary:
         out["log_sigma"] = np.array([s.log_sigma for s in states])
     return out
@@ -141,13 +142,18 @@ def _nuts_summaries(idata, design, binary):
         "rho": post["rho"].values,
         "log_psi": np.log(np.array([np.diag(unpack_cholesky(p, q)) for p in packed])),
     }
+    out["psi"] = np.exp(out["log_psi"])
     if not binary:
         out["log_sigma"] = post["log_sigma"].values.T
     return out
 
 
-def _assert_same_posterior(gibbs, nuts, ess_fraction=10):
+def _assert_same_posterior(gibbs, nuts, ess_fraction=10, variance_scale="log_psi"):
+    """Means within 5 s.e. and sds within 30%. ``variance_scale``: compare the random-effect
+    variances as ``log_psi`` or as ``psi``."""
     for name, g in gibbs.items():
+        if name in ("log_psi", "psi") and name != variance_scale:
+            continue
         n = nuts[name]
         # difference of two autocorrelated means: 5 s.e. with a conservative effective size
         se = np.sqrt(g.var(0) / (len(g) / ess_fraction) + n.var(0) / (len(n) / 5))
@@ -166,7 +172,14 @@ def test_gibbs_matches_nuts(binary):
         idata = pm.sample(draws=600, tune=600, chains=2, cores=1, random_seed=2,
                           progressbar=False, target_accept=0.95,
                           compute_convergence_checks=False)
-    _assert_same_posterior(gibbs, _nuts_summaries(idata, design, binary))
+    # Binary outcome, 5 clusters with answers: the outcome intercept's variance is weakly
+    # identified and its posterior has a funnel down to log psi = -7 that NUTS does not reach
+    # (27 divergences of 1,200; the Gibbs chain's log-psi sd is 2.3, NUTS's 1.7, while their
+    # 10/50/90% quantiles agree within 0.25). The variances themselves are compared there:
+    # the funnel's depth hardly moves them (selection / outcome means 0.18 / 0.11 against
+    # 0.19 / 0.12), and a covariance update off by 1.5x moves them to 0.51 / 0.46.
+    _assert_same_posterior(gibbs, _nuts_summaries(idata, design, binary),
+                           variance_scale="psi" if binary else "log_psi")
 
 
 def test_gibbs_step_runs_inside_pm_sample():

@@ -32,8 +32,7 @@ validity study runs them (m = 5, maxit = 10) on the first replications of ``heck
 outcome block, mapped back to the analysis model's uncentred, unstandardised scale), and the
 variance of the per-cluster least-squares coefficients of the completed data over all 10
 clusters and over the 8 asked ones (with 1,000 rows a cluster these are its effects to about
-1%). Under 2l.heckman the imputed clusters move further, because they also carry the
-outcome equation's fixed effects, whose posterior is wider when rho is unknown.
+1%).
 
 ``python benchmarks/bench_few_cluster_variance.py [--method-reps K]`` writes
 benchmarks/results/few_cluster_variance.md and few_cluster_variance_methods.md.

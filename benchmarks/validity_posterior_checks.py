@@ -1,8 +1,9 @@
 """The README's figures on the `2l.smc posterior` rows of the validity study, from the
 committed CSVs in ``benchmarks/results/validity/`` (nothing is rerun).
 
-Per design: the posterior's fixed effects (coverage, the truth below / above the interval,
-mean posterior sd against the sampling s.d. of the posterior mean) and, over every
+Per design: the posterior's fixed effects (coverage, also per block of 300 replications as
+the runs were extended, the truth below / above the interval, mean posterior sd against the
+sampling s.d. of the posterior mean) and, over every
 posterior replication, the weakest scored parameter's bulk ESS and the largest R-hat
 recorded in each row's note.
 
@@ -24,6 +25,7 @@ from _common import write_table  # noqa: E402
 
 VALIDITY = ROOT / "benchmarks" / "results" / "validity"
 POSTERIOR = "bayesimpute 2l.smc posterior"
+BLOCK = 300  # the size by which the runs were extended
 NOTE = r"max R-hat (?P<rhat>[\d.]+), min bulk ESS (?P<ess>\d+)"
 
 
@@ -44,6 +46,10 @@ def fixed_effects(rows: pd.DataFrame) -> pd.DataFrame:
         n=("rep", "size"), below=("below", "mean"), above=("above", "mean"),
         mean_sd=("std_error", "mean"), sampling_sd=("estimate", "std"))
     table.insert(1, "coverage", 1.0 - table["below"] - table["above"])
+    fixed["covered"] = ~(fixed["below"] | fixed["above"])
+    blocks = fixed.groupby(["design", "parameter", fixed["rep"] // BLOCK])["covered"].mean()
+    table.insert(2, f"coverage per {BLOCK}", blocks.groupby(level=[0, 1]).agg(
+        lambda block: " / ".join(f"{c:.3f}" for c in block)))
     table["sd_ratio"] = table["mean_sd"] / table["sampling_sd"]
     return table.reset_index().round(4)
 

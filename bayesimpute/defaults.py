@@ -24,11 +24,11 @@ variance components proper with few clusters, so the thresholds choose something
   missingness per cluster enters: a cluster where the variable is mostly or entirely
   missing (systematic missingness) carries no information about its own random effect;
 * a variable constant within every cluster (a cluster-level variable,
-  :func:`~bayesimpute.methods.cluster_level.is_cluster_level`) -> the cluster-level method
+  :func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) -> the cluster-level method
   of its type, ``2lonly.pmm`` (continuous), ``2lonly.logreg`` (binary), ``2lonly.polyreg``
   (unordered factor), ``2lonly.polr`` (ordered factor), which impute one value per cluster.
   :func:`~bayesimpute.engine.spec.make_method` makes the same choice: one rule
-  (:func:`~bayesimpute.methods.cluster_level.cluster_level_method`) serves both. The
+  (:func:`~bayesimpute.methods.cluster_level.two_level_only.cluster_level_method`) serves both. The
   thresholds do not enter: a cluster-level variable has one value per cluster, so its
   model has as many observations as clusters with an observed value, whatever their size;
   predictive mean matching keeps its imputations on observed cluster values;
@@ -43,9 +43,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.coding import VariableKind, variable_kind
+from bayesimpute.design.coding import VariableKind, variable_kind
 from bayesimpute.engine.spec import to_pandas_frame
-from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
+from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
 
 __all__ = ["find_default_method", "I_SMALL", "NI_SMALL", "PROP_SMALL"]
 

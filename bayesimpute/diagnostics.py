@@ -40,7 +40,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 
 __all__ = [
     "convergence",

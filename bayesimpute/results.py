@@ -15,7 +15,7 @@ from bayesimpute.engine.run import Run, continue_run
 from bayesimpute.engine.sampler import SamplerPlan
 from bayesimpute.engine.spec import ImputationSpec
 from bayesimpute.methods import get_method
-from bayesimpute.methods.compatible import ANALYSIS_PREFIX, analysis_response
+from bayesimpute.methods.compatible.smc import ANALYSIS_PREFIX, analysis_response
 
 __all__ = ["MultipleImputation", "AnalysisPosterior"]
 

@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
 from _common import write_table  # noqa: E402
 
-from bayesimpute.methods._priors import CovariancePrior  # noqa: E402
-from bayesimpute.methods.linear_mixed import LinearMixedPriors  # noqa: E402
+from bayesimpute.methods.core.priors import CovariancePrior  # noqa: E402
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors  # noqa: E402
 from benchmarks.validity.designs.heckman import TRUTH, simulate_heckman  # noqa: E402
 
 DATA_SETS, ITERATIONS, BURN, MISSING = 400, 600, 100, 2

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 import bayesimpute as bi
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.defaults import find_default_method
-from bayesimpute.methods._logistic import category_probabilities, draw_categories
+from bayesimpute.methods.logistic.polya_gamma import category_probabilities, draw_categories
 from bayesimpute.methods.base import MethodData
-from bayesimpute.methods.binary import TwoLevelBin
-from bayesimpute.methods.categorical import TwoLevelPolyReg
+from bayesimpute.methods.logistic.binary import TwoLevelBin
+from bayesimpute.methods.logistic.categorical import TwoLevelPolyReg
 
 N_CLUSTERS, PER_CLUSTER = 50, 50
 BIN_BETA = np.array([-0.4, 0.9])  # intercept, slope of x
@@ -41,12 +41,12 @@ def simulate(seed=2024):
     return g, x, b, f, systematic | sporadic
 
 
-def method_data(g, x, y, missing, kind, n_levels=0):
+def method_data(g, x, y, missing, kind, n_categories=0):
     return MethodData(
         target="y", kind=kind, y=np.where(missing, 0, y), observed=~missing, impute=missing,
         X=np.column_stack([np.ones_like(x), x]), x_names=["Intercept", "x"],
         random=np.array([0]), cluster=g, n_clusters=N_CLUSTERS,
-        cluster_labels=np.arange(N_CLUSTERS), n_levels=n_levels,
+        cluster_labels=np.arange(N_CLUSTERS), n_categories=n_categories,
     )
 
 
@@ -89,7 +89,7 @@ def test_two_level_bin_recovers_truth_with_systematic_clusters():
 
 def test_two_level_polyreg_recovers_truth_with_systematic_clusters():
     g, x, _, f, missing = simulate()
-    data = method_data(g, x, f, missing, VariableKind.CATEGORICAL, n_levels=3)
+    data = method_data(g, x, f, missing, VariableKind.CATEGORICAL, n_categories=3)
     draws = posterior(TwoLevelPolyReg("f"), data, n_visits=400)
     beta = np.array([d.parameters["beta"] for d in draws])  # (draws, 2, 2)
     psi = np.array([d.parameters["psi"][:, 0, 0] for d in draws])  # (draws, 2)

@@ -1,9 +1,6 @@
 """The run machinery behind :func:`bayesimpute.impute`, one concept per module.
 
-- ``coding``: column kinds and their numeric codes (decoding back to the user's dtypes);
 - ``spec``: every argument checked before any sampling (:class:`~.spec.ImputationSpec`);
-- ``design``: predictor-matrix codes -> each model's design columns; pruning of constant
-  and collinear predictors;
 - ``sampler``: the FCS loop of one chain (:class:`~.sampler.ChainRunner`), which knows no
   particular model;
 - ``inference``: the chains' traces laid out as ArviZ InferenceData;
@@ -12,6 +9,8 @@
 - ``checkpoint``: a run saved after every iteration, and resumed;
 - ``io``: a run written to netCDF and read back.
 
-The facade (:mod:`bayesimpute.api`) and the results (:mod:`bayesimpute.results`) call these
-modules; none of them imports the facade or the results.
+Column codes, cluster levels and design matrices live in the layer below,
+:mod:`bayesimpute.design`, which the methods share. The facade (:mod:`bayesimpute.api`) and
+the results (:mod:`bayesimpute.results`) call these modules; none of them imports the facade
+or the results.
 """

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesimpute.engine.coding import ColumnCodec
+from bayesimpute.design.coding import ColumnCodec
 from bayesimpute.engine.sampler import ChainTrace, SamplerPlan
 
 __all__ = ["build_inference_data"]

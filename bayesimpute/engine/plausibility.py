@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 
 __all__ = ["OUT_OF_RANGE_SDS", "OutOfRangeTally", "out_of_range_events", "order_events"]
 

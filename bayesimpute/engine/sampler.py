@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.coding import ColumnCodec
-from bayesimpute.engine.design import TargetDesign
-from bayesimpute.engine.levels import ClusterLevel, make_level, row_levels
+from bayesimpute.design.coding import ColumnCodec
+from bayesimpute.design.matrix import TargetDesign
+from bayesimpute.design.levels import ClusterLevel, make_level, row_levels
 from bayesimpute.methods import MethodData, get_method
 from bayesimpute.engine.spec import ImputationSpec, is_passive, model_clusters
 
@@ -237,9 +237,9 @@ class ChainRunner:
             target=variable, kind=codec.kind, y=self.current[variable], observed=observed_mask,
             impute=impute, X=X,
             x_names=design.names, random=design.random, cluster=cluster,
-            n_clusters=n_clusters, cluster_labels=labels, n_levels=codec.n_levels,
-            extra={"x_roles": design.roles, "levels": codec.categories,
-                   "mean_levels": design.mean_levels}, cluster_levels=levels,
+            n_clusters=n_clusters, cluster_labels=labels, n_categories=codec.n_categories,
+            x_roles=design.roles, categories=codec.categories,
+            mean_levels=design.mean_levels, cluster_levels=levels,
             columns=self._read_only_columns(), codecs=plan.codecs,
         )
 

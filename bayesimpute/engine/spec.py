@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.coding import ColumnCodec, VariableKind, make_codec
-from bayesimpute.engine.design import PREDICTOR_CODES, Note, prune_predictors
-from bayesimpute.engine.levels import chains, make_level, row_levels
+from bayesimpute.design.coding import ColumnCodec, VariableKind, make_codec
+from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
+from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
-from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
+from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
 
 __all__ = [
     "ImputationSpec",
@@ -59,7 +59,7 @@ class ImputationSpec:
     m: int
     maxit: int
     seed: Any
-    #: what the engine changed or noticed, as :class:`~bayesimpute.engine.design.Note` strings
+    #: what the engine changed or noticed, as :class:`~bayesimpute.design.matrix.Note` strings
     #: (``note.variable`` says which variable each concerns)
     warnings: list[str] = field(default_factory=list)
     #: every cluster identifier of the run (``cluster`` is the first); one for two levels
@@ -122,7 +122,7 @@ def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Ser
     Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
     ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm``, ``2l.bin``,
     ``2l.polyreg``, ``2l.polr`` by type, and for a cluster-level variable (constant within
-    every cluster, :func:`~bayesimpute.methods.cluster_level.is_cluster_level`) the
+    every cluster, :func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) the
     cluster-level method of the same family: ``2lonly.pmm``, ``2lonly.logreg``,
     ``2lonly.polyreg``, ``2lonly.polr``, which impute one value per cluster.
     :func:`~bayesimpute.defaults.find_default_method` makes the same choice for those.
@@ -433,7 +433,7 @@ def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
     The method imputes row by row, so rows of one cluster can get different values of a
     variable that is constant within every cluster in the observed data. That is a warning
     rather than an error because the detection
-    (:func:`~bayesimpute.methods.cluster_level.is_cluster_level`) reads the observed values
+    (:func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) reads the observed values
     only: a user may know that the variable can vary within a cluster.
     """
     if cluster is None:
@@ -781,7 +781,7 @@ def build_spec(
       takes one (the compatible methods), unless given per column in ``method_options``;
       each method then checks itself against the whole specification
       (:meth:`~bayesimpute.methods.ImputationMethod.check_setup`).
-    - constant and collinear predictors are removed (:func:`~bayesimpute.engine.design.prune_predictors`,
+    - constant and collinear predictors are removed (:func:`~bayesimpute.design.matrix.prune_predictors`,
       a logged event each); removing all the predictors a model was given is an error; a
       model with more design columns than observed rows is logged (the priors keep it
       proper).

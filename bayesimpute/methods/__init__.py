@@ -19,14 +19,14 @@ from bayesimpute.methods.registry import (
 )
 # importing the method families registers their methods
 from bayesimpute.methods import (  # noqa: F401
-    binary,
-    categorical,
     cluster_level,
     compatible,
     count,
+    gaussian,
     heckman,
+    logistic,
     multilevel,
-    normal,
+    ordinal,
 )
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from bayesimpute.engine.coding import ColumnCodec, VariableKind
-from bayesimpute.engine.levels import ClusterLevel
+from bayesimpute.design.coding import ColumnCodec, VariableKind
+from bayesimpute.design.levels import ClusterLevel
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -59,23 +59,25 @@ class MethodData:
         Number of clusters (0 without a cluster).
     cluster_labels : ndarray or None
         The user's cluster labels, in code order.
-    n_levels : int
+    n_categories : int
         Number of categories for categorical targets (0 otherwise).
-    extra : dict
-        ``"x_roles"``: the predictor-matrix code of each column of ``X``; ``"levels"``:
-        the categories of a categorical target (code order), else None;
-        ``"mean_levels"``: per column of ``X``, the cluster level whose mean it is (None
-        for other columns and for the one cluster of a two-level model).
+    x_roles : ndarray of int or None
+        The predictor-matrix code of each column of ``X`` (None where no matrix made it).
+    categories : list or None
+        The categories of a categorical target, in code order; None for other kinds.
+    mean_levels : list of (str or None)
+        Per column of ``X``, the cluster level whose mean it is (None for other columns and
+        for the one cluster of a two-level model); empty when not given.
     cluster_levels : tuple of ClusterLevel
         Every cluster identifier of the model, lowest level first, each with its parent
-        level (see :mod:`bayesimpute.engine.levels`); one entry for a two-level model,
+        level (see :mod:`bayesimpute.design.levels`); one entry for a two-level model,
         empty without a cluster. With several, ``cluster`` is the lowest level's codes.
     columns : mapping of str -> ndarray
         Read-only views of every working column of the run as the sampler holds it at this
         visit (numbers, 0/1, category codes; imputed cells hold their latest imputations).
         They are views: copy what must outlive the visit.
         For methods whose model involves more than their design ``X``, such as the
-        analysis model of the compatible methods (:mod:`bayesimpute.methods.compatible`).
+        analysis model of the compatible methods (:mod:`bayesimpute.methods.compatible.smc`).
     codecs : mapping of str -> ColumnCodec
         The codec (kind, categories) of every column in ``columns``.
     """
@@ -91,8 +93,10 @@ class MethodData:
     cluster: np.ndarray | None
     n_clusters: int
     cluster_labels: np.ndarray | None = None
-    n_levels: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_categories: int = 0
+    x_roles: np.ndarray | None = None
+    categories: list | None = None
+    mean_levels: list[str | None] = field(default_factory=list)
     cluster_levels: tuple[ClusterLevel, ...] = ()
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     codecs: Mapping[str, ColumnCodec] = field(default_factory=dict)

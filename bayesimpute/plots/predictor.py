@@ -13,7 +13,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from bayesimpute.engine.design import PREDICTOR_CODES
+from bayesimpute.design.matrix import PREDICTOR_CODES
 
 __all__ = ["plot_pred", "PREDICTOR_CODES"]
 

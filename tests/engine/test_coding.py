@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.engine.coding import VariableKind, make_codec, object_content, variable_kind
+from bayesimpute.design.coding import VariableKind, make_codec, object_content, variable_kind
 
 
 @pytest.mark.parametrize("series, kind", [

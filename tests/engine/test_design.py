@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.engine.coding import make_codec
-from bayesimpute.engine.design import TargetDesign, cluster_means, prune_predictors
+from bayesimpute.design.coding import make_codec
+from bayesimpute.design.matrix import TargetDesign, cluster_means, prune_predictors
 
 
 def codecs_of(data: pd.DataFrame) -> dict:
@@ -174,7 +174,7 @@ def test_no_predictor_error_gives_the_reasons(base):
 
 
 def test_cluster_means_at_every_level_with_several_levels():
-    from bayesimpute.engine.levels import make_level
+    from bayesimpute.design.levels import make_level
 
     data = pd.DataFrame({"y": [0.0] * 6, "a": [1.0, 3.0, 5.0, 7.0, 2.0, np.nan],
                          "school": [0, 0, 0, 0, 1, 1], "klass": [0, 0, 1, 1, 2, 2]})

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods import Draw, ImputationMethod, MethodData
 from bayesimpute.methods import registry
 from bayesimpute.engine.plausibility import out_of_range_events

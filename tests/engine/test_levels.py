@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.levels import chains, is_nested, make_level, row_levels
+from bayesimpute.design.levels import chains, is_nested, make_level, row_levels
 
 
 def frame():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods import Draw, ImputationMethod, register_method
 
 SEEN: list[dict] = []

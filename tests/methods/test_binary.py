@@ -7,16 +7,16 @@ import pymc as pm
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._linalg import unpack_cholesky
-from bayesimpute.methods._logistic import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.core.linalg import unpack_cholesky
+from bayesimpute.methods.logistic.polya_gamma import (
     LogisticMixedGibbs,
     build_pymc_model,
     category_probabilities,
     draw_categories,
 )
 from bayesimpute.methods.base import MethodData
-from bayesimpute.methods.binary import LogReg, TwoLevelBin
+from bayesimpute.methods.logistic.binary import LogReg, TwoLevelBin
 
 
 def simulate(n_clusters=8, per_cluster=20, seed=3, tau=0.7):

@@ -32,28 +32,28 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
-from bayesimpute.methods._heckman_model import (
+from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs, HeckmanState
+from bayesimpute.methods.heckman.selection_model import (
     HeckmanDesign,
     HeckmanPriors,
     build_heckman_model,
 )
-from bayesimpute.methods._linalg import unpack_cholesky
-from bayesimpute.methods._logistic import (
+from bayesimpute.methods.core.linalg import unpack_cholesky
+from bayesimpute.methods.logistic.polya_gamma import (
     LogisticMixedGibbs,
     LogitPriors,
     LogitState,
     build_pymc_model as build_logit_model,
 )
-from bayesimpute.methods._nested import EffectLevel, make_chain
-from bayesimpute.methods.multilevel_model import (
+from bayesimpute.methods.multilevel.sweeps import EffectLevel, make_chain
+from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelLogitState,
     MultilevelState,
     build_pymc_model as build_multilevel_model,
     logit_sweep,
 )
-from bayesimpute.methods.linear_mixed import (
+from bayesimpute.methods.gaussian.linear_mixed import (
     LinearMixedGibbs,
     LinearMixedPriors,
     LinearMixedState,

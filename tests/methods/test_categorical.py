@@ -5,21 +5,17 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._linalg import unpack_cholesky
-from bayesimpute.methods._logistic import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.core.linalg import unpack_cholesky
+from bayesimpute.methods.logistic.polya_gamma import (
     LogisticMixedGibbs,
     build_pymc_model,
     category_probabilities,
     draw_categories,
 )
 from bayesimpute.methods.base import MethodData
-from bayesimpute.methods.categorical import (
-    PolyReg,
-    TwoLevelPolr,
-    TwoLevelPolyReg,
-    cumulative_probabilities,
-)
+from bayesimpute.methods.logistic.categorical import PolyReg, TwoLevelPolyReg
+from bayesimpute.methods.ordinal.cumulative_logit import TwoLevelPolr, cumulative_probabilities
 
 
 def simulate(n_clusters=8, per_cluster=25, seed=3, tau=0.7):
@@ -39,7 +35,7 @@ def method_data(X, y, cluster, n_clusters, observed, kind=VariableKind.CATEGORIC
         target="f", kind=kind, y=np.where(observed, y, 0).astype(float), observed=observed,
         impute=~observed, X=X, x_names=["Intercept", "x"], random=np.array(random),
         cluster=cluster, n_clusters=n_clusters, cluster_labels=np.arange(n_clusters),
-        n_levels=3,
+        n_categories=3,
     )
 
 

@@ -10,10 +10,10 @@ import pytest
 from scipy import special
 
 import bayesimpute as bi
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods import get_method
 from bayesimpute.methods.base import MethodData
-from bayesimpute.methods.cluster_level import cluster_level_method, is_cluster_level
+from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
 
 N_CLUSTERS, PER_CLUSTER = 120, 6
 LEVELS = ["a", "b", "c"]
@@ -123,17 +123,17 @@ def test_imputations_follow_the_cluster_level_model(simulated, default_run):
         agreement, model_agreement, marginal_agreement)
 
 
-def _row_data(kind, y, observed, X, cluster, n_levels):
+def _row_data(kind, y, observed, X, cluster, n_categories):
     return MethodData(
         target="v", kind=kind, y=np.where(observed, y, 0.0), observed=observed,
         impute=~observed, X=X, x_names=["Intercept", "x"], random=np.array([0]),
         cluster=cluster, n_clusters=int(cluster.max()) + 1,
-        cluster_labels=np.arange(int(cluster.max()) + 1), n_levels=n_levels,
-        extra={"x_roles": np.array([2, 1]), "levels": None},
+        cluster_labels=np.arange(int(cluster.max()) + 1), n_categories=n_categories,
+        x_roles=np.array([2, 1]),
     )
 
 
-@pytest.mark.parametrize("name, single, kind, n_levels", [
+@pytest.mark.parametrize("name, single, kind, n_categories", [
     ("2lonly.norm", "norm", VariableKind.CONTINUOUS, 0),
     ("2lonly.pmm", "pmm", VariableKind.CONTINUOUS, 0),
     ("2lonly.logreg", "logreg", VariableKind.BINARY, 2),
@@ -141,7 +141,7 @@ def _row_data(kind, y, observed, X, cluster, n_levels):
     ("2lonly.polr", "polr", VariableKind.ORDERED, 3),
 ])
 def test_cluster_level_method_is_the_single_level_method_on_cluster_rows(
-        name, single, kind, n_levels):
+        name, single, kind, n_categories):
     """The 2lonly method equals its single-level method fitted to one row per cluster,
     with the cluster means of the predictors (built here independently with pandas), and
     copies each cluster's draw to all its rows."""
@@ -149,12 +149,12 @@ def test_cluster_level_method_is_the_single_level_method_on_cluster_rows(
     sizes = rng.integers(1, 7, 40)
     cluster = np.repeat(np.arange(40), sizes)
     x = rng.normal(size=len(cluster))
-    level = rng.integers(0, max(n_levels, 2), 40).astype(float) if n_levels else rng.normal(
+    level = rng.integers(0, max(n_categories, 2), 40).astype(float) if n_categories else rng.normal(
         size=40)
     y = level[cluster]
     observed = ~np.isin(cluster, np.arange(0, 40, 4))
     X = np.column_stack([np.ones_like(x), x])
-    row_data = _row_data(kind, y, observed, X, cluster, n_levels)
+    row_data = _row_data(kind, y, observed, X, cluster, n_categories)
     # the cluster means in the implementation's arithmetic (sums in row order, C order):
     # NUTS (polr) amplifies even last-digit differences of its inputs along a trajectory;
     # that they are the cluster means is checked against pandas
@@ -165,8 +165,8 @@ def test_cluster_level_method_is_the_single_level_method_on_cluster_rows(
     cluster_data = MethodData(
         target="v", kind=kind, y=np.nan_to_num(known), observed=~np.isnan(known),
         impute=np.isnan(known), X=X_clusters, x_names=["Intercept", "x"],
-        random=np.array([], dtype=int), cluster=None, n_clusters=0, n_levels=n_levels,
-        extra={"x_roles": np.array([2, 1]), "levels": None},
+        random=np.array([], dtype=int), cluster=None, n_clusters=0, n_categories=n_categories,
+        x_roles=np.array([2, 1]),
     )
     options = {"tune": 30} if single == "polr" else None  # NUTS: a short adaptation will do
     draw = get_method(name)("v", options).update(row_data, np.random.default_rng(9))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from bayesimpute.methods._compatible_draws import (
+from bayesimpute.methods.compatible.smc_draws import (
     draw_count_conditional,
     draw_from_log_weights,
     draw_normal_conditional,

@@ -11,8 +11,8 @@ import pytest
 from formulaic import model_matrix
 
 from bayesimpute.analysis.formula import parse_formula
-from bayesimpute.engine.coding import make_codec
-from bayesimpute.methods._analysis_formula import parse_analysis_formula
+from bayesimpute.design.coding import make_codec
+from bayesimpute.methods.compatible.analysis_formula import parse_analysis_formula
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesimpute.methods._compatible_models import (
+from bayesimpute.methods.compatible.covariate_models import (
     DesignScale,
     GaussianMixed,
     LogitMixed,
@@ -165,8 +165,8 @@ def test_partially_centred_effects_map_both_forms_to_their_clusters():
     import pymc as pm
     import pytensor.tensor as pt
 
-    from bayesimpute.methods._glmm_nuts import partially_centred_effects
-    from bayesimpute.methods.count import informative_count_clusters
+    from bayesimpute.methods.core.nuts_glmm import partially_centred_effects
+    from bayesimpute.methods.count.poisson import informative_count_clusters
 
     informative = informative_count_clusters(np.array([12, 3, 0, 9, 1, 40]),
                                              np.array([0, 1, 2, 3, 3, 4]), 6)

@@ -17,9 +17,9 @@ import pytensor.tensor as pt
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.methods._compatible_models import DesignScale
-from bayesimpute.methods._priors import inverse_wishart_cholesky_logp
-from bayesimpute.methods.linear_mixed import LinearMixedPriors
+from bayesimpute.methods.compatible.covariate_models import DesignScale
+from bayesimpute.methods.core.priors import inverse_wishart_cholesky_logp
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
 
 pytestmark = pytest.mark.slow
 

@@ -192,7 +192,7 @@ def test_count_predictor_with_a_poisson_covariate_model():
 def test_ignoring_the_outcome_would_fail(target, monkeypatch):
     """The tolerance has power: with the analysis likelihood removed from the draws of x
     (x from its covariate model alone), the same check fails on the random-slope design."""
-    from bayesimpute.methods import compatible
+    from bayesimpute.methods.compatible import smc as compatible
 
     rng = np.random.default_rng(15)
     J, n = 60, 20

@@ -9,10 +9,10 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesimpute.methods import compiled
-from bayesimpute.methods._compatible_models import PoissonMixed
-from bayesimpute.methods.compiled import clear_compiled_models, compiled_model, structure_key
-from bayesimpute.methods.count import TwoLevelPois
+from bayesimpute.methods.core import compiled
+from bayesimpute.methods.compatible.covariate_models import PoissonMixed
+from bayesimpute.methods.core.compiled import clear_compiled_models, compiled_model, structure_key
+from bayesimpute.methods.count.poisson import TwoLevelPois
 from tests.methods.test_count import simulate
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
-from bayesimpute.methods.count import TwoLevelNegBin, TwoLevelPois
+from bayesimpute.methods.count.poisson import TwoLevelNegBin, TwoLevelPois
 
 
 def simulate(seed=4, n_clusters=12, per_cluster=40, tau=0.5):

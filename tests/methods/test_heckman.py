@@ -9,9 +9,9 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, slice_sample
-from bayesimpute.methods._heckman_model import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs, slice_sample
+from bayesimpute.methods.heckman.selection_model import (
     HeckmanDesign,
     RhoPrior,
     build_heckman_model,
@@ -134,7 +134,7 @@ def _gibbs_summaries(states, binary):
 def _nuts_summaries(idata, design, binary):
     post = idata.posterior.stack(sample=("chain", "draw"))
     q = len(design.random)
-    from bayesimpute.methods._linalg import unpack_cholesky
+    from bayesimpute.methods.core.linalg import unpack_cholesky
 
     packed = post["psi_chol"].values.T
     out = {
@@ -206,7 +206,7 @@ def make_data(X, y, observed, cluster, n_clusters, roles, kind=VariableKind.CONT
         target="y", kind=kind, y=y_current, observed=observed.copy(), impute=~observed,
         X=X, x_names=list(NAMES[: X.shape[1]]), random=random, cluster=cluster,
         n_clusters=n_clusters, cluster_labels=np.arange(n_clusters) + 1,
-        extra={"x_roles": np.asarray(roles)},
+        x_roles=np.asarray(roles),
     )
 
 
@@ -222,7 +222,7 @@ def _run(method, data, visits, seed=0):
 
 def test_registered_under_both_names():
     from bayesimpute.methods import get_method
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     assert get_method("2l.heckman") is TwoLevelHeckman
     assert get_method("2l.2stage.heckman") is TwoLevelHeckman
@@ -231,7 +231,7 @@ def test_registered_under_both_names():
 def test_mnar_imputations_follow_the_selection():
     """With rho > 0 the observed rows have high outcome errors, so the missing values lie
     below the MAR prediction: the imputations must track the unseen truth instead."""
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y_true, observed, cluster, J = simulate(n_clusters=8, per_cluster=400, rho=0.7, seed=5)
     data = make_data(X, y_true, observed, cluster, J, [2, 1, -3])
@@ -254,7 +254,7 @@ def test_mnar_imputations_follow_the_selection():
 
 
 def test_parameter_dims_match_parameters():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=50)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
@@ -267,7 +267,7 @@ def test_parameter_dims_match_parameters():
 
 
 def test_systematically_missing_cluster_is_imputed_from_population():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=6, per_cluster=200, seed=2,
                                           empty_cluster=True)
@@ -281,7 +281,7 @@ def test_systematically_missing_cluster_is_imputed_from_population():
 
 
 def test_pmm_imputes_observed_values():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=100)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
@@ -290,7 +290,7 @@ def test_pmm_imputes_observed_values():
 
 
 def test_binary_target():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=5, per_cluster=150, binary=True)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3], kind=VariableKind.BINARY)
@@ -300,7 +300,7 @@ def test_binary_target():
 
 
 def test_warns_without_exclusion_restriction():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=50)
     data = make_data(X[:, :2], y, observed, cluster, J, [2, 1])
@@ -310,7 +310,7 @@ def test_warns_without_exclusion_restriction():
 
 
 def test_warns_when_rho_piles_up_at_the_boundary():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=100)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
@@ -321,7 +321,7 @@ def test_warns_when_rho_piles_up_at_the_boundary():
 
 
 def test_fixed_rho_prior_holds_rho():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=80)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
@@ -330,7 +330,7 @@ def test_fixed_rho_prior_holds_rho():
 
 
 def test_bad_options_are_rejected():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     with pytest.raises(ValueError, match="rho_prior"):
         TwoLevelHeckman("Weight", {"rho_prior": ("uniform", 2, 3)})
@@ -341,7 +341,7 @@ def test_bad_options_are_rejected():
 @pytest.mark.parametrize("binary", [False, True])
 def test_a_fresh_method_given_the_saved_state_continues_the_chain_exactly(binary):
     """get_state / set_state on a new instance (what resume does), before any visit."""
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=60, binary=binary)
     kind = VariableKind.BINARY if binary else VariableKind.CONTINUOUS
@@ -361,7 +361,7 @@ def test_a_fresh_method_given_the_saved_state_continues_the_chain_exactly(binary
 
 
 def test_nuts_sampler_option_runs():
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     X, y, observed, cluster, J = simulate(n_clusters=3, per_cluster=30)
     data = make_data(X, y, observed, cluster, J, [2, 1, -3])
@@ -394,7 +394,7 @@ def test_outcome_draw_has_the_exact_law_of_each_kind_of_row():
     a row missing by design has y ~ N(mu_o, sigma^2); a non-selected row has
     y = mu_o + rho sigma e + sigma sqrt(1 - rho^2) nu with e ~ N(0, 1) truncated to
     e <= -mu_s."""
-    from bayesimpute.methods.heckman import draw_outcome
+    from bayesimpute.methods.heckman.selection import draw_outcome
 
     n, mu_s, mu_o, sigma, rho = 200_000, 0.5, 0.2, 1.3, 0.9
     rng = np.random.default_rng(8)
@@ -428,7 +428,7 @@ def test_clusters_missing_by_design_keep_the_whole_outcome_variance(pmm):
     (x and the residual, 1 each); the conditional variance gave about 1.1 (z near 10),
     matching expected values about 1.6 (z 2-5).
     """
-    from bayesimpute.methods.heckman import TwoLevelHeckman
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
 
     z = []
     for seed in (21, 22, 23):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bayesimpute.methods._linalg import (
+from bayesimpute.methods.core.linalg import (
     cholesky_planes,
     cluster_crossproduct_planes,
     cluster_crossproducts,

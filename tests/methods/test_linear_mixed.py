@@ -4,7 +4,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesimpute.methods.linear_mixed import LinearMixedGibbs, build_pymc_model
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedGibbs, build_pymc_model
 
 
 def simulate(n_clusters=8, per_cluster=12, seed=3):
@@ -73,7 +73,7 @@ def test_gibbs_matches_nuts(random, heterogeneous):
 
 
 def _psi_diag(packed, q):
-    from bayesimpute.methods._linalg import unpack_cholesky
+    from bayesimpute.methods.core.linalg import unpack_cholesky
 
     return np.diag(unpack_cholesky(packed, q))
 
@@ -96,12 +96,12 @@ def reference_sweep(stats, n_per_cluster, random, state, priors, rng):
     """The transition written with numpy's batched linalg on (J, k, k) cross-products: the
     implementation the plane kernels replaced (as of commit ae24fa6), kept as the reference
     that the fast path must reproduce draw for draw."""
-    from bayesimpute.methods._linalg import (
+    from bayesimpute.methods.core.linalg import (
         draw_batched_mvn,
         draw_mvn_from_precision,
         symmetrize,
     )
-    from bayesimpute.methods.linear_mixed import LinearMixedState
+    from bayesimpute.methods.gaussian.linear_mixed import LinearMixedState
 
     n_clusters, k, _ = stats.shape
     p = k - 1
@@ -169,8 +169,8 @@ def test_sweep_reproduces_the_batched_matrix_transition(random, heterogeneous, b
     one block of clusters or several."""
     import copy
 
-    from bayesimpute.methods import linear_mixed
-    from bayesimpute.methods._linalg import cluster_crossproducts
+    from bayesimpute.methods.gaussian import linear_mixed
+    from bayesimpute.methods.core.linalg import cluster_crossproducts
 
     monkeypatch.setattr(linear_mixed, "CLUSTER_BLOCK", block)
 

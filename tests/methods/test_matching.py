@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from bayesimpute.methods.matching import DONOR_RULES, match_donors, match_donors_window
+from bayesimpute.methods.core.matching import DONOR_RULES, match_donors, match_donors_window
 
 
 def test_donors_are_among_the_k_nearest():

@@ -6,17 +6,17 @@ import pandas as pd
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.engine.levels import make_level, row_levels
-from bayesimpute.methods._logistic import LogisticMixedGibbs, build_pymc_model as logit_model
-from bayesimpute.methods._nested import EffectLevel, make_chain
-from bayesimpute.methods.linear_mixed import LinearMixedGibbs, build_pymc_model as lmm_model
-from bayesimpute.methods.multilevel_model import (
+from bayesimpute.design.levels import make_level, row_levels
+from bayesimpute.methods.logistic.polya_gamma import LogisticMixedGibbs, build_pymc_model as logit_model
+from bayesimpute.methods.multilevel.sweeps import EffectLevel, make_chain
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedGibbs, build_pymc_model as lmm_model
+from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelLogitState,
     MultilevelState,
     logit_sweep,
 )
-from bayesimpute.methods._logistic import LogitPriors
+from bayesimpute.methods.logistic.polya_gamma import LogitPriors
 
 CLUSTERS = ["school", "klass"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from bayesimpute.methods._nested import EffectLevel, make_chain
-from bayesimpute.methods.multilevel_model import (
+from bayesimpute.methods.multilevel.sweeps import EffectLevel, make_chain
+from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelState,
     build_pymc_model,

@@ -134,8 +134,8 @@ def test_2l_pmm_variance_components_match_miceadds(popmis, popmis_pred):
 def test_a_rows_prediction_does_not_depend_on_its_position():
     """Donors and recipients are predicted from different arrays: a donor whose predictors
     equal a recipient's must get the same prediction, bit for bit, or it no longer ties."""
-    from bayesimpute.methods.linear_mixed import LinearMixedState
-    from bayesimpute.methods.normal import TwoLevelPmm
+    from bayesimpute.methods.gaussian.linear_mixed import LinearMixedState
+    from bayesimpute.methods.gaussian.normal import TwoLevelPmm
 
     rng = np.random.default_rng(11)
     X = np.asfortranarray(np.column_stack([np.ones(1001), rng.normal(size=(1001, 3)) * 7.3]))

@@ -7,11 +7,11 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from bayesimpute.methods._heckman_model import HeckmanPriors
-from bayesimpute.methods._linalg import pack_cholesky, unpack_cholesky
-from bayesimpute.methods._logistic import LogitPriors
-from bayesimpute.methods._priors import CovariancePrior
-from bayesimpute.methods.linear_mixed import LinearMixedPriors
+from bayesimpute.methods.heckman.selection_model import HeckmanPriors
+from bayesimpute.methods.core.linalg import pack_cholesky, unpack_cholesky
+from bayesimpute.methods.logistic.polya_gamma import LogitPriors
+from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
 
 
 def _model(prior: CovariancePrior, q: int, batch: tuple[int, ...] = ()) -> pm.Model:

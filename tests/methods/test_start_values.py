@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from bayesimpute.methods._linalg import cluster_crossproducts
-from bayesimpute.methods.start_values import (
+from bayesimpute.methods.core.linalg import cluster_crossproducts
+from bayesimpute.methods.core.start_values import (
     PSI_FLOOR,
     linear_mixed_start,
     logit_start,

@@ -107,7 +107,7 @@ class ColumnCodec:
     content: str | None = None  # for object columns: "bool" or "number" (see object_content)
 
     @property
-    def n_levels(self) -> int:
+    def n_categories(self) -> int:
         return len(self.categories) if self.categories is not None else 0
 
     def encode(self, series: pd.Series) -> np.ndarray:

@@ -8,7 +8,7 @@ For a target with K categories (K = 2: binary), category 0 the reference, and k 
     Psi_k | a_k ~ InvWishart(nu + q - 1, 2 nu diag(1 / a_k)),  a_kr ~ InvGamma(1/2, 1 / A^2)
 
 The last line is Huang & Wand's (2013) prior, the one every multilevel method of the
-package uses (:mod:`bayesimpute.methods._priors`): each random-effect standard deviation is
+package uses (:mod:`bayesimpute.methods.core.priors`): each random-effect standard deviation is
 half-t(nu = 2, A = 1) on the logit scale a priori and correlations are uniform. The normal prior with
 scale 2.5 on standardised slopes is rstanarm's default (after Gelman et al. 2008): it keeps
 coefficients finite under perfect or quasi-separation.
@@ -36,9 +36,9 @@ from polyagamma import random_polyagamma
 from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
-from bayesimpute.methods._priors import CovariancePrior
-from bayesimpute.methods.start_values import logit_start
-from bayesimpute.methods._linalg import (
+from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.start_values import logit_start
+from bayesimpute.methods.core.linalg import (
     cluster_crossproducts,
     draw_batched_mvn,
     draw_mvn_from_precision,
@@ -371,7 +371,7 @@ class LogisticMixedGibbs(BlockedStep):
     def initial_point(self) -> dict:
         """A start in the posterior's bulk: per category the posterior mode of its logistic
         regression against the reference (no random effects), and a one-step moment
-        estimate of the random intercept's variance (:mod:`~bayesimpute.methods.start_values`)."""
+        estimate of the random intercept's variance (:mod:`~bayesimpute.methods.core.start_values`)."""
         if self._data is None:
             self.refresh_data()
         X, y, cluster = self._data

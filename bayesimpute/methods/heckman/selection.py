@@ -23,10 +23,10 @@ Options (``method_options={"Weight": {...}}``, or the TOML ``[method_options.Wei
 ``rho_prior``
     ``("normal_atanh", mu, sd)`` (default ``(0, 1)``), ``("uniform", low, high)``,
     ``("beta", a, b)`` on ``(rho + 1) / 2``, or ``("fixed", value)`` / a number. See
-    :class:`~bayesimpute.methods._heckman_model.RhoPrior`.
+    :class:`~bayesimpute.methods.heckman.selection_model.RhoPrior`.
 ``sampler``
     ``"gibbs"`` (default; exact data-augmentation sweeps, see
-    :mod:`~bayesimpute.methods._heckman_gibbs`) or ``"nuts"`` (the same PyMC model).
+    :mod:`~bayesimpute.methods.heckman.selection_gibbs`) or ``"nuts"`` (the same PyMC model).
 ``n_steps``, ``burn``
     Transitions per visit (default 3) and extra transitions at the first visit (default 40;
     the exact sweeps mix fast: rho settles within a few sweeps on the benchmark design). A
@@ -54,9 +54,9 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._heckman_gibbs import HeckmanGibbs, HeckmanState
-from bayesimpute.methods._heckman_model import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs, HeckmanState
+from bayesimpute.methods.heckman.selection_model import (
     HeckmanDesign,
     HeckmanPriors,
     RhoPrior,
@@ -64,9 +64,9 @@ from bayesimpute.methods._heckman_model import (
     truncated_normal,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.matching import match_donors
+from bayesimpute.methods.core.matching import match_donors
 from bayesimpute.methods.registry import register_method
-from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
 __all__ = ["TwoLevelHeckman", "heckman_design", "draw_outcome"]
 
@@ -75,8 +75,8 @@ RHO_BOUNDARY = 0.98
 
 
 def heckman_design(data: MethodData, *, random_exclusion: bool = False) -> HeckmanDesign:
-    """The two equations' columns from the predictor codes of ``data.extra["x_roles"]``."""
-    codes = data.extra.get("x_roles")
+    """The two equations' columns from the predictor codes of ``data.x_roles``."""
+    codes = data.x_roles
     codes = np.ones(data.X.shape[1], dtype=int) if codes is None else np.asarray(codes, int)
     random = set(np.asarray(data.random, dtype=int).tolist())
     roles = [c if c in (-3, -4) else (2 if i in random else 1) for i, c in enumerate(codes)]

@@ -29,11 +29,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import Draw, MethodData, MethodError
-from bayesimpute.methods.binary import LogReg
-from bayesimpute.methods.categorical import Polr, PolyReg
-from bayesimpute.methods.normal import Norm, Pmm
+from bayesimpute.methods.logistic.binary import LogReg
+from bayesimpute.methods.logistic.categorical import PolyReg
+from bayesimpute.methods.ordinal.cumulative_logit import Polr
+from bayesimpute.methods.gaussian.normal import Norm, Pmm
 from bayesimpute.methods.registry import register_method
 
 __all__ = [
@@ -146,7 +147,8 @@ def _to_cluster_level(data: MethodData) -> tuple[MethodData, np.ndarray, np.ndar
         target=data.target, kind=data.kind, y=y[present], observed=~np.isnan(known[present]),
         impute=(np.isnan(known) & to_impute)[present], X=X[present], x_names=data.x_names,
         random=np.array([], dtype=int), cluster=None, n_clusters=0, cluster_labels=None,
-        n_levels=data.n_levels, extra=dict(data.extra),
+        n_categories=data.n_categories, x_roles=data.x_roles, categories=data.categories,
+        mean_levels=list(data.mean_levels),
     )
     return level2, known, present
 

@@ -4,7 +4,7 @@
     beta ~ N(0, 2.5^2) (standardised X; log mu is offset by log(mean observed y + 0.5))
     u_j ~ N(0, Psi) non-centred,  1 / alpha ~ HalfNormal(1)
 
-advanced by NUTS (:mod:`bayesimpute.methods._glmm_nuts`), the effects centred in the
+advanced by NUTS (:mod:`bayesimpute.methods.core.nuts_glmm`), the effects centred in the
 clusters whose observed counts total at least CENTRED_CLUSTER_TOTAL and non-centred in the
 others. Clusters where the count is never observed get effects drawn from N(0, Psi)
 (systematic missingness).
@@ -16,8 +16,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 

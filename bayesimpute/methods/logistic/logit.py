@@ -1,13 +1,13 @@
 """Shared machinery of the logistic methods (logreg, 2l.bin, polyreg, 2l.polyreg).
 
-Every one of them is the PyMC model of :mod:`bayesimpute.methods._logistic`, sampled by
+Every one of them is the PyMC model of :mod:`bayesimpute.methods.logistic.polya_gamma`, sampled by
 the exact Pólya–Gamma Gibbs step (default) or by NUTS
 (``method_options={"y": {"sampler": "nuts"}}``); the imputations are categorical draws at
 the current parameters, with each cluster's current random effects.
 
 Start and burn-in: a chain starts at each category's penalised logistic fit against the
 reference (the posterior mode without random effects) and a moment estimate of the random
-intercept's variance (:func:`~bayesimpute.methods.start_values.logit_start`), and runs
+intercept's variance (:func:`~bayesimpute.methods.core.start_values.logit_start`), and runs
 ``burn`` exact sweeps (default 50) at its first visit before its first imputation; every
 visit then runs ``n_steps`` sweeps (default 2). With ``sampler="nuts"`` the first visit's
 ``tune`` adapting transitions (default 300) are the burn-in. A continued chain starts where
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pymc as pm
 
-from bayesimpute.methods._logistic import (
+from bayesimpute.methods.logistic.polya_gamma import (
     ColumnScaler,
     LogisticMixedGibbs,
     LogitPriors,
@@ -33,7 +33,7 @@ from bayesimpute.methods._logistic import (
     separation_events,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
 __all__ = ["LogitMethod"]
 
@@ -66,7 +66,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
 
     # --- set-up at the first visit ---------------------------------------------------------
     def n_categories(self, data: MethodData) -> int:
-        return 2 if data.n_levels in (0, 2) else int(data.n_levels)
+        return 2 if data.n_categories in (0, 2) else int(data.n_categories)
 
     def _setup(self, data: MethodData, rng: np.random.Generator) -> list[str]:
         obs = data.observed
@@ -159,7 +159,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
         return params
 
     def parameter_dims(self, data: MethodData):
-        levels = data.extra.get("levels")
+        levels = data.categories
         names = ([str(level) for level in levels[1:]] if levels is not None
                  else list(range(1, self.n_categories(data))))
         category = () if self.n_categories(data) == 2 else (("category", names),)

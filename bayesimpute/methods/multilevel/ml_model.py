@@ -7,15 +7,15 @@ Gaussian, on the standardised scale of the target and the predictors::
     u_{l,c} ~ N_q(0, Psi_l),  Psi_l ~ Huang & Wand's hierarchical inverse-Wishart
     beta ~ N(0, beta_sd^2 I),  sigma2 ~ InvGamma(a, b)
 
-with the priors of :class:`~bayesimpute.methods.linear_mixed.LinearMixedPriors` (the
+with the priors of :class:`~bayesimpute.methods.gaussian.linear_mixed.LinearMixedPriors` (the
 two-level model is the special case of one level); every level's Psi_l has the package's one
-covariance prior (:class:`~bayesimpute.methods._priors.CovariancePrior`). Logistic (K categories, category 0
+covariance prior (:class:`~bayesimpute.methods.core.priors.CovariancePrior`). Logistic (K categories, category 0
 the reference): each non-reference category k has ``eta_ik = x_i' beta_k + sum_l z_li'
 u_{k,l,c}`` and each level's ``Psi_{k,l}`` has Huang & Wand's prior, exactly as in
-:mod:`bayesimpute.methods._logistic` (:class:`~bayesimpute.methods._logistic.LogitPriors`).
+:mod:`bayesimpute.methods.logistic.polya_gamma` (:class:`~bayesimpute.methods.logistic.polya_gamma.LogitPriors`).
 
 Transitions (:func:`gaussian_sweep`, :func:`logit_sweep`) draw (beta, u) per chain of
-nested levels exactly (:func:`bayesimpute.methods._nested.draw_chain`), then each
+nested levels exactly (:func:`bayesimpute.methods.multilevel.sweeps.draw_chain`), then each
 ``Psi_l`` and its Huang–Wand auxiliaries from their conditionals and ``sigma2`` from its inverse-gamma one; the
 logistic sweep first draws the Pólya–Gamma variables given the current linear predictor.
 Each costs a few passes over the rows plus work linear in the clusters.
@@ -34,10 +34,10 @@ import pymc as pm
 import pytensor.tensor as pt
 from polyagamma import random_polyagamma
 
-from bayesimpute.methods._linalg import draw_mvn_from_precision
-from bayesimpute.methods._logistic import LogitPriors
-from bayesimpute.methods._nested import EffectChain, chain_offset, cluster_sums, draw_chain
-from bayesimpute.methods.linear_mixed import LinearMixedPriors
+from bayesimpute.methods.core.linalg import draw_mvn_from_precision
+from bayesimpute.methods.logistic.polya_gamma import LogitPriors
+from bayesimpute.methods.multilevel.sweeps import EffectChain, chain_offset, cluster_sums, draw_chain
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
 
 __all__ = ["MultilevelState", "MultilevelLogitState", "GaussianSweep", "gaussian_sweep",
            "logit_sweep", "linear_predictor", "build_pymc_model"]
@@ -99,7 +99,7 @@ def _draw_blocks(X, weights, weighted_v, chains, effects, psi_inverses, prior_pr
 
     ``weighted_v`` is ``w * v`` of the working response before any random part;
     ``psi_inverses[g][l]`` the prior precisions of the effects; ``scale`` as in
-    :func:`~bayesimpute.methods._nested.draw_chain`. Returns beta and the new effects."""
+    :func:`~bayesimpute.methods.multilevel.sweeps.draw_chain`. Returns beta and the new effects."""
     effects = [list(e) for e in effects]
     if not chains:  # no random effect: a (weighted) Bayesian regression
         precision = ((weights[:, None] * X).T @ X + prior_precision) / scale

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.analysis.formula import parse_formula
-from bayesimpute.engine.coding import ColumnCodec
+from bayesimpute.design.coding import ColumnCodec
 
 __all__ = ["Factor", "DesignColumn", "AnalysisFormula", "parse_analysis_formula",
            "formula_response"]

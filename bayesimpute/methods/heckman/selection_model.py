@@ -4,7 +4,7 @@
     outcome    y_i = xo_i' beta_o + zo_i' uo_j + e_o,i
     (e_s, e_o) ~ N2(0, [[1, rho sigma_j], [rho sigma_j, sigma_j^2]])
     (us_j, uo_j) ~ N(0, Psi),  Psi ~ Huang-Wand(nu = 2, A = 0.5): half-t(2, 0.5) sds,
-                               uniform correlations (:mod:`bayesimpute.methods._priors`)
+                               uniform correlations (:mod:`bayesimpute.methods.core.priors`)
     log sigma_j ~ N(mu_s, tau^2),  mu_s ~ N(0, 1),  tau ~ HalfNormal(tau_sd)
     atanh(rho) ~ the user's prior (default N(0, 1))
 
@@ -27,7 +27,7 @@ import pytensor.tensor as pt
 from pymc.distributions.dist_math import normal_lcdf
 from scipy import special
 
-from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.core.priors import CovariancePrior
 
 __all__ = [
     "RhoPrior",

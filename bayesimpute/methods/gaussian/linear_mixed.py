@@ -2,7 +2,7 @@
 
     y_i = x_i' beta + z_i' u_{j[i]} + e_i,   e_i ~ N(0, sigma2_{j[i]})
     u_j ~ N_q(0, Psi),  Psi ~ Huang-Wand(nu = 2, A = 0.5): half-t(2, 0.5) sds, uniform
-                        correlations (:mod:`bayesimpute.methods._priors`)
+                        correlations (:mod:`bayesimpute.methods.core.priors`)
     beta ~ N(0, beta_sd^2 I)
     sigma2 ~ InvGamma(a, b)                      (homoscedastic), or
     sigma2_j ~ InvGamma(a_j, s), s ~ Gamma(c, d) (heterogeneous, as mice's 2l.norm)
@@ -30,9 +30,9 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.step_methods.compound import BlockedStep
 
-from bayesimpute.methods._priors import CovariancePrior
-from bayesimpute.methods.start_values import linear_mixed_start
-from bayesimpute.methods._linalg import (
+from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.start_values import linear_mixed_start
+from bayesimpute.methods.core.linalg import (
     cholesky_planes,
     cluster_crossproduct_planes,
     draw_mvn_from_precision,
@@ -84,7 +84,7 @@ class ClusterStatistics:
     """Per-cluster sufficient statistics of the observed rows for one FCS visit.
 
     Built from the cross-product planes of ``[X, y]`` (shape (p+1, p+1, J), cluster axis
-    last: :func:`~bayesimpute.methods._linalg.cluster_crossproduct_planes`). The blocks the
+    last: :func:`~bayesimpute.methods.core.linalg.cluster_crossproduct_planes`). The blocks the
     transitions read are views of the planes: ``XX`` (p, p, J), ``Xy`` (p, J), ``yy`` (J,)
     and, for the random-effect columns, ``ZZ`` (q, q, J), ``XZ`` (p, q, J), ``Zy`` (q, J)
     (copies only when those columns are not consecutive). The sums over the clusters that
@@ -383,7 +383,7 @@ class LinearMixedGibbs(BlockedStep):
 
     def initial_point(self) -> dict:
         """A start in the posterior's bulk: the moment fit of the model's current data
-        (:func:`~bayesimpute.methods.start_values.linear_mixed_start`)."""
+        (:func:`~bayesimpute.methods.core.start_values.linear_mixed_start`)."""
         fit = linear_mixed_start(self.cluster_stats, self.n_per_cluster, self.random)
         n_clusters = len(self.model.coords["cluster"])
         sigma2 = np.full(n_clusters if self.heterogeneous else 1, fit.sigma2)

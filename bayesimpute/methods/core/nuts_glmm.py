@@ -2,8 +2,8 @@
 
 These families have no convenient exact Gibbs step, so their PyMC model is advanced by
 NUTS, compiled once per variable and process (the chains there share the compiled model,
-:mod:`bayesimpute.methods.compiled`) and adapted during the first visit only
-(:func:`bayesimpute.methods.stepping.nuts_stepper`). Random effects are non-centred,
+:mod:`bayesimpute.methods.core.compiled`) and adapted during the first visit only
+(:func:`bayesimpute.methods.core.stepping.nuts_stepper`). Random effects are non-centred,
 ``u = u_raw L'`` with ``u_raw`` standard normal and ``L`` the Cholesky factor of Psi, in the
 clusters whose data say little about their effect, and centred, ``u ~ N(0, Psi)``, in the
 clusters whose data pin it down (:func:`partially_centred_effects`; which clusters those are
@@ -11,7 +11,7 @@ is the family's call: counts by their total, the other families never). Each for
 one NUTS explores well for its clusters: a funnel between the effects and Psi where the data
 are weak, and slow mixing of Psi where they are strong. Psi's prior is the package's one
 covariance prior (Huang & Wand's hierarchical inverse-Wishart,
-:mod:`bayesimpute.methods._priors`): half-t(2, A) sds with A = ``re_scale`` (default 1 on
+:mod:`bayesimpute.methods.core.priors`): half-t(2, A) sds with A = ``re_scale`` (default 1 on
 the logit / log-rate scale) and uniform correlations. Clusters never observed get effects
 from N(0, Psi): their ``u_raw`` has only its prior. Subclasses write the likelihood and the
 predictive draw.
@@ -33,11 +33,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.methods._logistic import ColumnScaler
-from bayesimpute.methods._priors import CovariancePrior
+from bayesimpute.methods.logistic.polya_gamma import ColumnScaler
+from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.compiled import compiled_model, structure_key
-from bayesimpute.methods.stepping import ChainStepper, ScaledStepperState, nuts_stepper
+from bayesimpute.methods.core.compiled import compiled_model, structure_key
+from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
 __all__ = ["NutsGlmmMethod", "partially_centred_effects"]
 
@@ -130,7 +130,7 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
         values: the family and its options, the columns, the clusters, the observed values
         (the family's constants, the centred clusters and the containers set only here)."""
         return structure_key(type(self).__module__, type(self).__qualname__, self.options,
-                             list(data.x_names), data.X.shape[1], data.n_levels, self.random,
+                             list(data.x_names), data.X.shape[1], data.n_categories, self.random,
                              self.n_clusters, data.observed, self._cluster(data), y_obs)
 
     def _build_compiled(self, data: MethodData, y_obs: np.ndarray):

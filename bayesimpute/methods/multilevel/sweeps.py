@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from bayesimpute.methods._linalg import draw_batched_mvn, draw_mvn_from_precision, symmetrize
+from bayesimpute.methods.core.linalg import draw_batched_mvn, draw_mvn_from_precision, symmetrize
 
 __all__ = ["EffectLevel", "EffectChain", "make_chain", "cluster_sums", "random_part",
            "draw_chain", "chain_offset"]

@@ -14,8 +14,8 @@ the factorisation of substantive-model-compatible FCS (Bartlett, Seaman, White &
 
 1. advances the analysis model's parameters (fixed effects, random-effect covariance and
    effects, residual variance) a few exact Gibbs transitions given the current completed
-   data: a Gaussian analysis model is :mod:`~bayesimpute.methods.linear_mixed`'s PyMC model
-   with its Gibbs step, a binary one :mod:`~bayesimpute.methods._logistic`'s with its
+   data: a Gaussian analysis model is :mod:`~bayesimpute.methods.gaussian.linear_mixed`'s PyMC model
+   with its Gibbs step, a binary one :mod:`~bayesimpute.methods.logistic.polya_gamma`'s with its
    Pólya–Gamma step;
 2. advances its covariate model the same way: x given the predictors of its row of the
    predictor matrix, with a random intercept per cluster (``2l.smc``) — linear mixed for a
@@ -34,8 +34,8 @@ incomplete predictors each get the method; each one's covariate model conditions
 others (as in smcfcs), and each keeps its own chain of the analysis model's parameters.
 
 Priors, start and burn-in are those of the reused steps: Huang & Wand's covariance prior
-(:class:`~bayesimpute.methods._priors.CovariancePrior`) on both models' random effects; each
-chain starts at the quick fits of :mod:`~bayesimpute.methods.start_values` on the first
+(:class:`~bayesimpute.methods.core.priors.CovariancePrior`) on both models' random effects; each
+chain starts at the quick fits of :mod:`~bayesimpute.methods.core.start_values` on the first
 visit's data, and that visit runs ``burn`` whole cycles (analysis model, covariate model,
 draws; default 20) before its first imputation. A continued chain starts where it stopped,
 without burn-in.
@@ -53,13 +53,13 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._analysis_formula import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.methods.compatible.analysis_formula import (
     AnalysisFormula,
     formula_response,
     parse_analysis_formula,
 )
-from bayesimpute.methods._compatible_draws import (
+from bayesimpute.methods.compatible.smc_draws import (
     draw_count_conditional,
     draw_from_log_weights,
     draw_normal_conditional,
@@ -67,14 +67,14 @@ from bayesimpute.methods._compatible_draws import (
     logistic_log_likelihood,
     metropolis_normal_prior,
 )
-from bayesimpute.methods._compatible_models import (
+from bayesimpute.methods.compatible.covariate_models import (
     GaussianMixed,
     LogitMixed,
     MixedParameters,
     PoissonMixed,
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
-from bayesimpute.methods.count import are_counts, informative_count_clusters
+from bayesimpute.methods.count.poisson import are_counts, informative_count_clusters
 from bayesimpute.methods.registry import get_method, register_method
 
 __all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
@@ -344,7 +344,7 @@ class _CompatibleMethod(ImputationMethod):
                                     expected, self.cluster[rows], self.n_clusters))
         if self.covariate_name == "normal":
             return GaussianMixed(*args, rng=rng)
-        n_categories = 2 if data.n_levels in (0, 2) else int(data.n_levels)
+        n_categories = 2 if data.n_categories in (0, 2) else int(data.n_categories)
         return LogitMixed(*args, n_categories=n_categories, rng=rng)
 
     def _working(self, data: MethodData) -> dict[str, np.ndarray]:
@@ -494,7 +494,7 @@ class _CompatibleMethod(ImputationMethod):
         if self.outcome_mode:
             return dims
         category: tuple = ()
-        levels = data.extra.get("levels")
+        levels = data.categories
         if data.kind is not VariableKind.CONTINUOUS and levels is not None and len(levels) > 2:
             category = (("category", [str(level) for level in levels[1:]]),)
         dims["beta"] = (*category, ("x", list(data.x_names)))

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayesimpute.engine.coding import ColumnCodec, VariableKind
-from bayesimpute.engine.levels import ClusterLevel
+from bayesimpute.design.coding import ColumnCodec, VariableKind
+from bayesimpute.design.levels import ClusterLevel
 
 __all__ = ["PREDICTOR_CODES", "DesignColumn", "TargetDesign", "cluster_means", "prune_predictors",
            "Note"]
@@ -75,7 +75,7 @@ def _expand(predictor: str, codec: ColumnCodec, code: int,
         # same way: its levels need not be equally spaced)
         columns = [
             DesignColumn(f"{predictor}[{codec.categories[k]}]", predictor, k, False, random, code)
-            for k in range(1, codec.n_levels)
+            for k in range(1, codec.n_categories)
         ]
     else:
         columns = [DesignColumn(predictor, predictor, None, False, random, code)]

@@ -1,12 +1,12 @@
 """The model families of the compatible methods, each a PyMC model with its step method.
 
-:class:`GaussianMixed` is the linear mixed model of :mod:`bayesimpute.methods.linear_mixed`
-sampled by :class:`~bayesimpute.methods.linear_mixed.LinearMixedGibbs`; :class:`LogitMixed`
-the (multinomial) logistic mixed model of :mod:`bayesimpute.methods._logistic` sampled by its
+:class:`GaussianMixed` is the linear mixed model of :mod:`bayesimpute.methods.gaussian.linear_mixed`
+sampled by :class:`~bayesimpute.methods.gaussian.linear_mixed.LinearMixedGibbs`; :class:`LogitMixed`
+the (multinomial) logistic mixed model of :mod:`bayesimpute.methods.logistic.polya_gamma` sampled by its
 Pólya–Gamma step. Each serves in both roles: as the analysis model (a Gaussian or a binary
 outcome) and as the covariate model of an incomplete predictor (continuous; binary or
 categorical). :class:`PoissonMixed`, the covariate model of an incomplete count, is the
-Poisson log-linear mixed model of ``2l.pois`` (:mod:`bayesimpute.methods.count`) advanced by
+Poisson log-linear mixed model of ``2l.pois`` (:mod:`bayesimpute.methods.count.poisson`) advanced by
 NUTS: no exact step exists for it.
 
 Unlike the ordinary imputation methods, both are fitted to every row with the current
@@ -28,12 +28,14 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.methods import _logistic, linear_mixed
-from bayesimpute.methods._glmm_nuts import partially_centred_effects
-from bayesimpute.methods._priors import CovariancePrior
-from bayesimpute.methods.compiled import compiled_model, structure_key
-from bayesimpute.methods.count import count_log_offset, informative_count_clusters
-from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.logistic import polya_gamma as _logistic
+
+from bayesimpute.methods.gaussian import linear_mixed
+from bayesimpute.methods.core.nuts_glmm import partially_centred_effects
+from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.compiled import compiled_model, structure_key
+from bayesimpute.methods.count.poisson import count_log_offset, informative_count_clusters
+from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
 __all__ = ["DesignScale", "MixedParameters", "GaussianMixed", "LogitMixed", "PoissonMixed"]
 
@@ -256,9 +258,9 @@ class PoissonMixed(_SteppedModel):
     intercept centred at the log of the first visit's mean count (fixed, like the scale), and
     Huang & Wand's covariance prior with half-t(2, re_scale) sds for the random effects,
     centred in the ``informative`` clusters and non-centred in the others
-    (:func:`~bayesimpute.methods._glmm_nuts.partially_centred_effects`; default: the
+    (:func:`~bayesimpute.methods.core.nuts_glmm.partially_centred_effects`; default: the
     clusters whose counts ``y`` total at least
-    :data:`~bayesimpute.methods.count.CENTRED_CLUSTER_TOTAL`). The first :meth:`update` runs
+    :data:`~bayesimpute.methods.count.poisson.CENTRED_CLUSTER_TOTAL`). The first :meth:`update` runs
     ``tune`` adapting NUTS transitions before its own. Other parameters as
     :class:`GaussianMixed`.
     """

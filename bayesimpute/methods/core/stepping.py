@@ -69,7 +69,7 @@ def nuts_stepper(
 ) -> ChainStepper:
     """A NUTS stepper for ``model`` (adapts during the first visit). ``logp_dlogp``: the
     model's compiled log-density and gradient over all value variables, when another chain
-    compiled it already (:mod:`bayesimpute.methods.compiled`); None compiles it here."""
+    compiled it already (:mod:`bayesimpute.methods.core.compiled`); None compiles it here."""
     seed = int(rng.integers(2**31 - 1))
     shared = {} if logp_dlogp is None else {"logp_dlogp_func": logp_dlogp}
     with model:

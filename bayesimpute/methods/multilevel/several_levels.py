@@ -2,7 +2,7 @@
 
 A model row codes several cluster columns -2 (or ``cluster=["school", "class"]``): each
 is a level of random intercepts, nested (pupils in classes in schools) or crossed (pupils
-in primary x secondary schools), read from the data (:mod:`bayesimpute.engine.levels`).
+in primary x secondary schools), read from the data (:mod:`bayesimpute.design.levels`).
 Predictors coded 2 or 4 get random slopes at one level, ``slope_level`` (default: the
 lowest level of the model). With a single cluster an ml.* method is the corresponding
 2l.* model (homoscedastic; random slopes at that level).
@@ -27,7 +27,7 @@ runs ``burn`` exact sweeps at its first visit before imputing (30 Gaussian, 50 l
 with few units per cluster the level variances move slowly from a start that ignores the
 clustering). A continued or resumed chain starts where it stopped, without burn-in.
 
-Models and exact Gibbs steps: :mod:`bayesimpute.methods.multilevel_model` (Gaussian:
+Models and exact Gibbs steps: :mod:`bayesimpute.methods.multilevel.ml_model` (Gaussian:
 ``sigma2``, ``Psi_l`` per level; logistic: Pólya–Gamma, Huang–Wand priors per level). The
 names follow miceadds' ``ml.lmer`` (several levels) rather than overloading mice's 2l.*,
 whose contract is one cluster identifier; 2l.* with several -2 codes is an error that
@@ -41,26 +41,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.engine.levels import ClusterLevel, chains as level_chains, is_nested, row_levels
-from bayesimpute.methods._logistic import (
+from bayesimpute.design.coding import VariableKind
+from bayesimpute.design.levels import ClusterLevel, chains as level_chains, is_nested, row_levels
+from bayesimpute.methods.logistic.polya_gamma import (
     ColumnScaler,
     LogitPriors,
     category_probabilities,
     draw_categories,
 )
-from bayesimpute.methods._nested import EffectChain, EffectLevel, make_chain
+from bayesimpute.methods.multilevel.sweeps import EffectChain, EffectLevel, make_chain
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.linear_mixed import LinearMixedPriors
-from bayesimpute.methods.matching import match_donors
-from bayesimpute.methods.multilevel_model import (
+from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
+from bayesimpute.methods.core.matching import match_donors
+from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelLogitState,
     MultilevelState,
     logit_sweep,
 )
 from bayesimpute.methods.registry import register_method
-from bayesimpute.methods.start_values import PSI_FLOOR, SIGMA2_FLOOR, logit_start
+from bayesimpute.methods.core.start_values import PSI_FLOOR, SIGMA2_FLOOR, logit_start
 
 __all__ = ["MultilevelNorm", "MultilevelPmm", "MultilevelBin", "MultilevelPolyReg",
            "target_level"]
@@ -127,7 +127,7 @@ class UnitLayout:
             n_units = len(data.y)
         else:
             below = {lv.name for lv in data.cluster_levels if is_nested(lv, level)}
-            means = data.extra.get("mean_levels") or [None] * p
+            means = data.mean_levels or [None] * p
             columns = np.array([j for j in range(p) if means[j] not in below], dtype=int)
             above = [lv for lv in data.cluster_levels
                      if lv.name != level.name and is_nested(level, lv)]
@@ -390,7 +390,7 @@ class _MultilevelLogit(_MultilevelMethod):
         self.state: MultilevelLogitState | None = None
 
     def n_categories(self, data: MethodData) -> int:
-        return 2 if data.n_levels in (0, 2) else int(data.n_levels)
+        return 2 if data.n_categories in (0, 2) else int(data.n_categories)
 
     def _visit(self, X_std, y, observed, impute, data, rng):
         K = self.n_categories(data)
@@ -450,7 +450,7 @@ class _MultilevelLogit(_MultilevelMethod):
 
     def parameter_dims(self, data: MethodData):
         K = self.n_categories(data)
-        levels = data.extra.get("levels")
+        levels = data.categories
         names = ([str(level) for level in levels[1:]] if levels is not None
                  else list(range(1, K)))
         category = () if K == 2 else (("category", names),)

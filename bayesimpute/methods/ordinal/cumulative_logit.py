@@ -1,13 +1,7 @@
-"""Categorical methods: polyreg / 2l.polyreg (unordered) and polr / 2l.polr (ordered).
-
-``polyreg`` and ``2l.polyreg`` are multinomial logistic (mixed) models, the first level the
-reference, with one random intercept (and random slopes for predictors coded 2 or 4) per
-non-reference category; they are sampled by the exact Pólya–Gamma Gibbs step of
-:mod:`bayesimpute.methods._logistic`. They impute codes 0..K-1, which the engine maps back
-to the column's own categories, so levels and the categorical dtype survive.
+"""Ordered categorical methods: polr / 2l.polr.
 
 ``polr`` and ``2l.polr`` are cumulative-logit (proportional-odds) models with ordered
-cutpoints, advanced by NUTS (:mod:`bayesimpute.methods._glmm_nuts`):
+cutpoints, advanced by NUTS (:mod:`bayesimpute.methods.core.nuts_glmm`):
 
     P(y <= k) = logistic(c_k - x' beta - z' u_j),   c ~ N(0, 5^2) ordered
 """
@@ -20,32 +14,13 @@ import numpy as np
 import pymc as pm
 from scipy import special
 
-from bayesimpute.engine.coding import VariableKind
-from bayesimpute.methods._glmm_nuts import NutsGlmmMethod
-from bayesimpute.methods._logistic import draw_categories
-from bayesimpute.methods._logit_method import LogitMethod
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
+from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
+from bayesimpute.methods.logistic.polya_gamma import draw_categories
 from bayesimpute.methods.registry import register_method
 
-__all__ = ["PolyReg", "TwoLevelPolyReg", "Polr", "TwoLevelPolr", "cumulative_probabilities"]
-
-_CATEGORICAL = frozenset({VariableKind.CATEGORICAL, VariableKind.BINARY, VariableKind.ORDERED})
-
-
-@register_method("polyreg")
-class PolyReg(LogitMethod):
-    """Bayesian multinomial logistic regression (reference = first level)."""
-
-    kinds = _CATEGORICAL
-
-
-@register_method("2l.polyreg", aliases=("2l.multinom",))
-class TwoLevelPolyReg(LogitMethod):
-    """Multinomial logistic mixed model: K-1 random intercepts (and slopes) per cluster."""
-
-    kinds = _CATEGORICAL
-    multilevel = True
-    random_effects = True
+__all__ = ["Polr", "TwoLevelPolr", "cumulative_probabilities"]
 
 
 def cumulative_probabilities(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
@@ -64,7 +39,7 @@ class _OrderedLogit(NutsGlmmMethod):
         return {**super().default_options(), "cutpoint_sd": 5.0}
 
     def _n_categories(self, data: MethodData) -> int:
-        return 2 if data.n_levels in (0, 2) else int(data.n_levels)
+        return 2 if data.n_categories in (0, 2) else int(data.n_categories)
 
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
         K = self._n_categories(data)

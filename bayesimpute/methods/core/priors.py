@@ -33,7 +33,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special
 
-from bayesimpute.methods._linalg import draw_inverse_wishart, pack_cholesky
+from bayesimpute.methods.core.linalg import draw_inverse_wishart, pack_cholesky
 
 __all__ = ["CovariancePrior", "inverse_wishart_cholesky_logp", "unpack_cholesky_tensor"]
 
@@ -119,7 +119,7 @@ class CovariancePrior:
 
 def unpack_cholesky_tensor(packed, q: int):
     """Lower Cholesky factor (batch..., q, q) from the packed vector (log diagonal), as
-    :func:`bayesimpute.methods._linalg.unpack_cholesky` does in numpy."""
+    :func:`bayesimpute.methods.core.linalg.unpack_cholesky` does in numpy."""
     rows, cols = np.tril_indices(q)
     diagonal = (rows == cols).astype(float)
     values = pt.exp(packed) * diagonal + packed * (1.0 - diagonal)
@@ -132,7 +132,7 @@ def unpack_cholesky_tensor(packed, q: int):
 
 def inverse_wishart_cholesky_logp(packed, q: int, df: float, scale_diag):
     """log IW(Psi | df, diag(scale_diag)) + log-Jacobian, for Psi = L L' packed as in
-    :func:`bayesimpute.methods._linalg.pack_cholesky` (lower factor, log diagonal).
+    :func:`bayesimpute.methods.core.linalg.pack_cholesky` (lower factor, log diagonal).
 
     ``packed`` (batch..., q(q+1)/2) and ``scale_diag`` (batch..., q) may carry batch axes;
     returns the log density (batch...) and the Cholesky factor (batch..., q, q).

@@ -1,13 +1,13 @@
 """Gaussian methods: norm, pmm, 2l.norm, 2l.pmm (Bayesian linear and linear mixed models).
 
-Every one of them is the PyMC model of :mod:`bayesimpute.methods.linear_mixed`, sampled by
+Every one of them is the PyMC model of :mod:`bayesimpute.methods.gaussian.linear_mixed`, sampled by
 the exact Gibbs step (default) or by NUTS (``method_options={"y": {"sampler": "nuts"}}``).
 Variance components are drawn, never plugged in; clusters with no observed value get
 random effects from the population distribution, because their conditional is the prior.
 
 Start and burn-in: a chain starts at a moment fit of the observed rows (least squares, then
 the ANOVA estimates of the residual and random-effect variances:
-:func:`~bayesimpute.methods.start_values.linear_mixed_start`) and runs ``burn`` exact
+:func:`~bayesimpute.methods.core.start_values.linear_mixed_start`) and runs ``burn`` exact
 sweeps (default 5) at its first visit before its first imputation; every visit then runs
 ``n_steps`` sweeps (default 2). With ``sampler="nuts"`` the first visit's ``tune``
 adapting transitions (default 200) are the burn-in. A continued chain (``iterate``,
@@ -21,17 +21,17 @@ from typing import Any, ClassVar
 import numpy as np
 import pymc as pm
 
-from bayesimpute.engine.coding import VariableKind
+from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.linear_mixed import (
+from bayesimpute.methods.gaussian.linear_mixed import (
     LinearMixedGibbs,
     LinearMixedPriors,
     LinearMixedState,
     build_pymc_model,
 )
-from bayesimpute.methods.matching import DONOR_RULES
+from bayesimpute.methods.core.matching import DONOR_RULES
 from bayesimpute.methods.registry import register_method
-from bayesimpute.methods.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
 __all__ = ["Norm", "Pmm", "TwoLevelNorm", "TwoLevelPmm", "Standardizer"]
 

@@ -26,8 +26,8 @@ import pymc as pm
 from scipy import sparse, special
 from pymc.step_methods.compound import BlockedStep
 
-from bayesimpute.methods._heckman_model import HeckmanDesign, HeckmanPriors, truncated_normal
-from bayesimpute.methods._linalg import (
+from bayesimpute.methods.heckman.selection_model import HeckmanDesign, HeckmanPriors, truncated_normal
+from bayesimpute.methods.core.linalg import (
     draw_batched_mvn,
     draw_mvn_from_precision,
     pack_cholesky,
@@ -320,7 +320,7 @@ def _summing_matrix(cluster: np.ndarray, include: np.ndarray, n_clusters: int):
 
 class HeckmanGibbs(BlockedStep):
     """PyMC step method running :class:`HeckmanSampler` on the model of
-    :func:`~bayesimpute.methods._heckman_model.build_heckman_model`.
+    :func:`~bayesimpute.methods.heckman.selection_model.build_heckman_model`.
 
     The latent selection values are the sampler's augmented state; the chain on the model's
     parameters leaves their posterior invariant (tested against NUTS).

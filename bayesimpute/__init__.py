@@ -1,6 +1,6 @@
 """bayesimpute: Bayesian multiple imputation of incomplete multilevel data.
 
-The public API (see DESIGN.md): ``impute`` and the helpers that prepare its arguments,
+The public API: ``impute`` and the helpers that prepare its arguments,
 the ``MultipleImputation`` result, diagnostics, analysis and pooling, exploration and
 plots, MNAR sensitivity analysis, and the bundled case-study datasets.
 """

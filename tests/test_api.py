@@ -1,4 +1,4 @@
-"""impute(): the invariants of DESIGN.md, the FCS options, determinism."""
+"""impute(): the invariants the package promises, the FCS options, determinism."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Property-based tests: the invariants of DESIGN.md over random small multilevel frames.
+"""Property-based tests: the invariants the package promises over random small multilevel frames.
 
 Hypothesis draws the shape of the problem (clusters and their sizes, the type of the
 cluster ids, the dtypes, the missing rates, the methods); a seeded numpy generator fills

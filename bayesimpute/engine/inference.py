@@ -1,4 +1,4 @@
-"""The InferenceData of a run, laid out as DESIGN.md says.
+"""The InferenceData of a run: the one place its layout is defined.
 
 ``posterior``: every conditional model's parameters, ``(chain, draw, ...)`` with chain =
 imputation stream and draw = FCS iteration; ``sample_stats``: chain means / variances of the
@@ -79,7 +79,7 @@ def _observed(data: pd.DataFrame, codecs: dict[str, ColumnCodec]) -> xr.Dataset:
 def build_inference_data(traces: list[ChainTrace], plan: SamplerPlan, data: pd.DataFrame, *,
                          last_draw: int | None = None,
                          posterior_predictive: xr.Dataset | None = None) -> az.InferenceData:
-    """Lay the chains out as DESIGN.md says: chain = imputation stream, draw = iteration.
+    """Lay the chains out as the module docstring says: chain = stream, draw = iteration.
 
     Parameters
     ----------

@@ -69,7 +69,8 @@ class Run:
     seeds : list of numpy.random.SeedSequence
         One per chain, derived from the run's seed.
     idata : arviz.InferenceData
-        Parameters, imputations and diagnostics of every iteration (DESIGN.md's layout);
+        Parameters, imputations and diagnostics of every iteration (laid out as in
+        :mod:`bayesimpute.engine.inference`);
         with ``keep="last"`` ``posterior_predictive`` holds the last iteration only.
     chain_states : list of dict
         Each chain's state after its last iteration (method states, generator state); with

@@ -11,8 +11,8 @@ imputations (O(n)) at a time:
 - the run's ``idata.posterior_predictive`` is that file opened lazily (xarray without Dask,
   no cache): ``complete(i)`` reads one draw of one chain.
 
-A draw file has DESIGN.md's layout: variables ``(chain, draw, <variable>_missing)`` with
-the row labels as coordinates. The folder must be reachable under the same path from every
+A draw file has the layout of :mod:`bayesimpute.engine.inference`: variables
+``(chain, draw, <variable>_missing)`` with the row labels as coordinates. The folder must be reachable under the same path from every
 worker (a shared file system on a cluster). A continued run writes a new combined file, so
 an earlier result keeps reading its own.
 """

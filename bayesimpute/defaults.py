@@ -46,6 +46,7 @@ import pandas as pd
 from bayesimpute.design.coding import VariableKind, variable_kind
 from bayesimpute.engine.spec import to_pandas_frame
 from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
+from bayesimpute.validation import check_cluster_column
 
 __all__ = ["find_default_method", "I_SMALL", "NI_SMALL", "PROP_SMALL"]
 
@@ -110,13 +111,7 @@ def find_default_method(
 
 
 def _cluster_codes(data: pd.DataFrame, cluster: str) -> np.ndarray:
-    if cluster not in data.columns:
-        raise ValueError(f"cluster column {cluster!r} is not in the data; columns are "
-                         f"{list(data.columns)}")
-    if data[cluster].isna().any():
-        raise ValueError(f"cluster column {cluster!r} has {int(data[cluster].isna().sum())} "
-                         "missing values; every row needs a cluster")
-    return pd.factorize(data[cluster])[0]
+    return pd.factorize(check_cluster_column(data, cluster))[0]
 
 
 def _is_count(series: pd.Series) -> bool:

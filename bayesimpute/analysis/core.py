@@ -32,6 +32,7 @@ from bayesimpute.analysis.inference import (
 )
 from bayesimpute.analysis.lmm import fit_lmm
 from bayesimpute.analysis.optimize import one_blas_thread
+from bayesimpute.validation import check_one_of
 
 __all__ = ["analyze", "fit_formula", "FAMILIES"]
 
@@ -81,8 +82,7 @@ def analyze(
     """
     frames = _as_frames(datasets)
     if isinstance(model, str):
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        check_one_of(family, FAMILIES, name="family")
         parsed = parse_formula(model)
         for frame in frames:
             parsed.variables(list(frame.columns))  # every name checked before any fit

@@ -30,6 +30,7 @@ from bayesimpute.analysis.formula import DesignMatrices
 from bayesimpute.analysis.lmm import BOUNDARY_TOL, SINGULAR_TOL, random_covariances
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
 from bayesimpute.analysis.random_effects import make_backend
+from bayesimpute.validation import check_one_of
 
 __all__ = ["GeneralizedMixedFit", "fit_glmm", "FAMILIES"]
 
@@ -221,8 +222,7 @@ def fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> Ge
 
 
 def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> GeneralizedMixedFit:
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    check_one_of(family, FAMILIES, name="family")
     dev = LaplaceDeviance(design, family)
     k = dev.layout.n_theta
     lower = dev.layout.lower_bounds()

@@ -25,6 +25,7 @@ import numpy as np
 
 from bayesimpute.engine.sampler import SamplerPlan
 from bayesimpute.engine.tasks import ChainOutcome, ChainTask, run_chain_task
+from bayesimpute.validation import check_one_of
 
 __all__ = ["ChainBackend", "SerialBackend", "JoblibBackend", "BACKENDS", "check_n_jobs",
            "make_backend"]
@@ -94,8 +95,8 @@ def make_backend(n_jobs: Any = 1, client: Any = None, backend: str | None = None
         For the Dask backend without the extra (``pip install 'bayesimpute[dask]'``).
     """
     n_jobs = check_n_jobs(n_jobs)
-    if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend is not None:
+        check_one_of(backend, BACKENDS, name="backend")
     if client is not None and backend not in (None, "dask"):
         raise ValueError(f"a Dask client runs the chains on its cluster; backend={backend!r} "
                          "contradicts it (leave backend unset or use 'dask')")

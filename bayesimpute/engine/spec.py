@@ -22,6 +22,7 @@ from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
 from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
+from bayesimpute.validation import check_cluster_column
 
 __all__ = [
     "ImputationSpec",
@@ -242,14 +243,7 @@ def _check_frame(data: pd.DataFrame) -> None:
 def _cluster_series(data: pd.DataFrame, cluster: str | None) -> pd.Series | None:
     if cluster is None:
         return None
-    if cluster not in data.columns:
-        raise ValueError(f"cluster column {cluster!r} is not a column of data")
-    if data[cluster].isna().any():
-        raise ValueError(
-            f"cluster column {cluster!r} has {int(data[cluster].isna().sum())} missing values; "
-            "cluster identifiers cannot be imputed: drop or recode those rows"
-        )
-    return data[cluster]
+    return check_cluster_column(data, cluster)
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from bayesimpute.validation import check_one_of
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -236,8 +237,7 @@ def plot_imputed(
     """
     if kind is None:
         kind = "scatter" if y is not None else "density"
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    check_one_of(kind, KINDS, name="kind")
     _check_column(imp, x, "x")
     if kind == "scatter":
         if y is None:

@@ -24,7 +24,7 @@ from bayesimpute.exploration import (
     md_pattern,
     missingness_summary,
 )
-from bayesimpute.methods import available_methods, register_method
+from bayesimpute.methods import available_methods, describe_method, register_method
 from bayesimpute.plots import plot_corr, plot_flux, plot_missingness, plot_pattern, plot_pred
 from bayesimpute.plots.estimates import estimates_table, plot_estimates
 from bayesimpute.plots.imputed import plot_imputed
@@ -43,6 +43,7 @@ __all__ = [
     "resume",
     "MultipleImputation",
     "available_methods",
+    "describe_method",
     "register_method",
     # diagnostics
     "convergence",

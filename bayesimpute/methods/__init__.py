@@ -17,6 +17,7 @@ from bayesimpute.methods.registry import (
     method_aliases,
     register_method,
 )
+from bayesimpute.methods.describe import MethodDescription, describe_method
 # importing the method families registers their methods
 from bayesimpute.methods import (  # noqa: F401
     cluster_level,
@@ -35,7 +36,9 @@ __all__ = [
     "MethodData",
     "MethodError",
     "SetupContext",
+    "MethodDescription",
     "available_methods",
+    "describe_method",
     "get_method",
     "method_aliases",
     "register_method",

@@ -19,6 +19,7 @@ import numpy as np
 
 from bayesimpute.design.coding import ColumnCodec, VariableKind
 from bayesimpute.design.levels import ClusterLevel
+from bayesimpute.methods.options import check_option
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -179,8 +180,11 @@ class ImputationMethod(ABC):
     #: whether the model describes the response indicator itself (a selection model), so
     #: that observed cells cannot be over-imputed through ``where``
     models_response: ClassVar[bool] = False
-    #: options that take one of a fixed set of values, checked when the method is made
-    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: the method's own option declarations (:mod:`bayesimpute.methods.options`): a
+    #: constraint or an :class:`~bayesimpute.methods.options.Option` per option name, for
+    #: the options that :data:`~bayesimpute.methods.options.OPTIONS` does not declare or that
+    #: this method restricts further (its choices); checked when the method is made
+    option_constraints: ClassVar[dict[str, Any]] = {}
     #: whether the method takes the run's ``analysis_model`` (``impute(analysis_model=...)``)
     #: as its option of that name
     uses_analysis_model: ClassVar[bool] = False
@@ -196,18 +200,26 @@ class ImputationMethod(ABC):
                 f"method_options for {variable!r} ({self.name}): unknown option(s) "
                 f"{sorted(unknown)}; valid options are {sorted(self.default_options())}"
             )
+        for option, value in self.options.items():  # the user's values, before any sampling
+            check_option(type(self), variable, option, value)
         self.options = {**self.default_options(), **self.options}
-        for option, choices in self.option_choices.items():
-            if self.options[option] not in choices:
-                raise ValueError(
-                    f"method_options for {variable!r} ({self.name}): {option} must be one of "
-                    f"{', '.join(map(repr, choices))}, got {self.options[option]!r}"
-                )
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         """Options a user may set through ``method_options`` and their defaults."""
         return {}
+
+    @classmethod
+    def declared_priors(cls, options: Mapping[str, Any] | None = None) -> list:
+        """The priors of the method's model, as :class:`~bayesimpute.methods.core.priors.Prior`
+        objects, under ``options`` (its defaults where None); each names the option that sets
+        it, if any. Every built-in method declares its priors (the contract suite checks)."""
+        return []
+
+    @classmethod
+    def resolved_options(cls, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults updated with ``options``."""
+        return {**cls.default_options(), **dict(options or {})}
 
     def check_setup(self, context: SetupContext) -> list[str]:
         """Checks that need the whole specification, run once before any sampling.

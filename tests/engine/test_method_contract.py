@@ -9,6 +9,7 @@ import pytest
 import bayesimpute as bi
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods import Draw, ImputationMethod, register_method
+from bayesimpute.methods.options import Boolean
 
 SEEN: list[dict] = []
 
@@ -19,6 +20,7 @@ class ContractProbe(ImputationMethod):
 
     kinds = frozenset({VariableKind.CONTINUOUS})
     uses_analysis_model = True
+    option_constraints = {"fail": Boolean()}
 
     @classmethod
     def default_options(cls):

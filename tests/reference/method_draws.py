@@ -2,7 +2,7 @@
 
 ``python tests/reference/method_draws.py`` rewrites ``method_draws.csv`` from the code as it
 stands; it was run once before the methods were reorganised by family (issue 25), so the
-test ``tests/test_same_draws.py`` shows that moving code changed no draw. Rerun it only
+contract suite ``tests/methods/test_contract.py`` shows that moving code changed no draw. Rerun it only
 when a method's model or step changes on purpose, and say so in the commit.
 """
 
@@ -84,12 +84,12 @@ def incomplete(data: pd.DataFrame, target: str, seed: int = 7) -> pd.DataFrame:
     return out
 
 
-def run(name: str, case: dict) -> bi.MultipleImputation:
+def run(name: str, case: dict, maxit: int = 2) -> bi.MultipleImputation:
     target = case["target"]
     data = incomplete(frame(), target)
     if case.get("ml"):
         data = data.drop(columns=["w", "wb", "wc", "wo"])
-        return bi.impute(data, cluster=["s", "g"], method={target: name}, m=2, maxit=2, seed=5,
+        return bi.impute(data, cluster=["s", "g"], method={target: name}, m=2, maxit=maxit, seed=5,
                          method_options={target: case.get("options", {})})
     pred = bi.make_predictor_matrix(data, cluster="g")
     if case.get("heckman"):
@@ -98,7 +98,7 @@ def run(name: str, case: dict) -> bi.MultipleImputation:
         pred.loc[target, "y"] = 0
     if name in ("norm", "pmm", "logreg", "polyreg", "polr", "smc"):
         pred.loc[target, "g"] = 0
-    return bi.impute(data, method={target: name}, predictor_matrix=pred, m=2, maxit=2, seed=5,
+    return bi.impute(data, method={target: name}, predictor_matrix=pred, m=2, maxit=maxit, seed=5,
                      method_options={target: case.get("options", {})})
 
 

@@ -48,6 +48,7 @@ The analysis model's parameters are recorded on the data's scale (``<x>_analysis
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,12 @@ from bayesimpute.methods.compatible.covariate_models import (
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
 from bayesimpute.methods.count.poisson import are_counts, informative_count_clusters
+from bayesimpute.methods.gaussian.linear_mixed import (
+    LinearMixedPriors,
+    describe_linear_mixed_priors,
+)
+from bayesimpute.methods.logistic.polya_gamma import LogitPriors
+from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.registry import get_method, register_method
 
 __all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
@@ -92,8 +99,24 @@ class _CompatibleMethod(ImputationMethod):
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.CATEGORICAL,
                        VariableKind.ORDERED})
     uses_analysis_model = True
-    option_choices = {"family": ("auto", "gaussian", "binomial"),
-                      "covariate": ("auto", "normal", "poisson")}
+    option_constraints = {
+        "family": Option(OneOf("auto", "gaussian", "binomial"),
+                         "the analysis model's family (auto: by its response's kind)"),
+        "covariate": Option(OneOf("auto", "normal", "poisson"),
+                            "the covariate model (auto: by the variable's kind)"),
+    }
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        """The reused steps' priors: the analysis model's (Gaussian or logistic) and the
+        covariate model's (normal, logit, or a Poisson model with ``covariate="poisson"``)."""
+        def tagged(model, priors):
+            return [replace(p, parameter=f"{model}: {p.parameter}") for p in priors]
+        gaussian = describe_linear_mixed_priors(LinearMixedPriors(), random_effects=True,
+                                                heterogeneous=False, options=False)
+        logit = LogitPriors().describe(random_effects=True, options=False)
+        return [*tagged("analysis (gaussian)", gaussian), *tagged("analysis (binomial)", logit),
+                *tagged("covariate (normal)", gaussian), *tagged("covariate (logit)", logit)]
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

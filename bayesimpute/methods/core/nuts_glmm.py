@@ -34,7 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesimpute.methods.logistic.polya_gamma import ColumnScaler
-from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
 from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
@@ -70,6 +70,14 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
     def default_options(cls) -> dict[str, Any]:
         return {"n_steps": 1, "tune": 150, "target_accept": 0.85, "slope_sd": 2.5,
                 "re_scale": 1.0}
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        resolved = cls.resolved_options(options)
+        out = [Prior("beta", f"Normal(0, {float(resolved['slope_sd']):g})", option="slope_sd")]
+        if cls.random_effects:
+            out.append(huang_wand("psi", CovariancePrior(df=2.0, scale=float(resolved["re_scale"]))))
+        return out
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)

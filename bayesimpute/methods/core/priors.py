@@ -35,7 +35,46 @@ from scipy import special
 
 from bayesimpute.methods.core.linalg import draw_inverse_wishart, pack_cholesky
 
-__all__ = ["CovariancePrior", "inverse_wishart_cholesky_logp", "unpack_cholesky_tensor"]
+__all__ = ["CovariancePrior", "Prior", "huang_wand", "inverse_wishart_cholesky_logp", "unpack_cholesky_tensor"]
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A method's prior on one parameter, as a user reads it (:func:`describe_method`).
+
+    Parameters
+    ----------
+    parameter : str
+        The parameter (as in the run's ``posterior`` group where it is recorded).
+    distribution : str
+        The distribution, with its parameters, e.g. ``"Normal(0, 10)"``; on the standardised
+        scale of target and predictors unless ``scale`` says otherwise.
+    option : str or None
+        The ``method_options`` key that sets it (None: fixed).
+    scale : str
+        The scale the prior is stated on.
+
+    Examples
+    --------
+    >>> str(Prior("beta", "Normal(0, 10)", option="beta_sd"))
+    'beta ~ Normal(0, 10)  [method_options: beta_sd]'
+    """
+
+    parameter: str
+    distribution: str
+    option: str | None = None
+    scale: str = "standardised"
+
+    def __str__(self) -> str:
+        where = f"  [method_options: {self.option}]" if self.option else ""
+        return f"{self.parameter} ~ {self.distribution}{where}"
+
+
+def huang_wand(parameter: str, prior: CovariancePrior, option: str | None = "re_scale") -> Prior:
+    """The covariance prior of ``parameter`` as a :class:`Prior`."""
+    return Prior(parameter, f"HuangWand(nu={prior.df:g}, A={prior.scale:g}): each sd "
+                            f"half-t({prior.df:g}, {prior.scale:g}), correlations uniform",
+                 option=option)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import pytensor.tensor as pt
 
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
+from bayesimpute.methods.core.priors import Prior
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
@@ -94,6 +95,10 @@ class TwoLevelPois(_CountMethod):
 @register_method("2l.nb")
 class TwoLevelNegBin(_CountMethod):
     """Negative binomial mixed model (overdispersed counts)."""
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        return [*super().declared_priors(options), Prior("inv_alpha", "HalfNormal(1)")]
 
     def _family(self, log_mu, y_data):
         inv_alpha = pm.HalfNormal("inv_alpha", 1.0)

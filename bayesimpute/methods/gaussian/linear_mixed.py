@@ -30,7 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.step_methods.compound import BlockedStep
 
-from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.start_values import linear_mixed_start
 from bayesimpute.methods.core.linalg import (
     cholesky_planes,
@@ -61,6 +61,21 @@ class LinearMixedPriors:
     cluster_sigma2_shape: float = 3.0  # heterogeneous: sigma2_j ~ InvGamma(3, s)
     scale_shape: float = 1.0  # s ~ Gamma(1, rate 1)
     scale_rate: float = 1.0
+
+
+def describe_linear_mixed_priors(priors: LinearMixedPriors, *, random_effects: bool,
+                                 heterogeneous: bool, options: bool = True) -> list[Prior]:
+    """The Gaussian models' priors as declared :class:`Prior` objects (``options``: whether
+    ``beta_sd`` / ``re_scale`` set them)."""
+    out = [Prior("beta", f"Normal(0, {priors.beta_sd:g})", option="beta_sd" if options else None)]
+    if heterogeneous:
+        out += [Prior("sigma2_j", f"InvGamma({priors.cluster_sigma2_shape:g}, s)"),
+                Prior("s", f"Gamma({priors.scale_shape:g}, rate={priors.scale_rate:g})")]
+    else:
+        out.append(Prior("sigma2", f"InvGamma({priors.sigma2_shape:g}, {priors.sigma2_rate:g})"))
+    if random_effects:
+        out.append(huang_wand("psi", priors.covariance, "re_scale" if options else None))
+    return out
 
 
 @dataclass

@@ -23,13 +23,16 @@ import pymc as pm
 
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
+from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.gaussian.linear_mixed import (
+    describe_linear_mixed_priors,
     LinearMixedGibbs,
     LinearMixedPriors,
     LinearMixedState,
     build_pymc_model,
 )
 from bayesimpute.methods.core.matching import DONOR_RULES
+from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
@@ -81,14 +84,17 @@ class _LinearGaussianMethod(ImputationMethod):
     kinds = frozenset({VariableKind.CONTINUOUS})
     random_effects: ClassVar[bool] = False
     matching: ClassVar[bool] = False
-    option_choices = {"sampler": ("gibbs", "nuts")}
+    option_constraints = {"sampler": Option(OneOf("gibbs", "nuts"),
+                                            "the exact Gibbs step, or NUTS on the same PyMC model")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
+        defaults = LinearMixedPriors()
         options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "burn": 5, "tune": 200,
-                                   "target_accept": 0.9}
+                                   "target_accept": 0.9, "beta_sd": defaults.beta_sd}
         if cls.random_effects:
             options["heterogeneous"] = False
+            options["re_scale"] = defaults.covariance.scale
         if cls.matching:
             options["donors"] = 5
             # mice's pmm matches the posterior-mean prediction of donors against the drawn
@@ -103,14 +109,23 @@ class _LinearGaussianMethod(ImputationMethod):
             options["donor_rule"] = "window" if cls.random_effects else "nearest"
         return options
 
+    @classmethod
+    def _priors(cls, options: dict[str, Any]) -> LinearMixedPriors:
+        defaults = LinearMixedPriors()
+        covariance = (CovariancePrior(df=defaults.covariance.df, scale=float(options["re_scale"]))
+                      if cls.random_effects else defaults.covariance)
+        return LinearMixedPriors(beta_sd=float(options["beta_sd"]), covariance=covariance)
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        resolved = cls.resolved_options(options)
+        return describe_linear_mixed_priors(
+            cls._priors(resolved), random_effects=cls.random_effects,
+            heterogeneous=bool(resolved.get("heterogeneous", False)))
+
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        if self.matching and self.options["donor_rule"] not in DONOR_RULES:
-            raise ValueError(
-                f"method_options for {variable!r} ({self.name}): donor_rule must be one of "
-                f"{', '.join(map(repr, DONOR_RULES))}, got {self.options['donor_rule']!r}"
-            )
-        self.priors = LinearMixedPriors()
+        self.priors = self._priors(self.options)
         self._stepper: ChainStepper | None = None
         self._pending_state: dict[str, np.ndarray] | None = None
 

@@ -65,6 +65,8 @@ from bayesimpute.methods.heckman.selection_model import (
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.matching import match_donors
+from bayesimpute.methods.core.priors import Prior, huang_wand
+from bayesimpute.methods.options import OneOf, Option, Parsed
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
@@ -137,13 +139,34 @@ class TwoLevelHeckman(ImputationMethod):
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY})
     multilevel = True
     models_response = True
-    option_choices = {"sampler": ("gibbs", "nuts"), "systematic": ("population", "selection")}
+    option_constraints = {
+        "sampler": Option(OneOf("gibbs", "nuts"),
+                          "the exact Gibbs step, or NUTS on the same PyMC model"),
+        "rho_prior": Option(Parsed(RhoPrior.parse, "('normal_atanh', mean, sd), ('uniform', low, "
+                                   "high), ('beta', a, b), ('fixed', rho) or a number"),
+                            "prior on the selection correlation rho (the MNAR belief)"),
+        "systematic": Option(OneOf("population", "selection"),
+                             "rows of never-asked clusters: the outcome model's whole variance "
+                             "(population) or the selection model's draw (selection)"),
+    }
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {"rho_prior": ("normal_atanh", 0.0, 1.0), "sampler": "gibbs", "n_steps": 3,
                 "burn": 40, "tune": 300, "target_accept": 0.9, "pmm": False, "donors": 5,
                 "random_exclusion": False, "systematic": "population"}
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        rho = RhoPrior.parse(cls.resolved_options(options)["rho_prior"])
+        priors = HeckmanPriors(rho=rho)
+        return [
+            Prior("beta_sel, beta_out", f"Normal(0, {priors.beta_sd:g})"),
+            huang_wand("psi", priors.covariance, option=None),
+            Prior("log sigma_j", f"Normal(mu, tau): mu ~ Normal(0, {priors.log_sigma_mu_sd:g}), "
+                                 f"tau ~ HalfNormal({priors.log_sigma_tau_sd:g})"),
+            Prior("rho", f"{rho.family}{tuple(rho.params)}", option="rho_prior"),
+        ]
 
     def __init__(self, variable: str, options=None):
         super().__init__(variable, options)

@@ -32,6 +32,7 @@ from bayesimpute.methods.logistic.polya_gamma import (
     linear_predictors,
     separation_events,
 )
+from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
 
@@ -46,20 +47,28 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
     """Base class; subclasses set ``random_effects`` and ``kinds``."""
 
     random_effects: ClassVar[bool] = False
-    option_choices = {"sampler": ("gibbs", "nuts")}
+    option_constraints = {"sampler": Option(OneOf("gibbs", "nuts"),
+                                            "the exact Gibbs step, or NUTS on the same PyMC model")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {"n_steps": 2, "sampler": "gibbs", "burn": 50, "tune": 300,
                 "target_accept": 0.9, "slope_sd": 2.5, "intercept_sd": 5.0, "re_scale": 1.0}
 
+    @staticmethod
+    def _priors(options: dict[str, Any]) -> LogitPriors:
+        return LogitPriors(intercept_sd=float(options["intercept_sd"]),
+                           slope_sd=float(options["slope_sd"]),
+                           re_scale=float(options["re_scale"]))
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        return cls._priors(cls.resolved_options(options)).describe(
+            random_effects=cls.random_effects)
+
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        self.priors = LogitPriors(
-            intercept_sd=float(self.options["intercept_sd"]),
-            slope_sd=float(self.options["slope_sd"]),
-            re_scale=float(self.options["re_scale"]),
-        )
+        self.priors = self._priors(self.options)
         self._stepper: ChainStepper | None = None
         self._pending_state: dict[str, np.ndarray] | None = None
         self._warned_large = False

@@ -36,7 +36,7 @@ from polyagamma import random_polyagamma
 from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
-from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.start_values import logit_start
 from bayesimpute.methods.core.linalg import (
     cluster_crossproducts,
@@ -76,6 +76,17 @@ class LogitPriors:
     @property
     def covariance(self) -> CovariancePrior:
         return CovariancePrior(df=self.re_df, scale=self.re_scale)
+
+    def describe(self, *, random_effects: bool, options: bool = True) -> list[Prior]:
+        """These priors as declared :class:`Prior` objects (``options``: whether the
+        ``intercept_sd`` / ``slope_sd`` / ``re_scale`` options set them)."""
+        named = (lambda name: name) if options else (lambda name: None)
+        out = [Prior("beta (intercept)", f"Normal(0, {self.intercept_sd:g})",
+                     option=named("intercept_sd")),
+               Prior("beta (slopes)", f"Normal(0, {self.slope_sd:g})", option=named("slope_sd"))]
+        if random_effects:
+            out.append(huang_wand("psi", self.covariance, named("re_scale")))
+        return out
 
 
 @dataclass

@@ -51,7 +51,10 @@ from bayesimpute.methods.logistic.polya_gamma import (
 )
 from bayesimpute.methods.multilevel.sweeps import EffectChain, EffectLevel, make_chain
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
+from bayesimpute.methods.gaussian.linear_mixed import (
+    LinearMixedPriors,
+    describe_linear_mixed_priors,
+)
 from bayesimpute.methods.core.matching import match_donors
 from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
@@ -288,6 +291,11 @@ class _MultilevelGaussian(_MultilevelMethod):
             options["donors"] = 5
         return options
 
+    @classmethod
+    def declared_priors(cls, options=None):
+        return describe_linear_mixed_priors(LinearMixedPriors(), random_effects=True,
+                                            heterogeneous=False, options=False)
+
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
         self.priors = LinearMixedPriors()
@@ -381,6 +389,13 @@ class _MultilevelLogit(_MultilevelMethod):
     def default_options(cls) -> dict[str, Any]:
         return {**super().default_options(), "slope_sd": 2.5, "intercept_sd": 5.0,
                 "re_scale": 1.0, "burn": 50}
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        resolved = cls.resolved_options(options)
+        return LogitPriors(intercept_sd=float(resolved["intercept_sd"]),
+                           slope_sd=float(resolved["slope_sd"]),
+                           re_scale=float(resolved["re_scale"])).describe(random_effects=True)
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)

@@ -17,6 +17,7 @@ from scipy import special
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
+from bayesimpute.methods.core.priors import Prior
 from bayesimpute.methods.logistic.polya_gamma import draw_categories
 from bayesimpute.methods.registry import register_method
 
@@ -37,6 +38,12 @@ class _OrderedLogit(NutsGlmmMethod):
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {**super().default_options(), "cutpoint_sd": 5.0}
+
+    @classmethod
+    def declared_priors(cls, options=None):
+        sd = float(cls.resolved_options(options)["cutpoint_sd"])
+        return [*super().declared_priors(options),
+                Prior("cutpoints", f"Normal(0, {sd:g}), ordered", option="cutpoint_sd")]
 
     def _n_categories(self, data: MethodData) -> int:
         return 2 if data.n_categories in (0, 2) else int(data.n_categories)

@@ -163,7 +163,7 @@ class _SteppedModel:
         with self.model:
             pm.set_data({"X": X_std, "y": y})
         self.gibbs.refresh_data()
-        self.gibbs.rng = rng  # all randomness flows from the chain's generator
+        self.gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         return self.stepper.advance(n_steps)
 
     def get_state(self, prefix: str) -> dict[str, np.ndarray]:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.step_methods.compound import BlockedStep
 
+from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.start_values import linear_mixed_start
 from bayesimpute.methods.core.linalg import (
@@ -301,7 +301,7 @@ class _RefreshedData:
     planes: np.ndarray
 
 
-class LinearMixedGibbs(BlockedStep):
+class LinearMixedGibbs(GibbsStep):
     """Exact blocked Gibbs step method for the model of :func:`build_pymc_model`.
 
     A PyMC step method: ``pm.sample(step=[LinearMixedGibbs(model)])`` samples the model
@@ -310,22 +310,19 @@ class LinearMixedGibbs(BlockedStep):
     :meth:`step` a few times; the per-cluster cross-products are computed once per refresh.
     """
 
-    stats_dtypes_shapes = {}
-
     def __init__(self, vars=None, *, model: pm.Model | None = None, priors=LinearMixedPriors(),
                  rng=None, blocked=True):
-        # ``vars`` is accepted for PyMC's step-method protocol; the step always updates
-        # every free variable of the model, which is what makes it a Gibbs sweep.
-        model = pm.modelcontext(model)
-        self.model = model
-        self.vars = list(model.value_vars)
+        super().__init__(vars, model=model, rng=rng, blocked=blocked)
+        model = self.model
         self.priors = priors
-        self.rng = np.random.default_rng(rng)
         self.heterogeneous = "sigma2_scale" in model.named_vars
         self.has_random = "u" in model.named_vars
         self.random = self._random_columns(model)
         self._cluster_stats: ClusterStatistics | None = None
         self._planes_source: _RefreshedData | None = None  # what the last refresh read
+        self._sigma2_value = log_value_name(model, "sigma2")
+        self._scale_value = log_value_name(model, "sigma2_scale") if self.heterogeneous else None
+        self._hyper_value = log_value_name(model, "psi_hyper") if self.has_random else None
 
     @staticmethod
     def _random_columns(model: pm.Model) -> np.ndarray:
@@ -377,9 +374,9 @@ class LinearMixedGibbs(BlockedStep):
         n_clusters = len(self.model.coords["cluster"])
         psi = unpack_cholesky(point["psi_chol"], q) if q else np.zeros((0, 0))
         u = np.asarray(point["u"]).reshape(n_clusters, q) if q else np.zeros((n_clusters, 0))
-        sigma2 = np.atleast_1d(np.exp(point["sigma2_log__"]))
-        scale = float(np.exp(point["sigma2_scale_log__"])) if self.heterogeneous else 1.0
-        hyper = np.exp(np.asarray(point["psi_hyper_log__"], float)).reshape(q) if q else None
+        sigma2 = np.atleast_1d(np.exp(point[self._sigma2_value]))
+        scale = float(np.exp(point[self._scale_value])) if self.heterogeneous else 1.0
+        hyper = np.exp(np.asarray(point[self._hyper_value], float)).reshape(q) if q else None
         return LinearMixedState(np.asarray(point["beta"], float), sigma2, u, psi, scale, hyper)
 
     def state_to_point(self, state: LinearMixedState, point: dict) -> dict:
@@ -389,11 +386,11 @@ class LinearMixedGibbs(BlockedStep):
             new["u"] = state.u.copy()
             new["psi_chol"] = pack_cholesky(state.psi)
             hyper = np.ones(len(self.random)) if state.psi_hyper is None else state.psi_hyper
-            new["psi_hyper_log__"] = np.log(hyper)
+            new[self._hyper_value] = np.log(hyper)
         sigma2 = state.sigma2 if self.heterogeneous else state.sigma2[0]
-        new["sigma2_log__"] = np.asarray(np.log(sigma2), dtype=float)
+        new[self._sigma2_value] = np.asarray(np.log(sigma2), dtype=float)
         if self.heterogeneous:
-            new["sigma2_scale_log__"] = np.asarray(np.log(state.sigma2_scale), dtype=float)
+            new[self._scale_value] = np.asarray(np.log(state.sigma2_scale), dtype=float)
         return new
 
     def initial_point(self) -> dict:
@@ -408,8 +405,8 @@ class LinearMixedGibbs(BlockedStep):
         return self.state_to_point(state, {})
 
     # --- the transition -----------------------------------------------------------------
-    def step(self, point: dict):
+    def sweep(self, point: dict) -> dict:
         if self._cluster_stats is None:
             self.refresh_data()
         state = _sweep(self._cluster_stats, self.point_to_state(point), self.priors, self.rng)
-        return self.state_to_point(state, point), []
+        return self.state_to_point(state, point)

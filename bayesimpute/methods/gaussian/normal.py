@@ -191,7 +191,7 @@ class _LinearGaussianMethod(ImputationMethod):
             self.model["X"].set_value(_read_only(self.scale.X_rows(data.X, data.observed)),
                                       borrow=True)
             self._gibbs.refresh_data()
-        self._gibbs.rng = rng  # all randomness flows from the chain's generator
+        self._gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
         values = self._impute(state, data, rng)

@@ -242,7 +242,7 @@ class TwoLevelHeckman(ImputationMethod):
         with self.model:
             pm.set_data({"X": X_std})
         self._gibbs.refresh_data()
-        self._gibbs.rng = rng  # all randomness flows from the chain's generator
+        self._gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
         events += self._boundary_events(data, state)

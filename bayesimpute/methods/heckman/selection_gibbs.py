@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pymc as pm
+from pymc.step_methods.state import dataclass_state
 from scipy import sparse, special
-from pymc.step_methods.compound import BlockedStep
 
+from bayesimpute.methods.core.gibbs_step import GibbsStep, GibbsStepState, log_value_name
 from bayesimpute.methods.heckman.selection_model import HeckmanDesign, HeckmanPriors, truncated_normal
 from bayesimpute.methods.core.linalg import (
     draw_batched_mvn,
@@ -318,26 +319,55 @@ def _summing_matrix(cluster: np.ndarray, include: np.ndarray, n_clusters: int):
                              shape=(n_clusters, n))
 
 
-class HeckmanGibbs(BlockedStep):
+@dataclass_state
+class HeckmanGibbsState(GibbsStepState):
+    """:class:`GibbsStepState` plus the augmented latent values the sweeps carry: the
+    selection utilities ``z`` and, for a binary outcome, its latent ``ystar``."""
+
+    latent_z: np.ndarray | None
+    latent_ystar: np.ndarray | None
+
+
+class HeckmanGibbs(GibbsStep):
     """PyMC step method running :class:`HeckmanSampler` on the model of
     :func:`~bayesimpute.methods.heckman.selection_model.build_heckman_model`.
 
-    The latent selection values are the sampler's augmented state; the chain on the model's
-    parameters leaves their posterior invariant (tested against NUTS).
+    The latent selection values are the sampler's augmented state (part of the step's
+    ``sampling_state``); the chain on the model's parameters leaves their posterior
+    invariant (tested against NUTS).
     """
 
-    stats_dtypes_shapes = {}
+    _state_class = HeckmanGibbsState
 
     def __init__(self, vars=None, *, model: pm.Model | None = None, design: HeckmanDesign,
-                 priors: HeckmanPriors = HeckmanPriors(), binary: bool = False, rng=None):
-        model = pm.modelcontext(model)
-        self.model = model
-        self.vars = list(model.value_vars)
+                 priors: HeckmanPriors = HeckmanPriors(), binary: bool = False, rng=None,
+                 blocked=True):
+        super().__init__(vars, model=model, rng=rng, blocked=blocked)
         self.design = design
-        self.rng = np.random.default_rng(rng)
-        self.sampler = HeckmanSampler(design, len(model.coords["cluster"]), binary=binary,
+        self.sampler = HeckmanSampler(design, len(self.model.coords["cluster"]), binary=binary,
                                       priors=priors)
         self._fresh = False
+        self._hyper_value = (log_value_name(self.model, "psi_hyper") if len(design.random)
+                             else None)
+        self._tau_value = None if binary else log_value_name(self.model, "log_sigma_tau")
+
+    @property
+    def latent_z(self) -> np.ndarray | None:
+        """The sampler's latent selection utilities (None before the first sweep)."""
+        return self.sampler.z
+
+    @latent_z.setter
+    def latent_z(self, values) -> None:
+        self.sampler.z = None if values is None else np.asarray(values, dtype=float)
+
+    @property
+    def latent_ystar(self) -> np.ndarray | None:
+        """The sampler's latent outcome of a binary model (None before the first sweep)."""
+        return self.sampler.ystar
+
+    @latent_ystar.setter
+    def latent_ystar(self, values) -> None:
+        self.sampler.ystar = None if values is None else np.asarray(values, dtype=float)
 
     def refresh_data(self) -> None:
         """Read the ``pm.Data`` containers into the sampler (after ``pm.set_data``)."""
@@ -359,11 +389,11 @@ class HeckmanGibbs(BlockedStep):
         if q:
             state.psi = unpack_cholesky(point["psi_chol"], q)
             state.u = np.asarray(point["u"], dtype=float).reshape(J, q)
-            state.psi_hyper = np.exp(np.asarray(point["psi_hyper_log__"], dtype=float))
+            state.psi_hyper = np.exp(np.asarray(point[self._hyper_value], dtype=float))
         if "log_sigma" in point:
             state.log_sigma = np.asarray(point["log_sigma"], dtype=float)
             state.log_sigma_mu = float(point["log_sigma_mu"])
-            state.log_sigma_tau = float(np.exp(point["log_sigma_tau_log__"]))
+            state.log_sigma_tau = float(np.exp(point[self._tau_value]))
         return state
 
     def state_to_point(self, state: HeckmanState, point: dict) -> dict:
@@ -374,20 +404,20 @@ class HeckmanGibbs(BlockedStep):
             new["u"] = state.u.copy()
             new["psi_chol"] = pack_cholesky(state.psi)
             hyper = np.ones(len(self.design.random)) if state.psi_hyper is None else state.psi_hyper
-            new["psi_hyper_log__"] = np.log(hyper)
+            new[self._hyper_value] = np.log(hyper)
         if not self.sampler.priors.rho.is_fixed:
             new["rho_atanh"] = np.asarray(state.rho_atanh, dtype=float)
         if not self.sampler.binary:
             new["log_sigma"] = state.log_sigma.copy()
             new["log_sigma_mu"] = np.asarray(state.log_sigma_mu, dtype=float)
-            new["log_sigma_tau_log__"] = np.asarray(np.log(state.log_sigma_tau), dtype=float)
+            new[self._tau_value] = np.asarray(np.log(state.log_sigma_tau), dtype=float)
         return new
 
     def initial_point(self) -> dict:
         return self.state_to_point(self.sampler.initial_state(), {})
 
-    def step(self, point: dict):
+    def sweep(self, point: dict) -> dict:
         if not self._fresh:
             self.refresh_data()
         state = self.sampler.sweep(self.point_to_state(point), self.rng)
-        return self.state_to_point(state, point), []
+        return self.state_to_point(state, point)

@@ -133,7 +133,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
         with self.model:
             pm.set_data({"X": X_std[data.observed]})
         self._gibbs.refresh_data()
-        self._gibbs.rng = rng  # all randomness flows from the chain's generator
+        self._gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
         state = self._gibbs.point_to_state(self._stepper.point)
         if not np.all(np.isfinite(state.beta)):

@@ -33,9 +33,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from polyagamma import random_polyagamma
-from pymc.step_methods.compound import BlockedStep
 from scipy import special
 
+from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.start_values import logit_start
 from bayesimpute.methods.core.linalg import (
@@ -317,7 +317,7 @@ def _random_part(X_data, cluster_data, random, n_free: int, q: int, priors: Logi
 
 
 # --- the step method ----------------------------------------------------------------------------
-class LogisticMixedGibbs(BlockedStep):
+class LogisticMixedGibbs(GibbsStep):
     """Exact Pólya–Gamma Gibbs step method for the model of :func:`build_pymc_model`.
 
     A PyMC step method: ``pm.sample(step=[LogisticMixedGibbs(model=model)])`` samples the
@@ -325,17 +325,11 @@ class LogisticMixedGibbs(BlockedStep):
     method calls :meth:`refresh_data` after ``pm.set_data`` and then :meth:`step`.
     """
 
-    stats_dtypes_shapes = {}
-
     def __init__(self, vars=None, *, model: pm.Model | None = None,
                  priors: LogitPriors = LogitPriors(), rng=None, blocked=True):
-        # ``vars`` is accepted for PyMC's step-method protocol; the step always updates
-        # every free variable of the model, which is what makes it a Gibbs sweep.
-        model = pm.modelcontext(model)
-        self.model = model
-        self.vars = list(model.value_vars)
+        super().__init__(vars, model=model, rng=rng, blocked=blocked)
+        model = self.model
         self.priors = priors
-        self.rng = np.random.default_rng(rng)
         self.n_free = len(model.coords["category"])
         self.n_clusters = len(model.coords["cluster"])
         names = list(model.coords["x"])
@@ -344,6 +338,7 @@ class LogisticMixedGibbs(BlockedStep):
         )
         self.p = len(names)
         self._data = None
+        self._hyper_value = log_value_name(model, "psi_hyper") if len(self.random) else None
 
     def refresh_data(self) -> None:
         """Read the current design and outcome from the model's containers."""
@@ -364,7 +359,7 @@ class LogisticMixedGibbs(BlockedStep):
         psi = np.stack([unpack_cholesky(packed[k], q) for k in range(self.n_free)])
         u_raw = np.asarray(point["u_raw"], dtype=float).reshape(self.n_free, self.n_clusters, q)
         u = np.stack([u_raw[k] @ np.linalg.cholesky(psi[k]).T for k in range(self.n_free)])
-        hyper = np.exp(np.asarray(point["psi_hyper_log__"], dtype=float)).reshape(self.n_free, q)
+        hyper = np.exp(np.asarray(point[self._hyper_value], dtype=float)).reshape(self.n_free, q)
         return LogitState(beta, u, psi, hyper)
 
     def state_to_point(self, state: LogitState, point: dict) -> dict:
@@ -376,7 +371,7 @@ class LogisticMixedGibbs(BlockedStep):
             new["u_raw"] = np.stack(
                 [np.linalg.solve(chols[k], state.u[k].T).T for k in range(self.n_free)]
             )
-            new["psi_hyper_log__"] = np.log(state.hyper)
+            new[self._hyper_value] = np.log(state.hyper)
         return new
 
     def initial_point(self) -> dict:
@@ -395,7 +390,7 @@ class LogisticMixedGibbs(BlockedStep):
         return self.state_to_point(state, {})
 
     # --- the transition ----------------------------------------------------------------------
-    def step(self, point: dict):
+    def sweep(self, point: dict) -> dict:
         if self._data is None:
             self.refresh_data()
         X, y, cluster = self._data
@@ -403,7 +398,7 @@ class LogisticMixedGibbs(BlockedStep):
             X, y, cluster, self.n_clusters, self.random, self.point_to_state(point),
             self.priors, self.rng,
         )
-        return self.state_to_point(state, point), []
+        return self.state_to_point(state, point)
 
 
 # --- separation ----------------------------------------------------------------------------------

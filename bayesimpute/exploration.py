@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayesimpute.validation import check_cluster, check_columns, check_frame
+
 __all__ = [
     "md_pattern",
     "missingness_summary",
@@ -26,46 +28,6 @@ __all__ = [
 
 #: Label of the last row of :func:`md_pattern` (missing counts per variable).
 TOTAL_ROW = "total"
-
-
-# --------------------------------------------------------------------------- validation
-def _check_frame(data: object, name: str = "data") -> pd.DataFrame:
-    """Raise a TypeError unless ``data`` is a DataFrame with at least one column."""
-    if not isinstance(data, pd.DataFrame):
-        kind = f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
-        hint = (f": convert it with {name}.to_pandas()" if hasattr(data, "to_pandas")
-                else ": pd.DataFrame(array, columns=[...])" if isinstance(data, np.ndarray)
-                else "")
-        raise TypeError(f"{name} must be a pandas DataFrame, got {kind}{hint}")
-    if data.shape[1] == 0:
-        raise ValueError(f"{name} has no columns")
-    return data
-
-
-def _check_columns(data: pd.DataFrame, columns: Iterable[Hashable], role: str) -> list[Hashable]:
-    """Return ``columns`` as a list, raising a ValueError that names any unknown one."""
-    if isinstance(columns, (str, bytes)) or not isinstance(columns, Iterable):
-        columns = [columns]
-    columns = list(columns)
-    unknown = [c for c in columns if c not in data.columns]
-    if unknown:
-        raise ValueError(
-            f"{role} {', '.join(repr(c) for c in unknown)} not found in the data; "
-            f"columns are {list(data.columns)}"
-        )
-    return columns
-
-
-def _check_cluster(data: pd.DataFrame, cluster: Hashable) -> Hashable:
-    """Validate the cluster column: it must exist and be completely observed."""
-    _check_columns(data, [cluster], "cluster column")
-    n_missing = int(data[cluster].isna().sum())
-    if n_missing:
-        raise ValueError(
-            f"cluster column {cluster!r} has {n_missing} missing values; "
-            "every row must belong to a cluster"
-        )
-    return cluster
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -107,7 +69,7 @@ def md_pattern(data: pd.DataFrame) -> pd.DataFrame:
     2            1  1  0          1
     total        3  0  1          1
     """
-    _check_frame(data)
+    check_frame(data)
     missing = data.isna()
     n_missing_per_variable = missing.sum(axis=0)
     # A stable sort keeps the data's column order among ties, as R's order() does.
@@ -223,12 +185,12 @@ def missingness_summary(
     >>> s.classification.loc["ct", "systematic_clusters"]
     ['HIT II', 'NABIS', 'CSTAT']
     """
-    _check_frame(data)
-    _check_cluster(data, cluster)
+    check_frame(data)
+    check_cluster(data, cluster)
     if variables is None:
         variables = [c for c in data.columns if c != cluster]
     else:
-        variables = _check_columns(data, variables, "variable")
+        variables = check_columns(data, variables, "variable")
 
     missing = data[variables].isna()
     # observed=True: unused categorical levels are not clusters of this data.
@@ -311,12 +273,12 @@ def icc(
     texp    1.0
     Name: icc, dtype: float64
     """
-    _check_frame(data)
-    _check_cluster(data, cluster)
+    check_frame(data)
+    check_cluster(data, cluster)
     if variables is None:
         variables = [c for c in data.columns if c != cluster and _is_numeric(data[c])]
     else:
-        variables = _check_columns(data, variables, "variable")
+        variables = check_columns(data, variables, "variable")
         for variable in variables:
             if not _is_numeric(data[variable]):
                 raise ValueError(
@@ -396,8 +358,8 @@ def flux(data: pd.DataFrame, local: Sequence[Hashable] | None = None) -> pd.Data
     pandas.DataFrame
         Index = variables, columns ``pobs, influx, outflux, ainb, aout, fico``.
     """
-    _check_frame(data)
-    local = list(data.columns) if local is None else _check_columns(data, local, "variable")
+    check_frame(data)
+    local = list(data.columns) if local is None else check_columns(data, local, "variable")
     observed = data.notna().to_numpy(dtype=float)
     missing = 1.0 - observed
     # mice's md.pairs: rr[j, k] = rows with j and k observed, rm = j observed & k missing, ...
@@ -456,11 +418,11 @@ def correlation_matrix(
         For an unknown column or an explicitly requested unordered categorical / text
         column.
     """
-    _check_frame(data)
+    check_frame(data)
     if variables is None:
         variables = [c for c in data.columns if _correlatable(data[c])]
     else:
-        variables = _check_columns(data, variables, "variable")
+        variables = check_columns(data, variables, "variable")
         for variable in variables:
             if not _correlatable(data[variable]):
                 raise ValueError(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,9 @@ from bayesimpute.design.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
+from bayesimpute.method_table import Level, default_method_for
 from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
+from bayesimpute.validation import check_cluster, check_imputable_frame, warn_user
 
 __all__ = [
     "ImputationSpec",
@@ -108,12 +109,10 @@ def _default_method(series: pd.Series, cluster: pd.Series | None, several: bool 
         return {VariableKind.BINARY: "ml.bin", VariableKind.CATEGORICAL: "ml.polyreg"}.get(
             kind, "ml.pmm")
     if cluster is None:
-        return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
-                VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
+        return default_method_for(kind, Level.SINGLE)
     if is_cluster_level(series, cluster):
-        return cluster_level_method(kind)
-    return {VariableKind.CONTINUOUS: "2l.pmm", VariableKind.BINARY: "2l.bin",
-            VariableKind.CATEGORICAL: "2l.polyreg", VariableKind.ORDERED: "2l.polr"}[kind]
+        return default_method_for(kind, Level.CLUSTER)
+    return default_method_for(kind, Level.TWO)
 
 
 def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Series:
@@ -132,10 +131,10 @@ def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Ser
     ``data`` may be any frame :func:`to_pandas_frame` converts (polars, pyarrow, ...).
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     clusters = _as_cluster_list(cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
     groups = data[clusters[0]] if len(clusters) == 1 else None
     methods = {}
     for column in data.columns:
@@ -155,13 +154,13 @@ def make_predictor_matrix(data: Any,
     coded -2, which is how a row declares a model with random effects at several levels.
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     columns = list(data.columns)
     matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
     np.fill_diagonal(matrix.values, 0)
     clusters = _as_cluster_list(cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
         matrix[name] = -2
     for name in clusters:
         matrix.loc[name, :] = 0
@@ -223,33 +222,6 @@ def _via_interchange(data: Any) -> pd.DataFrame | None:
     if not hasattr(data, "__dataframe__"):
         return None
     return pd.api.interchange.from_dataframe(data)
-
-
-def _check_frame(data: pd.DataFrame) -> None:
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")
-    bad = [c for c in data.columns if not isinstance(c, str)]
-    if bad:
-        raise ValueError(
-            f"column labels must be strings; got {bad[:5]!r}: rename them, e.g. "
-            "data.columns = data.columns.map(str)"
-        )
-    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"duplicate column names in data: {duplicated}")
-
-
-def _cluster_series(data: pd.DataFrame, cluster: str | None) -> pd.Series | None:
-    if cluster is None:
-        return None
-    if cluster not in data.columns:
-        raise ValueError(f"cluster column {cluster!r} is not a column of data")
-    if data[cluster].isna().any():
-        raise ValueError(
-            f"cluster column {cluster!r} has {int(data[cluster].isna().sum())} missing values; "
-            "cluster identifiers cannot be imputed: drop or recode those rows"
-        )
-    return data[cluster]
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
@@ -452,7 +424,7 @@ def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
             f"of one cluster can get different values; use {suggestion!r} to impute one "
             "value per cluster"
         )
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, column))
 
 
@@ -583,7 +555,7 @@ def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if diagonal:
         message = (f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot "
                    "predict itself)")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, diagonal[0] if len(diagonal) == 1 else ""))
         matrix = matrix.copy()
         for c in diagonal:
@@ -655,7 +627,7 @@ def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
             if share > 0.9:
                 message = (f"column {column!r} is {share:.0%} missing: its imputations rest on "
                            f"{observed} observed value(s) and mostly reflect the model")
-                warnings.warn(message, UserWarning, stacklevel=4)
+                warn_user(message, UserWarning)
                 notes.append(Note(message, column))
 
 
@@ -685,7 +657,7 @@ def _check_cluster_count(data: pd.DataFrame, cluster: str, method: pd.Series,
     if n_clusters < 10:
         message = (f"cluster column {cluster!r} has only {n_clusters} clusters: the "
                    "between-cluster variance is weakly identified and its prior matters")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, cluster))
 
 
@@ -794,7 +766,7 @@ def build_spec(
         For values the run cannot use.
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     m = _check_count("m", m, 1)
     maxit = _check_count("maxit", maxit, 0)
     _check_seed(seed)
@@ -806,7 +778,7 @@ def build_spec(
         matrix = _zero_diagonal(_normalise_matrix(predictor_matrix, columns), notes)
     clusters = _resolve_clusters(matrix, cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
     cluster = clusters[0] if clusters else None
     if clusters:
         matrix = matrix.copy()

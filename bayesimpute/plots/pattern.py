@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from bayesimpute.exploration import TOTAL_ROW, _check_cluster, _check_frame, md_pattern
+from bayesimpute.exploration import TOTAL_ROW, md_pattern
+from bayesimpute.validation import check_cluster, check_frame
 
 __all__ = ["plot_pattern", "OBSERVED_COLOUR", "MISSING_COLOUR"]
 
@@ -59,9 +60,9 @@ def plot_pattern(
         bottom x tick labels the missing counts per variable. ``ax.child_axes`` holds
         the top axis (variable names) and the right axis (missing per pattern).
     """
-    _check_frame(data)
+    check_frame(data)
     if cluster is not None:
-        _check_cluster(data, cluster)
+        check_cluster(data, cluster)
         variables = data.drop(columns=[cluster])
     else:
         variables = data

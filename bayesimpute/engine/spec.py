@@ -1,16 +1,20 @@
 """The validated specification of an imputation run.
 
 Everything a user can get wrong is checked here, before any sampling starts, and each
-error names the column or argument at fault. The sampler only ever sees an
+error names the column or argument at fault: the problem (:func:`build_spec`) and where
+and how the chains run (:func:`check_run_arguments`: ``n_jobs``, ``client``, ``backend``,
+``keep``, ``store``). The sampler only ever sees an
 :class:`ImputationSpec`.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +26,7 @@ from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
 from bayesimpute.method_table import Level, default_method_for
 from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
-from bayesimpute.validation import check_cluster, check_imputable_frame, warn_user
+from bayesimpute.validation import check_cluster, check_imputable_frame, check_one_of, warn_user
 
 __all__ = [
     "ImputationSpec",
@@ -34,6 +38,14 @@ __all__ = [
     "to_pandas_frame",
     "model_clusters",
     "ROLE_NAMES",
+    "KEEP_CHOICES",
+    "BACKENDS",
+    "RunArguments",
+    "check_run_arguments",
+    "check_keep",
+    "check_store",
+    "check_n_jobs",
+    "check_backend",
 ]
 
 #: Named roles accepted beside mice's integer codes.
@@ -70,6 +82,125 @@ class ImputationSpec:
     def imputed(self) -> list[str]:
         """Variables that get imputations, in visit order."""
         return [v for v in self.visit_sequence if self.where[v].any()]
+
+
+# --- where and how the chains run -------------------------------------------------------------
+#: which iterations' imputations a run keeps
+KEEP_CHOICES = ("all", "last")
+#: where the chains run (:func:`bayesimpute.engine.backends.make_backend`)
+BACKENDS = ("serial", "joblib", "dask")
+
+
+def check_keep(keep: Any) -> str | None:
+    """``keep`` if it is ``"all"``, ``"last"`` or None (the size decides), else raise.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_keep
+    >>> check_keep("last")
+    'last'
+    """
+    return check_one_of(keep, (*KEEP_CHOICES, None), name="keep")
+
+
+def check_store(store: Any) -> str | None:
+    """The absolute path of the ``store`` folder (None for none); it need not exist yet.
+
+    Workers on other processes need the same absolute path, so a relative one is resolved
+    here. Raises TypeError for what is no path and ValueError for the path of a file.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_store
+    >>> check_store(None) is None
+    True
+    """
+    if store is None:
+        return None
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a folder path, got {type(store).__name__}")
+    folder = Path(store).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"store {str(store)!r} is a file, not a folder")
+    return str(folder)
+
+
+def check_n_jobs(n_jobs: Any) -> int:
+    """``n_jobs`` as an int: local processes, ``-1`` for all cores; 0 and bools are refused.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_n_jobs
+    >>> check_n_jobs(-1)
+    -1
+    """
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)) \
+            or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def check_backend(backend: Any, client: Any = None) -> str | None:
+    """``backend`` if it is one of :data:`BACKENDS` or None and agrees with ``client``.
+
+    A Dask client runs the chains on its cluster, so with one only ``"dask"`` (or None)
+    is accepted.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_backend
+    >>> check_backend("joblib")
+    'joblib'
+    """
+    check_one_of(backend, (*BACKENDS, None), name="backend")
+    if client is not None and backend not in (None, "dask"):
+        raise ValueError(f"a Dask client runs the chains on its cluster; backend={backend!r} "
+                         "contradicts it (leave backend unset or use 'dask')")
+    return backend
+
+
+@dataclass(frozen=True)
+class RunArguments:
+    """The checked execution arguments of a run: built by :func:`check_run_arguments`."""
+
+    n_jobs: int
+    client: Any
+    backend: str | None
+    keep: str | None
+    store: str | None
+
+
+def check_run_arguments(*, n_jobs: Any = 1, client: Any = None, backend: Any = None,
+                        keep: Any = None, store: Any = None) -> RunArguments:
+    """Check where and how the chains run, before anything is built or sampled.
+
+    Parameters
+    ----------
+    n_jobs, client, backend
+        As for :func:`bayesimpute.impute` (:func:`check_n_jobs`, :func:`check_backend`).
+    keep : {"all", "last"}, optional
+        :func:`check_keep`.
+    store : path, optional
+        :func:`check_store`.
+
+    Returns
+    -------
+    RunArguments
+        The arguments, ``n_jobs`` an int and ``store`` an absolute path.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_run_arguments
+    >>> check_run_arguments(n_jobs=2, keep="last").n_jobs
+    2
+    >>> check_run_arguments(keep="every")
+    Traceback (most recent call last):
+    ...
+    ValueError: keep must be one of 'all', 'last', None, got 'every'
+    """
+    return RunArguments(n_jobs=check_n_jobs(n_jobs), client=client,
+                        backend=check_backend(backend, client), keep=check_keep(keep),
+                        store=check_store(store))
 
 
 # --- helpers a user calls ---------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Literal
 
 import pandas as pd
 
+from bayesimpute.validation import check_one_of
+
 __all__ = ["load_popmis", "load_impact", "load_obesity", "load_brandsma", "load_scotssec",
            "IMPACT_VARIANTS", "SCOTSSEC_VARIANTS"]
 
@@ -80,10 +82,7 @@ def load_impact(variant: Literal["complete", "incomplete", "systematic"] = "comp
         Factors as categoricals (first level = reference: OBS, 1/2, Both, I/II), the
         study ``name`` as an unordered categorical, binaries as 0/1 numbers.
     """
-    if variant not in IMPACT_VARIANTS:
-        raise ValueError(
-            f"variant must be one of {sorted(IMPACT_VARIANTS)}, got {variant!r}"
-        )
+    check_one_of(variant, sorted(IMPACT_VARIANTS), name="variant")
     df = _read_csv(IMPACT_VARIANTS[variant])
     df["name"] = pd.Categorical(df["name"], categories=list(dict.fromkeys(df["name"])))
     return _as_categories(df, _IMPACT_LEVELS)
@@ -138,8 +137,7 @@ def load_scotssec(variant: Literal["complete", "incomplete"] = "complete") -> pd
         age 16), ``verbal`` (verbal reasoning score at entry to secondary school), ``sex``
         (categorical, ``F`` the reference), ``social`` (father's social class, 0-31).
     """
-    if variant not in SCOTSSEC_VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(SCOTSSEC_VARIANTS)}, got {variant!r}")
+    check_one_of(variant, sorted(SCOTSSEC_VARIANTS), name="variant")
     df = _read_csv(SCOTSSEC_VARIANTS[variant])
     df["sex"] = pd.Categorical(df["sex"], categories=["F", "M"])
     return df

@@ -16,6 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bayesimpute.validation import check_one_of
+
 __all__ = ["plot_imputed", "OBSERVED_COLOR", "IMPUTED_COLOR"]
 
 OBSERVED_COLOR = "#006CC2"  # ggmice's observed blue
@@ -236,8 +238,7 @@ def plot_imputed(
     """
     if kind is None:
         kind = "scatter" if y is not None else "density"
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    check_one_of(kind, KINDS, name="kind")
     _check_column(imp, x, "x")
     if kind == "scatter":
         if y is None:

@@ -138,10 +138,12 @@ def _choose(series: pd.Series, cluster: pd.Series, groups: np.ndarray,
     kind = variable_kind(series)
     n_clusters = int(groups.max()) + 1
     if n_clusters < 2:
-        return default_method_for(kind, Level.SINGLE), "one cluster: no between-cluster variance to model"
+        return (default_method_for(kind, Level.SINGLE),
+                "one cluster: no between-cluster variance to model")
     if is_cluster_level(series, cluster):
-        return default_method_for(kind, Level.CLUSTER), ("constant within every cluster: a cluster-level "
-                                            "variable, imputed one value per cluster")
+        return (default_method_for(kind, Level.CLUSTER),
+                "constant within every cluster: a cluster-level variable, imputed one value "
+                "per cluster")
     if _is_count(series):
         return "2l.pois", "non-negative integer column: a count"
     if kind is not VariableKind.CONTINUOUS:  # the table's two-level method of its kind

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_frame", "check_imputable_frame", "check_columns", "check_cluster", "check_one_of", "user_stacklevel",
-           "warn_user"]
+__all__ = ["check_frame", "check_imputable_frame", "check_columns", "check_cluster",
+           "check_one_of", "user_stacklevel", "warn_user"]
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
@@ -86,10 +86,10 @@ def check_imputable_frame(data: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> import pandas as pd
     >>> from bayesimpute.validation import check_imputable_frame
-    >>> check_imputable_frame(pd.DataFrame({0: [1.0]}))
+    >>> check_imputable_frame(pd.DataFrame([[1.0, 2.0]], columns=["x", "x"]))
     Traceback (most recent call last):
     ...
-    ValueError: column labels must be strings; got [0]: rename them, e.g. data.columns = data.columns.map(str)
+    ValueError: duplicate column names in data: ['x']
     """
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")

@@ -56,6 +56,7 @@ __all__ = [
 #: constant within every cluster with at most this probability.
 CHANCE_LEVEL = settings.default("cluster_level.chance_level")
 
+
 def cluster_level_method(kind: VariableKind) -> str:
     """The default 2lonly method for a cluster-level variable of this kind.
 
@@ -72,9 +73,10 @@ def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
     The observed values must agree within every cluster, and that agreement must be more
     than chance: a row-level variable whose most frequent observed value has share ``p``
     looks constant in a cluster with ``n`` observed rows with probability at most
-    ``p ** (n - 1)``. The product over the clusters must be below ``bi.settings["cluster_level.chance_level"]`` (:data:`CHANCE_LEVEL`), so
-    a binary variable observed twice in each of a few clusters is not taken for a
-    cluster-level one, while a school's denomination observed on 19 pupils per school is.
+    ``p ** (n - 1)``. The product over the clusters must be below
+    ``bi.settings["cluster_level.chance_level"]`` (:data:`CHANCE_LEVEL`), so a binary
+    variable observed twice in each of a few clusters is not taken for a cluster-level one,
+    while a school's denomination observed on 19 pupils per school is.
     A column with a single observed value is not cluster-level (it is constant).
     """
     observed = values.notna().to_numpy()

@@ -18,21 +18,23 @@ __all__ = ["Level", "DEFAULT_METHODS", "default_method_for"]
 class Level(Enum):
     """Where a variable's imputation model lives."""
 
-    SINGLE = "single-level"   # no cluster
-    TWO = "two-level"         # a row-level variable in clusters
-    CLUSTER = "cluster-level" # constant within every cluster: one value per cluster
+    SINGLE = "single-level"    # no cluster
+    TWO = "two-level"          # a row-level variable in clusters
+    CLUSTER = "cluster-level"  # constant within every cluster: one value per cluster
+    SEVERAL = "several-level"  # several cluster identifiers (nested or crossed): ml.*
 
 
-#: kind -> level -> method name
+#: kind -> level -> method name (the ml.* family has no ordinal model: ordered factors
+#: with several levels are matched on, as continuous variables are)
 DEFAULT_METHODS: dict[VariableKind, dict[Level, str]] = {
     VariableKind.CONTINUOUS: {Level.SINGLE: "pmm", Level.TWO: "2l.pmm",
-                              Level.CLUSTER: "2lonly.pmm"},
+                              Level.CLUSTER: "2lonly.pmm", Level.SEVERAL: "ml.pmm"},
     VariableKind.BINARY: {Level.SINGLE: "logreg", Level.TWO: "2l.bin",
-                          Level.CLUSTER: "2lonly.logreg"},
+                          Level.CLUSTER: "2lonly.logreg", Level.SEVERAL: "ml.bin"},
     VariableKind.CATEGORICAL: {Level.SINGLE: "polyreg", Level.TWO: "2l.polyreg",
-                               Level.CLUSTER: "2lonly.polyreg"},
+                               Level.CLUSTER: "2lonly.polyreg", Level.SEVERAL: "ml.polyreg"},
     VariableKind.ORDERED: {Level.SINGLE: "polr", Level.TWO: "2l.polr",
-                           Level.CLUSTER: "2lonly.polr"},
+                           Level.CLUSTER: "2lonly.polr", Level.SEVERAL: "ml.pmm"},
 }
 
 
@@ -44,7 +46,7 @@ def default_method_for(kind: VariableKind, level: Level) -> str:
     kind : VariableKind
         The variable's kind (continuous, binary, categorical, ordered).
     level : Level
-        Single-level, two-level (row-level in clusters) or cluster-level.
+        Single-level, two-level (row-level in clusters), cluster-level or several levels.
 
     Returns
     -------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.design.coding import ColumnCodec, VariableKind, make_codec
+from bayesimpute.design.coding import ColumnCodec, make_codec
 from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
@@ -237,8 +237,7 @@ def passive_inputs(formula: str, columns) -> list[str]:
 def _default_method(series: pd.Series, cluster: pd.Series | None, several: bool = False) -> str:
     kind = make_codec(series).kind
     if several:  # several cluster identifiers: the ml.* methods (a level-2/3 target is found)
-        return {VariableKind.BINARY: "ml.bin", VariableKind.CATEGORICAL: "ml.polyreg"}.get(
-            kind, "ml.pmm")
+        return default_method_for(kind, Level.SEVERAL)
     if cluster is None:
         return default_method_for(kind, Level.SINGLE)
     if is_cluster_level(series, cluster):

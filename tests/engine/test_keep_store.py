@@ -10,7 +10,6 @@ import pytest
 import xarray as xr
 
 import bayesimpute as bi
-from bayesimpute.engine import run as engine_run
 from bayesimpute.engine.run import KEEP_ALL_LIMIT_BYTES, choose_keep
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec

@@ -30,6 +30,7 @@ from bayesimpute.plots.estimates import estimates_table, plot_estimates
 from bayesimpute.plots.imputed import plot_imputed
 from bayesimpute.pooling import MultiParameterTest, PooledResult, d1, d2, pool
 from bayesimpute.results import MultipleImputation
+from bayesimpute.settings import rc_context, settings
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,9 @@ __all__ = [
     "plot_imputed",
     "plot_estimates",
     "estimates_table",
+    # settings
+    "settings",
+    "rc_context",
     # modules
     "datasets",
     "sensitivity",

@@ -8,7 +8,6 @@ The run machinery lives in :mod:`bayesimpute.engine`; this facade validates the 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,9 +17,15 @@ import pandas as pd
 from bayesimpute.defaults import find_default_method
 from bayesimpute.diagnostics import warn_if_not_converged
 from bayesimpute.engine.run import resume_run, start_run
-from bayesimpute.engine.spec import build_spec, make_method, make_predictor_matrix
+from bayesimpute.engine.spec import (
+    build_spec,
+    check_run_arguments,
+    make_method,
+    make_predictor_matrix,
+)
 from bayesimpute.quickpred import quickpred
 from bayesimpute.results import MultipleImputation
+from bayesimpute.validation import warn_user
 
 __all__ = ["impute", "resume", "make_method", "make_predictor_matrix", "quickpred",
            "find_default_method"]
@@ -101,8 +106,8 @@ def impute(
         Keep every iteration's imputations in ``idata.posterior_predictive``, or only the
         last (memory O(m x n) instead of O(m x maxit x n); chain means and variances,
         parameters and the out-of-range check still cover every iteration). Default:
-        ``"all"`` while they take at most 256 MiB
-        (:data:`bayesimpute.engine.run.KEEP_ALL_LIMIT_BYTES`), else ``"last"``.
+        ``"all"`` while they take at most ``bi.settings["keep.all_limit_bytes"]`` (256 MiB
+        by default), else ``"last"``.
     store : path, optional
         A folder to stream the imputations to (netCDF): each chain writes its draws to
         disk as it goes and ``idata.posterior_predictive`` is read from there lazily, so
@@ -127,18 +132,19 @@ def impute(
         above :func:`~bayesimpute.diagnostics.rhat_threshold`), with the suggestion to
         continue the run with ``imp.iterate(n)``.
     """
+    # where and how to run is checked first: a typo in keep should not wait for the spec
+    check_run_arguments(n_jobs=n_jobs, client=client, backend=backend, keep=keep, store=store)
     spec = build_spec(
         data, method=method, predictor_matrix=predictor_matrix, cluster=cluster, m=m,
         maxit=maxit, seed=seed, where=where, visit_sequence=visit_sequence, post=post,
         method_options=method_options, analysis_model=analysis_model,
     )
     if not spec.imputed:
-        warnings.warn("nothing to impute: the result holds m copies of the data", UserWarning,
-                      stacklevel=2)
+        warn_user("nothing to impute: the result holds m copies of the data", UserWarning)
     run = start_run(spec, n_jobs=n_jobs, client=client, backend=backend, keep=keep, store=store,
                     checkpoint_path=checkpoint, progress=progress)
     result = MultipleImputation(run)
-    warn_if_not_converged(result, stacklevel=3)
+    warn_if_not_converged(result)
     return result
 
 
@@ -162,7 +168,8 @@ def resume(path: str | os.PathLike, *, n_jobs: int = 1, progress: bool = False,
     -------
     MultipleImputation
     """
+    check_run_arguments(n_jobs=n_jobs, client=client, backend=backend)
     result = MultipleImputation(resume_run(path, n_jobs=n_jobs, client=client, backend=backend,
                                            progress=progress))
-    warn_if_not_converged(result, stacklevel=3)
+    warn_if_not_converged(result)
     return result

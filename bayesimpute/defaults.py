@@ -27,8 +27,8 @@ variance components proper with few clusters, so the thresholds choose something
   :func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) -> the cluster-level method
   of its type, ``2lonly.pmm`` (continuous), ``2lonly.logreg`` (binary), ``2lonly.polyreg``
   (unordered factor), ``2lonly.polr`` (ordered factor), which impute one value per cluster.
-  :func:`~bayesimpute.engine.spec.make_method` makes the same choice: one rule
-  (:func:`~bayesimpute.methods.cluster_level.two_level_only.cluster_level_method`) serves both. The
+  :func:`~bayesimpute.engine.spec.make_method` makes the same choice: one table
+  (:data:`~bayesimpute.method_table.DEFAULT_METHODS`) serves both. The
   thresholds do not enter: a cluster-level variable has one value per cluster, so its
   model has as many observations as clusters with an observed value, whatever their size;
   predictive mean matching keeps its imputations on observed cluster values;
@@ -45,27 +45,31 @@ import pandas as pd
 
 from bayesimpute.design.coding import VariableKind, variable_kind
 from bayesimpute.engine.spec import to_pandas_frame
-from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
-from bayesimpute.validation import check_cluster_column
+from bayesimpute.method_table import Level, default_method_for
+from bayesimpute.methods.cluster_level.two_level_only import is_cluster_level
+from bayesimpute.settings import settings
+from bayesimpute.validation import check_cluster
 
 __all__ = ["find_default_method", "I_SMALL", "NI_SMALL", "PROP_SMALL"]
 
-#: micemd's thresholds (see the module docstring for what they decide here)
-I_SMALL = 7
-NI_SMALL = 100
-PROP_SMALL = 0.4
+#: micemd's thresholds, the defaults of ``bi.settings["default_method.*"]`` (see the module
+#: docstring for what they decide here)
+I_SMALL = settings.default("default_method.I_small")
+NI_SMALL = settings.default("default_method.ni_small")
+PROP_SMALL = settings.default("default_method.prop_small")
 
-_SINGLE_LEVEL = {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
-                 VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}
+
+_KIND_REASONS = {VariableKind.BINARY: "binary", VariableKind.CATEGORICAL: "unordered factor",
+                 VariableKind.ORDERED: "ordered factor"}
 
 
 def find_default_method(
     data: pd.DataFrame,
     cluster: str,
     *,
-    I_small: int = I_SMALL,  # noqa: N803 - micemd's argument names
-    ni_small: int = NI_SMALL,
-    prop_small: float = PROP_SMALL,
+    I_small: int | None = None,  # noqa: N803 - micemd's argument names
+    ni_small: int | None = None,
+    prop_small: float | None = None,
 ) -> pd.Series:
     """Choose a two-level imputation method for every incomplete column.
 
@@ -75,12 +79,15 @@ def find_default_method(
         The incomplete data.
     cluster : str
         Name of the cluster column (it must be complete).
-    I_small : int
-        Fewer clusters than this count as "few clusters" (micemd's ``I.small``).
-    ni_small : int
-        A cluster with fewer observed values of a variable than this is "small".
-    prop_small : float
-        Clusters count as small when more than this share of them is small.
+    I_small : int, optional
+        Fewer clusters than this count as "few clusters" (micemd's ``I.small``); default
+        ``bi.settings["default_method.I_small"]`` (7).
+    ni_small : int, optional
+        A cluster with fewer observed values of a variable than this is "small"; default
+        ``bi.settings["default_method.ni_small"]`` (100).
+    prop_small : float, optional
+        Clusters count as small when more than this share of them is small; default
+        ``bi.settings["default_method.prop_small"]`` (0.4).
 
     Returns
     -------
@@ -95,6 +102,10 @@ def find_default_method(
     '2l.polyreg'
     """
     data = to_pandas_frame(data)
+    # read at call time, so bi.rc_context changes them
+    I_small = settings["default_method.I_small"] if I_small is None else I_small  # noqa: N806
+    ni_small = settings["default_method.ni_small"] if ni_small is None else ni_small
+    prop_small = settings["default_method.prop_small"] if prop_small is None else prop_small
     groups = _cluster_codes(data, cluster)
     methods, reasons = {}, {}
     for column in data.columns:
@@ -111,7 +122,7 @@ def find_default_method(
 
 
 def _cluster_codes(data: pd.DataFrame, cluster: str) -> np.ndarray:
-    return pd.factorize(check_cluster_column(data, cluster))[0]
+    return pd.factorize(check_cluster(data, cluster))[0]
 
 
 def _is_count(series: pd.Series) -> bool:
@@ -127,18 +138,16 @@ def _choose(series: pd.Series, cluster: pd.Series, groups: np.ndarray,
     kind = variable_kind(series)
     n_clusters = int(groups.max()) + 1
     if n_clusters < 2:
-        return _SINGLE_LEVEL[kind], "one cluster: no between-cluster variance to model"
+        return (default_method_for(kind, Level.SINGLE),
+                "one cluster: no between-cluster variance to model")
     if is_cluster_level(series, cluster):
-        return cluster_level_method(kind), ("constant within every cluster: a cluster-level "
-                                            "variable, imputed one value per cluster")
+        return (default_method_for(kind, Level.CLUSTER),
+                "constant within every cluster: a cluster-level variable, imputed one value "
+                "per cluster")
     if _is_count(series):
         return "2l.pois", "non-negative integer column: a count"
-    if kind is VariableKind.BINARY:
-        return "2l.bin", "binary"
-    if kind is VariableKind.CATEGORICAL:
-        return "2l.polyreg", "unordered factor"
-    if kind is VariableKind.ORDERED:
-        return "2l.polr", "ordered factor"
+    if kind is not VariableKind.CONTINUOUS:  # the table's two-level method of its kind
+        return default_method_for(kind, Level.TWO), _KIND_REASONS[kind]
     observed = np.bincount(groups[series.notna().to_numpy()], minlength=n_clusters)
     share_small = float(np.mean(observed < ni_small))
     systematic = int(np.sum(observed == 0))

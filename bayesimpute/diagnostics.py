@@ -41,6 +41,8 @@ import xarray as xr
 from scipy import stats
 
 from bayesimpute.design.coding import VariableKind
+from bayesimpute.settings import settings
+from bayesimpute.validation import warn_user
 
 __all__ = [
     "convergence",
@@ -58,10 +60,12 @@ __all__ = [
 ]
 
 #: R-hat below this counts as converged whatever the run's length (Vehtari et al. 2021
-#: recommend 1.01 for long MCMC runs; FCS runs are short, so the usual mice-era 1.05)
-RHAT_FLOOR = 1.05
-#: the probability that a run of well-mixed chains warns (spread over the quantities)
-RUN_FALSE_ALARM = 0.05
+#: recommend 1.01 for long MCMC runs; FCS runs are short, so the usual mice-era 1.05): the
+#: default of ``bi.settings["convergence.rhat_floor"]``, which the code reads
+RHAT_FLOOR = settings.default("convergence.rhat_floor")
+#: the probability that a run of well-mixed chains warns (spread over the quantities): the
+#: default of ``bi.settings["convergence.false_alarm"]``
+RUN_FALSE_ALARM = settings.default("convergence.false_alarm")
 #: fewest chains and iterations for which R-hat is computed
 MIN_CHAINS, MIN_ITERATIONS = 2, 4
 
@@ -152,9 +156,10 @@ def diagnostics_of(dataset: xr.Dataset, *, method: str = "rank") -> xr.Dataset:
 
 
 def rhat_threshold(m: int, n_iterations: int, n_quantities: int = 1) -> float:
-    """The R-hat above which a run warns: the larger of :data:`RHAT_FLOOR` and the R-hat
-    that m independent chains of ``n_iterations`` independent draws exceed with probability
-    ``RUN_FALSE_ALARM / n_quantities``.
+    """The R-hat above which a run warns: the larger of ``settings["convergence.rhat_floor"]``
+    (:data:`RHAT_FLOOR`) and the R-hat that m independent chains of ``n_iterations``
+    independent draws exceed with probability ``settings["convergence.false_alarm"] /
+    n_quantities`` (:data:`RUN_FALSE_ALARM`).
 
     For split R-hat the 2m half-chains of N = n // 2 draws give, for independent normal
     draws, R-hat^2 = 1 + (F - 1) / N with F the ratio of between- to within-chain mean
@@ -165,9 +170,9 @@ def rhat_threshold(m: int, n_iterations: int, n_quantities: int = 1) -> float:
     if m < MIN_CHAINS or n_iterations < MIN_ITERATIONS:
         return float("nan")
     chains, half = 2 * m, n_iterations // 2
-    level = 1.0 - RUN_FALSE_ALARM / max(int(n_quantities), 1)
+    level = 1.0 - settings["convergence.false_alarm"] / max(int(n_quantities), 1)
     ratio = stats.f.ppf(np.sqrt(level), chains - 1, chains * (half - 1))
-    return float(max(RHAT_FLOOR, np.sqrt(1.0 + (ratio - 1.0) / half)))
+    return float(max(settings["convergence.rhat_floor"], np.sqrt(1.0 + (ratio - 1.0) / half)))
 
 
 # --- the imputations ------------------------------------------------------------------------------
@@ -212,12 +217,12 @@ def _explain_missing_rhat(imp) -> None:
     m, n = imp.m, imp.iterations
     if m >= MIN_CHAINS and n >= MIN_ITERATIONS:
         return
-    warnings.warn(
+    warn_user(
         f"R-hat and ESS need at least {MIN_CHAINS} imputations (chains) and "
         f"{MIN_ITERATIONS} iterations; this run has m = {m} and {n} iteration(s), so they "
         "are NaN (as in a fast or test run). Continue the run (imp.iterate(n)) or impute "
         "with larger m / maxit to check convergence.",
-        UserWarning, stacklevel=3,
+        UserWarning,
     )
 
 
@@ -374,7 +379,7 @@ def _parameter_table(imp, method: str) -> pd.DataFrame:
 
 
 # --- the warning after a run ----------------------------------------------------------------------
-def warn_if_not_converged(imp, *, stacklevel: int = 3) -> list[str]:
+def warn_if_not_converged(imp) -> list[str]:
     """Warn once when the run's imputations have not converged; return the variables named.
 
     Computed on the traced quantities of every imputed variable (the mean and variance of
@@ -392,17 +397,17 @@ def warn_if_not_converged(imp, *, stacklevel: int = 3) -> list[str]:
     if flagged.empty:
         return []
     names = ", ".join(f"{v} ({r:.2f})" for v, r in flagged.items())
-    warnings.warn(
+    warn_user(
         f"the imputations have not converged after {imp.iterations} iterations: R-hat above "
         f"{threshold:.3f} for {names}. R-hat is computed across the m = {imp.m} imputations, "
         "over all iterations, on what the trace plots show (the mean and variance of a "
         "continuous variable's imputed values, the share of each level of a factor or of "
         f"the second value of a binary variable); {threshold:.3f} is the larger of "
-        f"{RHAT_FLOOR} and "
-        f"what independent draws would exceed with probability {RUN_FALSE_ALARM:.0%} over "
+        f"{settings['convergence.rhat_floor']} and what independent draws would exceed "
+        f"with probability {settings['convergence.false_alarm']:.0%} over "
         f"the {len(summary)} quantities. Continue the run, e.g. imp = imp.iterate("
         f"{max(imp.iterations, 10)}), and check bi.convergence(imp), imp.plot_trace() and "
         "bi.convergence(imp, parameters=True).",
-        NotConvergedWarning, stacklevel=stacklevel,
+        NotConvergedWarning,
     )
     return list(flagged.index)

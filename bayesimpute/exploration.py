@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayesimpute.validation import check_cluster_column, check_columns, check_frame
+from bayesimpute.validation import check_cluster, check_columns, check_frame
 
 __all__ = [
     "md_pattern",
@@ -30,7 +30,6 @@ __all__ = [
 TOTAL_ROW = "total"
 
 
-# --------------------------------------------------------------------------- validation
 def _is_numeric(series: pd.Series) -> bool:
     """Numbers and booleans count as numeric (0/1 variables included); categoricals do not."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -187,7 +186,7 @@ def missingness_summary(
     ['HIT II', 'NABIS', 'CSTAT']
     """
     check_frame(data)
-    check_cluster_column(data, cluster)
+    check_cluster(data, cluster)
     if variables is None:
         variables = [c for c in data.columns if c != cluster]
     else:
@@ -275,7 +274,7 @@ def icc(
     Name: icc, dtype: float64
     """
     check_frame(data)
-    check_cluster_column(data, cluster)
+    check_cluster(data, cluster)
     if variables is None:
         variables = [c for c in data.columns if c != cluster and _is_numeric(data[c])]
     else:

@@ -20,7 +20,6 @@ fits mice's single residual df. The multi-parameter tests follow mitml's
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from scipy import stats
 
 from bayesimpute.analysis.fit import AnalysisResults, ModelFit, as_model_fit, fit_problems
 from bayesimpute.analysis.formula import INTERCEPT
+from bayesimpute.validation import warn_user
 
 __all__ = ["pool", "PooledResult", "barnard_rubin", "d1", "d2", "MultiParameterTest"]
 
@@ -233,8 +233,8 @@ def _refuse_failed(fits: list[ModelFit], allow: bool) -> None:
             "mix optimiser failures into the estimates. Fix the analysis model, or pass "
             "allow_nonconverged=True to pool anyway (pooled.problems names them)"
         )
-    warnings.warn(f"pooling fits that did not converge: imputations {failed} ({detail})",
-                  RuntimeWarning, stacklevel=3)
+    warn_user(f"pooling fits that did not converge: imputations {failed} ({detail})",
+              RuntimeWarning)
 
 
 class PooledResult:
@@ -439,8 +439,7 @@ def pool_variance_components(fits: Sequence[Any], conf_level: float = 0.95) -> p
     table.insert(0, "group", [n.split(": ", 1)[0] if ": " in n else "" for n in table.index])
     table.index.name = "component"
     if problems:
-        warnings.warn("variance-component intervals: " + "; ".join(problems), RuntimeWarning,
-                      stacklevel=3)
+        warn_user("variance-component intervals: " + "; ".join(problems), RuntimeWarning)
     return table
 
 
@@ -634,9 +633,9 @@ def _d1_df(k: int, m: int, riv: float, dfcom: float) -> float:
                 return float(4 + (t - 4) * (1 + (1 - 2 / t) / r) ** 2)
             return float(t * (1 + 1 / k) * (1 + 1 / r) ** 2 / 2)
         if t <= 4:
-            warnings.warn(
+            warn_user(
                 "D1 degrees of freedom with dfcom may not be trustworthy because k (m - 1) <= 4; "
-                "use more imputations", RuntimeWarning, stacklevel=3,
+                "use more imputations", RuntimeWarning,
             )
         # Reiter (2007), eq. 1-2, term by term as in mitml's .D1 (R semantics for 1/0 = Inf).
         a = r * t / (t - 2)

@@ -13,7 +13,7 @@ import xarray as xr
 from bayesimpute.engine import io
 from bayesimpute.engine.run import Run, continue_run
 from bayesimpute.engine.sampler import SamplerPlan
-from bayesimpute.engine.spec import ImputationSpec
+from bayesimpute.engine.spec import ImputationSpec, check_run_arguments
 from bayesimpute.methods import get_method
 from bayesimpute.methods.compatible.smc import ANALYSIS_PREFIX, analysis_response
 
@@ -290,9 +290,10 @@ class MultipleImputation:
         """
         from bayesimpute.diagnostics import warn_if_not_converged
 
+        check_run_arguments(n_jobs=n_jobs, client=client, backend=backend)
         result = MultipleImputation(continue_run(self.run, maxit, n_jobs=n_jobs, client=client,
                                                  backend=backend, progress=progress))
-        warn_if_not_converged(result, stacklevel=3)
+        warn_if_not_converged(result)
         return result
 
     # --- files ---------------------------------------------------------------------------------

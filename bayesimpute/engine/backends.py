@@ -21,16 +21,14 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import joblib
-import numpy as np
 
 from bayesimpute.engine.sampler import SamplerPlan
+from bayesimpute.engine.spec import BACKENDS, check_backend, check_n_jobs
 from bayesimpute.engine.tasks import ChainOutcome, ChainTask, run_chain_task
-from bayesimpute.validation import check_one_of
 
 __all__ = ["ChainBackend", "SerialBackend", "JoblibBackend", "BACKENDS", "check_n_jobs",
            "make_backend"]
 
-BACKENDS = ("serial", "joblib", "dask")
 
 
 class ChainBackend(Protocol):
@@ -38,12 +36,6 @@ class ChainBackend(Protocol):
 
     def map_chains(self, plan: SamplerPlan, tasks: list[ChainTask],
                    advance: Callable[[int], None]) -> Iterator[ChainOutcome]: ...
-
-
-def check_n_jobs(n_jobs: Any) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
-    return int(n_jobs)
 
 
 class SerialBackend:
@@ -94,12 +86,10 @@ def make_backend(n_jobs: Any = 1, client: Any = None, backend: str | None = None
     ImportError
         For the Dask backend without the extra (``pip install 'bayesimpute[dask]'``).
     """
+    # the arguments are the user's, checked by engine.spec; checked again here for callers
+    # of the engine that skip the facade
     n_jobs = check_n_jobs(n_jobs)
-    if backend is not None:
-        check_one_of(backend, BACKENDS, name="backend")
-    if client is not None and backend not in (None, "dask"):
-        raise ValueError(f"a Dask client runs the chains on its cluster; backend={backend!r} "
-                         "contradicts it (leave backend unset or use 'dask')")
+    check_backend(backend, client)
     if client is not None or backend == "dask":
         from bayesimpute.engine import dask_backend  # only now: Dask is an optional extra
 

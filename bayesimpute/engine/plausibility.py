@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from bayesimpute.design.coding import VariableKind
+from bayesimpute.settings import settings
 
 __all__ = ["OUT_OF_RANGE_SDS", "OutOfRangeTally", "out_of_range_events", "order_events"]
 
-#: how many observed standard deviations beyond the observed range count as "far outside"
-OUT_OF_RANGE_SDS = 3.0
+#: how many observed standard deviations beyond the observed range count as "far outside":
+#: the default of ``bi.settings["plausibility.out_of_range_sds"]``, which a run reads
+OUT_OF_RANGE_SDS = settings.default("plausibility.out_of_range_sds")
 
 
 def _observed_bounds(values: np.ndarray, n_sd: float) -> tuple[float, float, float, float] | None:
@@ -83,7 +85,7 @@ class OutOfRangeTally:
         return events
 
 
-def out_of_range_events(plan: Any, traces: Sequence[Any], n_sd: float = OUT_OF_RANGE_SDS,
+def out_of_range_events(plan: Any, traces: Sequence[Any], n_sd: float | None = None,
                         offset: int = 0) -> list[dict[str, Any]]:
     """Flag continuous variables whose imputations fall far outside the observed range.
 
@@ -99,8 +101,9 @@ def out_of_range_events(plan: Any, traces: Sequence[Any], n_sd: float = OUT_OF_R
     traces : sequence of ChainTrace
         The chains' records; ``trace.imputations[variable]`` holds one array per
         iteration.
-    n_sd : float
-        Width of the tolerated margin, in observed standard deviations.
+    n_sd : float, optional
+        Width of the tolerated margin, in observed standard deviations; default
+        ``bi.settings["plausibility.out_of_range_sds"]``.
     offset : int
         Iterations run before these traces (a continued run), added to the reported
         iteration.
@@ -111,6 +114,7 @@ def out_of_range_events(plan: Any, traces: Sequence[Any], n_sd: float = OUT_OF_R
         Rows with keys ``iteration``, ``chain`` (1-based), ``variable`` and ``event``,
         ordered by variable (visit order), then chain.
     """
+    n_sd = settings["plausibility.out_of_range_sds"] if n_sd is None else n_sd
     tallies = []
     for trace in traces:
         tally = OutOfRangeTally(plan, n_sd)

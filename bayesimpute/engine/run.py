@@ -21,7 +21,6 @@ read from there lazily.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,26 +33,28 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from bayesimpute.engine import checkpoint, storage
-from bayesimpute.engine.backends import check_n_jobs, make_backend
+from bayesimpute.engine.backends import make_backend
 from bayesimpute.engine.inference import build_inference_data
 from bayesimpute.engine.plausibility import order_events
 from bayesimpute.engine.sampler import SamplerPlan, chain_seeds, make_plan
-from bayesimpute.engine.spec import ImputationSpec
+from bayesimpute.engine.spec import ImputationSpec, check_keep, check_n_jobs, check_store
 from bayesimpute.engine.tasks import (
-    KEEP_CHOICES,
     ChainOutcome,
     ChainTask,
     draws_file_for,
     row_labels,
 )
+from bayesimpute.settings import settings
+from bayesimpute.validation import warn_user
 
 __all__ = ["Run", "start_run", "resume_run", "continue_run", "assemble", "choose_keep",
            "check_n_jobs", "KEEP_ALL_LIMIT_BYTES", "EVENT_COLUMNS"]
 
 EVENT_COLUMNS = ["iteration", "chain", "variable", "event"]
 
-#: ``keep=None`` keeps every iteration's imputations while they take at most this much
-KEEP_ALL_LIMIT_BYTES = 256 * 2**20
+#: the default of ``bi.settings["keep.all_limit_bytes"]``: ``keep=None`` keeps every
+#: iteration's imputations while they take at most this much
+KEEP_ALL_LIMIT_BYTES = settings.default("keep.all_limit_bytes")
 
 
 @dataclass
@@ -117,31 +118,26 @@ class _Execution:
 
 
 def choose_keep(keep: str | None, spec: ImputationSpec, iterations: int | None = None) -> str:
-    """``keep`` checked, or the default for the run's size.
+    """``keep`` checked (:func:`~bayesimpute.engine.spec.check_keep`), or the default for
+    the run's size.
 
     The default is ``"all"`` while ``m x iterations x imputed cells x 8`` bytes stay at most
-    :data:`KEEP_ALL_LIMIT_BYTES` (256 MiB: e.g. m = 5, maxit = 10 and 670,000 imputed cells),
-    ``"last"`` beyond.
+    ``bi.settings["keep.all_limit_bytes"]`` (:data:`KEEP_ALL_LIMIT_BYTES`, 256 MiB: e.g.
+    m = 5, maxit = 10 and 670,000 imputed cells), ``"last"`` beyond.
     """
-    if keep is not None:
-        if keep not in KEEP_CHOICES:
-            raise ValueError(f"keep must be one of {KEEP_CHOICES} or None, got {keep!r}")
+    if check_keep(keep) is not None:
         return keep
     cells = int(sum(spec.where[v].sum() for v in spec.imputed))
     n_bytes = spec.m * max(iterations if iterations is not None else spec.maxit, 1) * cells * 8
-    return "all" if n_bytes <= KEEP_ALL_LIMIT_BYTES else "last"
+    return "all" if n_bytes <= settings["keep.all_limit_bytes"] else "last"
 
 
-def _check_store(store: str | os.PathLike | None) -> str | None:
-    if store is None:
-        return None
-    if not isinstance(store, (str, os.PathLike)):
-        raise TypeError(f"store must be a folder path, got {type(store).__name__}")
-    folder = Path(store).resolve()  # workers need the same absolute path
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"store {str(store)!r} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder)
+def _make_store(store: str | os.PathLike | None) -> str | None:
+    """The checked store folder (:func:`~bayesimpute.engine.spec.check_store`), created."""
+    folder = check_store(store)
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # --- running chains ------------------------------------------------------------------------------
@@ -194,7 +190,8 @@ def _tasks(seeds: list, n_iterations: int, keep: str, store: str | None, token: 
     return [ChainTask(chain=c, seed=seed, n_iterations=n_iterations, offset=offset,
                       start=None if starts is None else starts[c], keep=keep,
                       draws_file=draws_file_for(store, c, token),
-                      checkpoint=folder, run_id=None if header is None else header["run_id"])
+                      checkpoint=folder, run_id=None if header is None else header["run_id"],
+                      out_of_range_sds=settings["plausibility.out_of_range_sds"])
             for c, seed in enumerate(seeds)]
 
 
@@ -233,7 +230,7 @@ def start_run(spec: ImputationSpec, *, n_jobs: int = 1, client: Any = None,
     checkpoint_path : path, optional
         A new checkpoint folder: every chain is saved after every iteration.
     """
-    keep, store = choose_keep(keep, spec), _check_store(store)
+    keep, store = choose_keep(keep, spec), _make_store(store)
     plan = make_plan(spec)
     seeds = chain_seeds(spec.seed, spec.m)
     execution = _Execution(n_jobs, client, backend, progress)
@@ -353,10 +350,10 @@ def _warn_divergences(traces) -> None:
                 if count:
                     found.append(f"{variable} (iteration {it + 1}, chain {c + 1}): {int(count)}")
     if found:
-        warnings.warn(
+        warn_user(
             "divergent transitions in the imputation models — " + "; ".join(found[:20])
             + (" ..." if len(found) > 20 else "")
             + ". Check the parameters' traces (imp.idata.posterior) and consider simpler "
             "random-effect structures or target_accept closer to 1.",
-            RuntimeWarning, stacklevel=4,
+            RuntimeWarning,
         )

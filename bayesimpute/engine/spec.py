@@ -1,28 +1,32 @@
 """The validated specification of an imputation run.
 
 Everything a user can get wrong is checked here, before any sampling starts, and each
-error names the column or argument at fault. The sampler only ever sees an
+error names the column or argument at fault: the problem (:func:`build_spec`) and where
+and how the chains run (:func:`check_run_arguments`: ``n_jobs``, ``client``, ``backend``,
+``keep``, ``store``). The sampler only ever sees an
 :class:`ImputationSpec`.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayesimpute.design.coding import ColumnCodec, VariableKind, make_codec
+from bayesimpute.design.coding import ColumnCodec, make_codec
 from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
+from bayesimpute.method_table import Level, default_method_for
 from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
-from bayesimpute.validation import check_cluster_column
+from bayesimpute.validation import check_cluster, check_imputable_frame, check_one_of, warn_user
 
 __all__ = [
     "ImputationSpec",
@@ -34,6 +38,14 @@ __all__ = [
     "to_pandas_frame",
     "model_clusters",
     "ROLE_NAMES",
+    "KEEP_CHOICES",
+    "BACKENDS",
+    "RunArguments",
+    "check_run_arguments",
+    "check_keep",
+    "check_store",
+    "check_n_jobs",
+    "check_backend",
 ]
 
 #: Named roles accepted beside mice's integer codes.
@@ -72,6 +84,125 @@ class ImputationSpec:
         return [v for v in self.visit_sequence if self.where[v].any()]
 
 
+# --- where and how the chains run -------------------------------------------------------------
+#: which iterations' imputations a run keeps
+KEEP_CHOICES = ("all", "last")
+#: where the chains run (:func:`bayesimpute.engine.backends.make_backend`)
+BACKENDS = ("serial", "joblib", "dask")
+
+
+def check_keep(keep: Any) -> str | None:
+    """``keep`` if it is ``"all"``, ``"last"`` or None (the size decides), else raise.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_keep
+    >>> check_keep("last")
+    'last'
+    """
+    return check_one_of(keep, (*KEEP_CHOICES, None), name="keep")
+
+
+def check_store(store: Any) -> str | None:
+    """The absolute path of the ``store`` folder (None for none); it need not exist yet.
+
+    Workers on other processes need the same absolute path, so a relative one is resolved
+    here. Raises TypeError for what is no path and ValueError for the path of a file.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_store
+    >>> check_store(None) is None
+    True
+    """
+    if store is None:
+        return None
+    if not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a folder path, got {type(store).__name__}")
+    folder = Path(store).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"store {str(store)!r} is a file, not a folder")
+    return str(folder)
+
+
+def check_n_jobs(n_jobs: Any) -> int:
+    """``n_jobs`` as an int: local processes, ``-1`` for all cores; 0 and bools are refused.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_n_jobs
+    >>> check_n_jobs(-1)
+    -1
+    """
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)) \
+            or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def check_backend(backend: Any, client: Any = None) -> str | None:
+    """``backend`` if it is one of :data:`BACKENDS` or None and agrees with ``client``.
+
+    A Dask client runs the chains on its cluster, so with one only ``"dask"`` (or None)
+    is accepted.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_backend
+    >>> check_backend("joblib")
+    'joblib'
+    """
+    check_one_of(backend, (*BACKENDS, None), name="backend")
+    if client is not None and backend not in (None, "dask"):
+        raise ValueError(f"a Dask client runs the chains on its cluster; backend={backend!r} "
+                         "contradicts it (leave backend unset or use 'dask')")
+    return backend
+
+
+@dataclass(frozen=True)
+class RunArguments:
+    """The checked execution arguments of a run: built by :func:`check_run_arguments`."""
+
+    n_jobs: int
+    client: Any
+    backend: str | None
+    keep: str | None
+    store: str | None
+
+
+def check_run_arguments(*, n_jobs: Any = 1, client: Any = None, backend: Any = None,
+                        keep: Any = None, store: Any = None) -> RunArguments:
+    """Check where and how the chains run, before anything is built or sampled.
+
+    Parameters
+    ----------
+    n_jobs, client, backend
+        As for :func:`bayesimpute.impute` (:func:`check_n_jobs`, :func:`check_backend`).
+    keep : {"all", "last"}, optional
+        :func:`check_keep`.
+    store : path, optional
+        :func:`check_store`.
+
+    Returns
+    -------
+    RunArguments
+        The arguments, ``n_jobs`` an int and ``store`` an absolute path.
+
+    Examples
+    --------
+    >>> from bayesimpute.engine.spec import check_run_arguments
+    >>> check_run_arguments(n_jobs=2, keep="last").n_jobs
+    2
+    >>> check_run_arguments(keep="every")
+    Traceback (most recent call last):
+    ...
+    ValueError: keep must be one of 'all', 'last', None, got 'every'
+    """
+    return RunArguments(n_jobs=check_n_jobs(n_jobs), client=client,
+                        backend=check_backend(backend, client), keep=check_keep(keep),
+                        store=check_store(store))
+
+
 # --- helpers a user calls ---------------------------------------------------------------------
 def model_clusters(spec: ImputationSpec, variable: str) -> list[str]:
     """The cluster identifiers of ``variable``'s model: its row's -2 columns, or every
@@ -106,15 +237,12 @@ def passive_inputs(formula: str, columns) -> list[str]:
 def _default_method(series: pd.Series, cluster: pd.Series | None, several: bool = False) -> str:
     kind = make_codec(series).kind
     if several:  # several cluster identifiers: the ml.* methods (a level-2/3 target is found)
-        return {VariableKind.BINARY: "ml.bin", VariableKind.CATEGORICAL: "ml.polyreg"}.get(
-            kind, "ml.pmm")
+        return default_method_for(kind, Level.SEVERAL)
     if cluster is None:
-        return {VariableKind.CONTINUOUS: "pmm", VariableKind.BINARY: "logreg",
-                VariableKind.CATEGORICAL: "polyreg", VariableKind.ORDERED: "polr"}[kind]
+        return default_method_for(kind, Level.SINGLE)
     if is_cluster_level(series, cluster):
-        return cluster_level_method(kind)
-    return {VariableKind.CONTINUOUS: "2l.pmm", VariableKind.BINARY: "2l.bin",
-            VariableKind.CATEGORICAL: "2l.polyreg", VariableKind.ORDERED: "2l.polr"}[kind]
+        return default_method_for(kind, Level.CLUSTER)
+    return default_method_for(kind, Level.TWO)
 
 
 def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Series:
@@ -133,10 +261,10 @@ def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Ser
     ``data`` may be any frame :func:`to_pandas_frame` converts (polars, pyarrow, ...).
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     clusters = _as_cluster_list(cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
     groups = data[clusters[0]] if len(clusters) == 1 else None
     methods = {}
     for column in data.columns:
@@ -156,13 +284,13 @@ def make_predictor_matrix(data: Any,
     coded -2, which is how a row declares a model with random effects at several levels.
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     columns = list(data.columns)
     matrix = pd.DataFrame(1, index=columns, columns=columns, dtype=int)
     np.fill_diagonal(matrix.values, 0)
     clusters = _as_cluster_list(cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
         matrix[name] = -2
     for name in clusters:
         matrix.loc[name, :] = 0
@@ -224,26 +352,6 @@ def _via_interchange(data: Any) -> pd.DataFrame | None:
     if not hasattr(data, "__dataframe__"):
         return None
     return pd.api.interchange.from_dataframe(data)
-
-
-def _check_frame(data: pd.DataFrame) -> None:
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise ValueError(f"data is empty (shape {data.shape}); nothing to impute")
-    bad = [c for c in data.columns if not isinstance(c, str)]
-    if bad:
-        raise ValueError(
-            f"column labels must be strings; got {bad[:5]!r}: rename them, e.g. "
-            "data.columns = data.columns.map(str)"
-        )
-    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"duplicate column names in data: {duplicated}")
-
-
-def _cluster_series(data: pd.DataFrame, cluster: str | None) -> pd.Series | None:
-    if cluster is None:
-        return None
-    return check_cluster_column(data, cluster)
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
@@ -446,7 +554,7 @@ def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
             f"of one cluster can get different values; use {suggestion!r} to impute one "
             "value per cluster"
         )
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, column))
 
 
@@ -577,7 +685,7 @@ def _zero_diagonal(matrix: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if diagonal:
         message = (f"predictor_matrix diagonal set to 0 for {diagonal} (a variable cannot "
                    "predict itself)")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, diagonal[0] if len(diagonal) == 1 else ""))
         matrix = matrix.copy()
         for c in diagonal:
@@ -649,7 +757,7 @@ def _check_observed(data: pd.DataFrame, where: pd.DataFrame, used: list[str],
             if share > 0.9:
                 message = (f"column {column!r} is {share:.0%} missing: its imputations rest on "
                            f"{observed} observed value(s) and mostly reflect the model")
-                warnings.warn(message, UserWarning, stacklevel=4)
+                warn_user(message, UserWarning)
                 notes.append(Note(message, column))
 
 
@@ -679,7 +787,7 @@ def _check_cluster_count(data: pd.DataFrame, cluster: str, method: pd.Series,
     if n_clusters < 10:
         message = (f"cluster column {cluster!r} has only {n_clusters} clusters: the "
                    "between-cluster variance is weakly identified and its prior matters")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warn_user(message, UserWarning)
         notes.append(Note(message, cluster))
 
 
@@ -788,7 +896,7 @@ def build_spec(
         For values the run cannot use.
     """
     data = to_pandas_frame(data)
-    _check_frame(data)
+    check_imputable_frame(data)
     m = _check_count("m", m, 1)
     maxit = _check_count("maxit", maxit, 0)
     _check_seed(seed)
@@ -800,7 +908,7 @@ def build_spec(
         matrix = _zero_diagonal(_normalise_matrix(predictor_matrix, columns), notes)
     clusters = _resolve_clusters(matrix, cluster)
     for name in clusters:
-        _cluster_series(data, name)
+        check_cluster(data, name)
     cluster = clusters[0] if clusters else None
     if clusters:
         matrix = matrix.copy()

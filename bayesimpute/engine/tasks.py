@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 
 from bayesimpute.engine import checkpoint, storage
-from bayesimpute.engine.plausibility import OutOfRangeTally
+from bayesimpute.engine.plausibility import OUT_OF_RANGE_SDS, OutOfRangeTally
 from bayesimpute.engine.sampler import ChainRunner, ChainTrace, SamplerPlan
+from bayesimpute.engine.spec import KEEP_CHOICES
 
 __all__ = ["KEEP_CHOICES", "ChainTask", "ChainOutcome", "run_chain_task", "row_labels",
            "draws_file_for"]
 
-KEEP_CHOICES = ("all", "last")
 
 
 @dataclass
@@ -62,6 +62,9 @@ class ChainTask:
         continue from the saved one.
     run_id : str, optional
         The checkpoint's run id.
+    out_of_range_sds : float
+        The far-out margin of :class:`~bayesimpute.engine.plausibility.OutOfRangeTally`,
+        read from the settings where the run starts (a worker process has its own).
     """
 
     chain: int
@@ -73,6 +76,7 @@ class ChainTask:
     draws_file: str | None = None
     checkpoint: str | None = None
     run_id: str | None = None
+    out_of_range_sds: float = OUT_OF_RANGE_SDS
 
 
 @dataclass
@@ -113,7 +117,7 @@ def run_chain_task(plan: SamplerPlan, task: ChainTask,
     runner = ChainRunner(plan, task.chain, np.random.default_rng(task.seed))
     runner.trace.keep = task.keep
     runner.initial_fill()  # also fills passive columns; a restored state overwrites the rest
-    tally, done = OutOfRangeTally(plan), 0
+    tally, done = OutOfRangeTally(plan, task.out_of_range_sds), 0
     if record is not None:
         runner.restore(record["state"])
         runner.trace, tally, done = record["trace"], record["tally"], int(record["done"])

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from bayesimpute.exploration import correlation_matrix
 
-__all__ = ["plot_corr"]
+__all__ = ["plot_corr", "figure_and_axes", "annotate_cells"]
 
 
 def plot_corr(
@@ -66,7 +66,7 @@ def plot_corr(
     n = len(corr)
     longest = max(len(str(c)) for c in corr.columns)
     # The row labels and the rotated column labels take room beside and below the grid.
-    fig, ax = _figure_and_axes(
+    fig, ax = figure_and_axes(
         ax, width=2.4 + 0.75 * n + 0.09 * longest, height=1.6 + 0.65 * n + 0.07 * longest
     )
     image = ax.imshow(
@@ -130,8 +130,28 @@ def annotate_cells(
     return texts
 
 
-def _figure_and_axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
-    """Use the given axes or make a figure sized for the grid (kept within a screen)."""
+def figure_and_axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    """Use the given axes or make a figure sized for a grid, kept within a screen.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes or None
+        Axes to draw on; None makes a new figure.
+    width, height : float
+        The size the grid wants, in inches (clipped to 4-16 by 3-16).
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+        The figure and the axes to draw on.
+
+    Examples
+    --------
+    >>> from bayesimpute.plots.correlation import figure_and_axes
+    >>> fig, ax = figure_and_axes(None, width=2.0, height=20.0)
+    >>> [float(x) for x in fig.get_size_inches()]
+    [4.0, 16.0]
+    """
     if ax is not None:
         return ax.figure, ax
     size = (min(max(width, 4.0), 16.0), min(max(height, 3.0), 16.0))

@@ -17,6 +17,8 @@ from bayesimpute.validation import check_one_of
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bayesimpute.validation import check_one_of
+
 __all__ = ["plot_imputed", "OBSERVED_COLOR", "IMPUTED_COLOR"]
 
 OBSERVED_COLOR = "#006CC2"  # ggmice's observed blue

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from bayesimpute.exploration import missingness_summary
-from bayesimpute.plots.correlation import _figure_and_axes, annotate_cells
+from bayesimpute.plots.correlation import figure_and_axes, annotate_cells
 
 __all__ = ["plot_missingness"]
 
@@ -76,7 +76,7 @@ def plot_missingness(
     if annotate is None:
         annotate = n_clusters <= _MAX_ANNOTATED_CLUSTERS
 
-    fig, ax = _figure_and_axes(ax, width=3.2 + 0.55 * n_clusters, height=1.8 + 0.45 * n_vars)
+    fig, ax = figure_and_axes(ax, width=3.2 + 0.55 * n_clusters, height=1.8 + 0.45 * n_vars)
     image = ax.imshow(values, cmap=cmap, norm=Normalize(0.0, 1.0), aspect="auto")
     if annotate:
         annotate_cells(ax, values, fmt=f"{{:.{digits}f}}", image=image, fontsize=8)

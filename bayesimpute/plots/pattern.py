@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from bayesimpute.exploration import TOTAL_ROW, md_pattern
-from bayesimpute.validation import check_cluster_column, check_frame
+from bayesimpute.validation import check_cluster, check_frame
 
 __all__ = ["plot_pattern", "OBSERVED_COLOUR", "MISSING_COLOUR"]
 
@@ -62,7 +62,7 @@ def plot_pattern(
     """
     check_frame(data)
     if cluster is not None:
-        check_cluster_column(data, cluster)
+        check_cluster(data, cluster)
         variables = data.drop(columns=[cluster])
     else:
         variables = data

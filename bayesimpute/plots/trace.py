@@ -8,7 +8,6 @@ The R-hat in each title is the one :func:`~bayesimpute.diagnostics.convergence` 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import arviz as az
@@ -21,6 +20,7 @@ from bayesimpute.diagnostics import (
     parameter_elements,
     summary_diagnostics,
 )
+from bayesimpute.validation import warn_user
 
 __all__ = ["plot_trace", "trace_dataset", "ROWS_PER_PAGE"]
 
@@ -110,7 +110,7 @@ def plot_trace(imp, variables: Sequence[str] | None = None, *, parameters: bool 
     names = list(dataset.data_vars)
     shown, note = _page(names, page, rows_per_page)
     if note:
-        warnings.warn(f"plot_trace shows {note}", UserWarning, stacklevel=2)
+        warn_user(f"plot_trace shows {note}", UserWarning)
     titles = _titles(imp, dataset[shown], parameters)
     options = {"compact": True, "legend": False, "chain_prop": "color",
                "trace_kwargs": {"alpha": 0.85, "linewidth": 1.1}}

@@ -10,7 +10,6 @@ import pytest
 import xarray as xr
 
 import bayesimpute as bi
-from bayesimpute.engine import run as engine_run
 from bayesimpute.engine.run import KEEP_ALL_LIMIT_BYTES, choose_keep
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec
@@ -123,16 +122,16 @@ def test_earlier_draws_need_keep_all():
         imp.imputed_values("x", chain=0, draw=0)
 
 
-def test_default_keep_follows_the_size_of_the_imputations(monkeypatch):
+def test_default_keep_follows_the_size_of_the_imputations():
     spec = build_spec(make_data(), **ARGUMENTS)
     cells = int(spec.where[["x", "y"]].to_numpy().sum())
     assert choose_keep(None, spec) == "all"
     n_bytes = spec.m * spec.maxit * cells * 8
-    monkeypatch.setattr(engine_run, "KEEP_ALL_LIMIT_BYTES", n_bytes)
-    assert choose_keep(None, spec) == "all"  # at the limit: still all
-    monkeypatch.setattr(engine_run, "KEEP_ALL_LIMIT_BYTES", n_bytes - 1)
-    assert choose_keep(None, spec) == "last"
-    assert bi.impute(make_data(), **ARGUMENTS).keep == "last"
+    with bi.rc_context({"keep.all_limit_bytes": n_bytes}):
+        assert choose_keep(None, spec) == "all"  # at the limit: still all
+    with bi.rc_context({"keep.all_limit_bytes": n_bytes - 1}):
+        assert choose_keep(None, spec) == "last"
+        assert bi.impute(make_data(), **ARGUMENTS).keep == "last"
     assert KEEP_ALL_LIMIT_BYTES == 256 * 2**20  # the documented default
     with pytest.raises(ValueError, match="keep must be one of"):
         bi.impute(make_data(), keep="every", **ARGUMENTS)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import bayesimpute as bi
 from bayesimpute.engine.spec import (
     build_spec,
+    check_run_arguments,
     is_passive,
     make_method,
     make_predictor_matrix,
@@ -275,3 +278,47 @@ def test_each_row_may_code_its_own_levels(data):
     spec = build_spec(frame, predictor_matrix=matrix, method=method, m=1, maxit=1)
     assert spec.clusters == ["school", "klass"]
     assert model_clusters(spec, row) == ["school", "klass"]
+
+
+# --- where and how the chains run: checked with everything else, before sampling -----------------
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(keep="every"), ValueError, "keep must be one of 'all', 'last', None, got 'every'"),
+    (dict(n_jobs=0), ValueError, "n_jobs must be a non-zero integer, got 0"),
+    (dict(n_jobs=True), ValueError, "n_jobs must be a non-zero integer, got True"),
+    (dict(n_jobs=2.0), ValueError, "n_jobs must be a non-zero integer, got 2.0"),
+    (dict(backend="threads"), ValueError,
+     "backend must be one of 'serial', 'joblib', 'dask', None, got 'threads'"),
+    (dict(client=object(), backend="joblib"), ValueError, "contradicts"),
+    (dict(store=3), TypeError, "store must be a folder path, got int"),
+])
+def test_bad_run_arguments(arguments, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        check_run_arguments(**arguments)
+
+
+def test_run_arguments_are_normalised(tmp_path):
+    checked = check_run_arguments(n_jobs=np.int64(-1), keep="last", store=tmp_path / "new")
+    assert checked.n_jobs == -1 and type(checked.n_jobs) is int
+    assert checked.keep == "last" and checked.store == str((tmp_path / "new").resolve())
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_a_store_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "draws.nc"
+    path.write_text("")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        check_run_arguments(store=path)
+
+
+def test_run_arguments_are_checked_before_the_problem(data):
+    # the data would fail build_spec (no cluster column 'nope'); the keep typo is said first,
+    # so each entry point refuses a bad run argument before building or sampling anything
+    with pytest.raises(ValueError, match="keep must be one of"):
+        bi.impute(data, cluster="nope", keep="every")
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        bi.resume("/no/such/checkpoint", n_jobs=0)
+    incomplete = data[["score", "female"]].copy()
+    incomplete.loc[0, "score"] = np.nan
+    imp = bi.impute(incomplete, method={"score": "norm"}, m=1, maxit=1, seed=1)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        imp.iterate(1, backend="threads")

@@ -30,12 +30,14 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.design.coding import VariableKind
+from bayesimpute.method_table import Level, default_method_for
 from bayesimpute.methods.base import Draw, MethodData, MethodError
 from bayesimpute.methods.logistic.binary import LogReg
 from bayesimpute.methods.logistic.categorical import PolyReg
 from bayesimpute.methods.ordinal.cumulative_logit import Polr
 from bayesimpute.methods.gaussian.normal import Norm, Pmm
 from bayesimpute.methods.registry import register_method
+from bayesimpute.settings import settings
 
 __all__ = [
     "ClusterLevelNorm",
@@ -49,16 +51,10 @@ __all__ = [
     "varying_clusters",
 ]
 
-#: A variable counts as cluster-level when a row-level variable with its observed
-#: frequencies would look constant within every cluster with at most this probability.
-CHANCE_LEVEL = 1e-3
-
-_METHOD_BY_KIND = {
-    VariableKind.CONTINUOUS: "2lonly.pmm",
-    VariableKind.BINARY: "2lonly.logreg",
-    VariableKind.CATEGORICAL: "2lonly.polyreg",
-    VariableKind.ORDERED: "2lonly.polr",
-}
+#: The default of ``settings["cluster_level.chance_level"]``: a variable counts as
+#: cluster-level when a row-level variable with its observed frequencies would look
+#: constant within every cluster with at most this probability.
+CHANCE_LEVEL = settings.default("cluster_level.chance_level")
 
 
 def cluster_level_method(kind: VariableKind) -> str:
@@ -68,7 +64,7 @@ def cluster_level_method(kind: VariableKind) -> str:
     ``polr``): predictive mean matching for a continuous variable keeps its imputations on
     the observed cluster values (whole years of experience, an index's own values).
     """
-    return _METHOD_BY_KIND[kind]
+    return default_method_for(kind, Level.CLUSTER)
 
 
 def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
@@ -77,9 +73,10 @@ def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
     The observed values must agree within every cluster, and that agreement must be more
     than chance: a row-level variable whose most frequent observed value has share ``p``
     looks constant in a cluster with ``n`` observed rows with probability at most
-    ``p ** (n - 1)``. The product over the clusters must be below :data:`CHANCE_LEVEL`, so
-    a binary variable observed twice in each of a few clusters is not taken for a
-    cluster-level one, while a school's denomination observed on 19 pupils per school is.
+    ``p ** (n - 1)``. The product over the clusters must be below
+    ``bi.settings["cluster_level.chance_level"]`` (:data:`CHANCE_LEVEL`), so a binary
+    variable observed twice in each of a few clusters is not taken for a cluster-level one,
+    while a school's denomination observed on 19 pupils per school is.
     A column with a single observed value is not cluster-level (it is constant).
     """
     observed = values.notna().to_numpy()
@@ -100,7 +97,7 @@ def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
     if top_share >= 1.0:
         return False
     repeats = len(codes) - (groups.max() + 1)  # sum over clusters of (n_j - 1)
-    return bool(repeats * np.log(top_share) < np.log(CHANCE_LEVEL))
+    return bool(repeats * np.log(top_share) < np.log(settings["cluster_level.chance_level"]))
 
 
 #: observed rows that :func:`is_cluster_level` searches first for a cluster whose values differ

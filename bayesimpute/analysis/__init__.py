@@ -8,7 +8,7 @@ Modules, one concept each:
 * :mod:`.optimize`: BOBYQA (NLopt), as lme4's default optimiser;
 * :mod:`.lmm`: linear mixed models by profiled REML / ML (``lmer``);
 * :mod:`.glmm`: binomial and Poisson mixed models by Laplace (``glmer``);
-* :mod:`.inference`: Satterthwaite df (lmerTest) and variance-component standard errors;
+* :mod:`.variance_inference`: Satterthwaite df (lmerTest) and variance-component standard errors;
 * :mod:`.fit`: :class:`ModelFit`, :class:`AnalysisResults`, conversions of other fits;
 * :mod:`.core`: :func:`analyze`.
 
@@ -18,7 +18,7 @@ Nothing here imports :mod:`bayesimpute.pooling`; pooling imports from here.
 from bayesimpute.analysis.core import FAMILIES, analyze, fit_formula
 from bayesimpute.analysis.fit import AnalysisResults, ModelFit, as_model_fit
 from bayesimpute.analysis.formula import INTERCEPT, parse_formula
-from bayesimpute.analysis.inference import LOGISTIC_RESIDUAL_VARIANCE
+from bayesimpute.analysis.variance_inference import LOGISTIC_RESIDUAL_VARIANCE
 
 __all__ = ["analyze", "fit_formula", "AnalysisResults", "ModelFit", "as_model_fit", "INTERCEPT",
            "FAMILIES", "parse_formula", "LOGISTIC_RESIDUAL_VARIANCE"]

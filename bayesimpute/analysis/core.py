@@ -6,7 +6,7 @@ lme4's ``lmer`` (profiled REML by default, :mod:`.lmm`) or, with ``family="binom
 number of grouping factors, nested or crossed. Each fit becomes a :class:`~.fit.ModelFit` with
 what pooling needs: fixed effects and their covariance, per-term Satterthwaite df (linear
 models, lmerTest's), variance components per grouping factor with standard errors on their
-pooling scales (:mod:`.inference`), and whether the fit converged or is singular. A fit that
+pooling scales (:mod:`.variance_inference`), and whether the fit converged or is singular. A fit that
 did not converge or is singular says so in the fit, and ``analyze`` warns once for all of
 them. A formula without bars is an ordinary linear or generalised linear model (statsmodels).
 """
@@ -23,7 +23,7 @@ import pandas as pd
 from bayesimpute.analysis.fit import AnalysisResults, ModelFit, _from_generic, warn_problems
 from bayesimpute.analysis.formula import DesignMatrices, MixedFormula, build_design, parse_formula
 from bayesimpute.analysis.glmm import fit_glmm
-from bayesimpute.analysis.inference import (
+from bayesimpute.analysis.variance_inference import (
     component_inference,
     glmm_components,
     lmm_components,
@@ -168,7 +168,7 @@ def _gaussian_fit(design: DesignMatrices, reml: bool) -> ModelFit:
         variance_inference=inference, term_df=pd.Series(df, index=names),
         converged=fit.converged, is_singular=fit.is_singular, messages=fit.messages + messages,
         loglik=fit.loglik, criterion=fit.criterion, theta=fit.theta,
-        random_covariances=fit.random_covariances, n_levels=fit.n_levels, family="gaussian",
+        random_covariances=fit.random_covariances, n_groups=fit.n_groups, family="gaussian",
     )
 
 
@@ -183,7 +183,7 @@ def _generalized_fit(design: DesignMatrices, family: str) -> ModelFit:
         variance_components=natural_values(spec, fit.theta), nobs=fit.nobs, raw=fit,
         variance_inference=inference, converged=fit.converged, is_singular=fit.is_singular,
         messages=fit.messages + messages, loglik=fit.loglik, criterion=fit.criterion,
-        theta=fit.theta, random_covariances=fit.random_covariances, n_levels=fit.n_levels,
+        theta=fit.theta, random_covariances=fit.random_covariances, n_groups=fit.n_groups,
         family=family,
     )
 

@@ -68,7 +68,7 @@ class ModelFit:
         Relative covariance factor entries (lme4's ``getME(fit, "theta")``).
     random_covariances : dict
         Per grouping factor, the covariance matrix of its random effects (DataFrame).
-    n_levels : dict
+    n_groups : dict
         Number of levels per grouping factor.
     family : str
         ``"gaussian"``, ``"binomial"`` or ``"poisson"``.
@@ -90,7 +90,7 @@ class ModelFit:
     criterion: float | None = None
     theta: np.ndarray | None = None
     random_covariances: dict[str, pd.DataFrame] = field(default_factory=dict)
-    n_levels: dict[str, int] = field(default_factory=dict)
+    n_groups: dict[str, int] = field(default_factory=dict)
     family: str = "gaussian"
 
     @property
@@ -266,7 +266,7 @@ def _from_generic(result: Any) -> ModelFit:
 
 def _from_mixedlm(result: Any) -> ModelFit:
     """statsmodels MixedLM: its estimates, with this package's inference evaluated at them."""
-    from bayesimpute.analysis.inference import (
+    from bayesimpute.analysis.variance_inference import (
         component_inference,
         lmm_components,
         natural_values,
@@ -318,7 +318,7 @@ def _from_mixedlm(result: Any) -> ModelFit:
         nobs=nobs, raw=result, variance_inference=inference, term_df=term_df,
         converged=converged, is_singular=chol is None, messages=messages,
         loglik=float(result.llf) if np.isfinite(result.llf) else None,
-        n_levels={group: len(levels)},
+        n_groups={group: len(levels)},
     )
 
 

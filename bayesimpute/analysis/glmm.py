@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesimpute.analysis import _numdiff as numdiff
+from bayesimpute.analysis import numdiff
 from bayesimpute.analysis.formula import DesignMatrices
 from bayesimpute.analysis.lmm import BOUNDARY_TOL, SINGULAR_TOL, random_covariances
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
@@ -188,7 +188,7 @@ class GeneralizedMixedFit:
     """A GLMM fitted as lme4's ``glmer`` (Laplace).
 
     Attributes mirror :class:`~bayesimpute.analysis.lmm.LinearMixedFit`: ``params``, ``cov``,
-    ``theta``, ``loglik`` (Laplace log-likelihood, lme4's ``logLik``), ``nobs``, ``n_levels``,
+    ``theta``, ``loglik`` (Laplace log-likelihood, lme4's ``logLik``), ``nobs``, ``n_groups``,
     ``random_covariances`` (per grouping factor), ``converged``, ``is_singular``, ``messages``,
     plus ``family`` and ``theta_cov`` (covariance of theta, NaN where unavailable).
     """
@@ -199,7 +199,7 @@ class GeneralizedMixedFit:
     loglik: float
     family: str
     nobs: int
-    n_levels: dict[str, int]
+    n_groups: dict[str, int]
     random_covariances: dict[str, pd.DataFrame]
     converged: bool
     is_singular: bool
@@ -262,7 +262,7 @@ def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> G
         params=pd.Series(to_original @ beta_std, index=names),
         cov=pd.DataFrame(to_original @ cov_std @ to_original.T, index=names, columns=names),
         theta=theta, loglik=-0.5 * value, family=family, nobs=dev.n,
-        n_levels={t.group: t.n_levels for t in design.terms},
+        n_groups={t.group: t.n_groups for t in design.terms},
         random_covariances=random_covariances(design, dev.layout.factors(theta), 1.0),
         converged=converged, is_singular=singular,
         theta_cov=theta_cov, messages=messages,

@@ -130,7 +130,7 @@ class LinearMixedFit:
         Whether REML.
     nobs : int
         Rows used.
-    n_levels : dict
+    n_groups : dict
         Levels per grouping factor.
     random_covariances : dict
         Per grouping factor, the covariance matrix of its random effects (DataFrame; effects of
@@ -153,7 +153,7 @@ class LinearMixedFit:
     criterion: float
     reml: bool
     nobs: int
-    n_levels: dict[str, int]
+    n_groups: dict[str, int]
     random_covariances: dict[str, pd.DataFrame]
     converged: bool
     is_singular: bool
@@ -190,7 +190,7 @@ def _fit_lmm(design: DesignMatrices, *, reml: bool = True, maxeval: int = 20000)
         params=pd.Series(solution.beta, index=names),
         cov=pd.DataFrame(sigma2 * solution.rx_inverse, index=names, columns=names),
         theta=theta, sigma=math.sqrt(sigma2), loglik=-0.5 * criterion, criterion=criterion,
-        reml=reml, nobs=deviance.n, n_levels=_levels(design),
+        reml=reml, nobs=deviance.n, n_groups=_levels(design),
         random_covariances=random_covariances(design, deviance.layout.factors(theta), sigma2),
         converged=result.converged, is_singular=singular, messages=messages,
         n_evaluations=result.n_evaluations, deviance=deviance, lower=lower,
@@ -257,7 +257,7 @@ def _check_boundary(deviance: ProfiledDeviance, theta: np.ndarray,
 
 
 def _levels(design: DesignMatrices) -> dict[str, int]:
-    return {t.group: t.n_levels for t in design.terms}
+    return {t.group: t.n_groups for t in design.terms}
 
 
 def random_covariances(design: DesignMatrices, factors: list[np.ndarray],

@@ -6,9 +6,9 @@ lme4's ``lmer`` (profiled REML by default, :mod:`.lmm`) or, with ``family="binom
 number of grouping factors, nested or crossed. Each fit becomes a :class:`~.fit.ModelFit` with
 what pooling needs: fixed effects and their covariance, per-term Satterthwaite df (linear
 models, lmerTest's), variance components per grouping factor with standard errors on their
-pooling scales (:mod:`.variance_inference`), and whether the fit converged or is singular. A fit that
-did not converge or is singular says so in the fit, and ``analyze`` warns once for all of
-them. A formula without bars is an ordinary linear or generalised linear model (statsmodels).
+pooling scales (:mod:`.variance_inference`), and whether the fit converged or is singular. A
+fit that did not converge or is singular says so in the fit, and ``analyze`` warns once for
+all of them. A formula without bars is an ordinary linear or generalised linear model (statsmodels).
 """
 
 from __future__ import annotations
@@ -181,8 +181,9 @@ def _generalized_fit(design: DesignMatrices, family: str) -> ModelFit:
     inference = component_inference(spec, fit.theta, cov_theta)
     messages = _missing_se_messages(inference)
     return from_mixed_fit(
-        fit, dfcom=float(fit.nobs - len(fit.params)), variance_components=natural_values(spec, fit.theta),
-        variance_inference=inference, messages=fit.messages + messages,
+        fit, dfcom=float(fit.nobs - len(fit.params)),
+        variance_components=natural_values(spec, fit.theta), variance_inference=inference,
+        messages=fit.messages + messages,
     )
 
 

@@ -6,9 +6,14 @@ Modules, one concept each:
 * :mod:`.random_effects`: the relative covariance factor and the Cholesky of
   ``Lambda'Z'WZ Lambda + I`` (block, dense and sparse backends);
 * :mod:`.optimize`: BOBYQA (NLopt), as lme4's default optimiser;
+* :mod:`.mixed_core`: what ``lmer`` and ``glmer`` share (block elimination, lme4's boundary
+  and singularity checks, the reported variance structure, the fit record's common fields);
+* :mod:`.families`: the one table of analysis families (name, canonical link, Laplace or not);
 * :mod:`.lmm`: linear mixed models by profiled REML / ML (``lmer``);
 * :mod:`.glmm`: binomial and Poisson mixed models by Laplace (``glmer``);
-* :mod:`.variance_inference`: Satterthwaite df (lmerTest) and variance-component standard errors;
+* :mod:`.numdiff`: central-difference Hessians and Jacobians (numDeriv's Richardson steps);
+* :mod:`.variance_inference`: Satterthwaite df (lmerTest) and variance-component standard
+  errors;
 * :mod:`.fit`: :class:`ModelFit`, :class:`AnalysisResults`, conversions of other fits;
 * :mod:`.core`: :func:`analyze`.
 

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute import datasets
+from bayesimpute.analysis.families import FAMILIES
 from bayesimpute.defaults import find_default_method
 from bayesimpute.engine.spec import ROLE_NAMES, make_method, make_predictor_matrix
 from bayesimpute.methods import get_method
@@ -81,7 +82,6 @@ KEYS = {
     "analysis": {"formula", "family"},
 }
 DEFAULTS = {"make_method": make_method, "find_default_method": find_default_method}
-FAMILIES = ("gaussian", "binomial")
 
 
 class ModelFileError(ValueError):

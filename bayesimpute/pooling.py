@@ -413,7 +413,7 @@ def pool_variance_components(fits: Sequence[Any], conf_level: float = 0.95) -> p
     ``testEstimates(extra.pars = TRUE)``). The interval applies Rubin's rules on a scale where
     the sampling distribution is closer to normal: log for variances, Fisher z for
     correlations, logit for the ICC, identity for covariances; with the per-fit standard errors
-    on that scale (``ModelFit.variance_inference``; see :mod:`bayesimpute.analysis.inference`)
+    on that scale (``ModelFit.variance_inference``; see :mod:`bayesimpute.analysis.variance_inference`)
     and Barnard-Rubin df with infinite complete-data df. The bounds are then back-transformed.
     Fixed quantities (the logistic residual variance pi^2/3) get a zero-width interval.
 

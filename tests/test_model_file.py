@@ -89,7 +89,7 @@ def test_defaults_fill_the_methods_not_listed(tmp_path, csv):
     ("", "[imputation]\niterations = 3", r"\[imputation\] unknown key\(s\) \['iterations'\]"),
     ("", '[analysis]\nformula = "y ~ 1"\nfamliy = "gaussian"',
      r"\[analysis\] unknown key\(s\) \['famliy'\]"),
-    ("", '[analysis]\nformula = "y ~ 1"\nfamily = "poisson"', r"family = 'poisson'; use one"),
+    ("", '[analysis]\nformula = "y ~ 1"\nfamily = "gamma"', r"family = 'gamma'; use one"),
     ('dataset = "popmis"', "", r"needs exactly one of dataset .* got \['dataset', 'path'\]"),
     ('categorical = ["dem"]', "", r"categorical / ordered names column\(s\) not in the data: "
                                   r"\['dem'\]"),

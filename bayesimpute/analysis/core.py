@@ -6,9 +6,9 @@ lme4's ``lmer`` (profiled REML by default, :mod:`.lmm`) or, with ``family="binom
 number of grouping factors, nested or crossed. Each fit becomes a :class:`~.fit.ModelFit` with
 what pooling needs: fixed effects and their covariance, per-term Satterthwaite df (linear
 models, lmerTest's), variance components per grouping factor with standard errors on their
-pooling scales (:mod:`.inference`), and whether the fit converged or is singular. A fit that
-did not converge or is singular says so in the fit, and ``analyze`` warns once for all of
-them. A formula without bars is an ordinary linear or generalised linear model (statsmodels).
+pooling scales (:mod:`.variance_inference`), and whether the fit converged or is singular. A
+fit that did not converge or is singular says so in the fit, and ``analyze`` warns once for
+all of them. A formula without bars is an ordinary linear or generalised linear model (statsmodels).
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.analysis.fit import AnalysisResults, ModelFit, _from_generic, warn_problems
+from bayesimpute.analysis.families import FAMILIES, check_family
+from bayesimpute.analysis.fit import (
+    AnalysisResults,
+    ModelFit,
+    _from_generic,
+    from_mixed_fit,
+    warn_problems,
+)
 from bayesimpute.analysis.formula import DesignMatrices, MixedFormula, build_design, parse_formula
 from bayesimpute.analysis.glmm import fit_glmm
-from bayesimpute.analysis.inference import (
+from bayesimpute.analysis.variance_inference import (
     component_inference,
     glmm_components,
     lmm_components,
@@ -32,11 +39,9 @@ from bayesimpute.analysis.inference import (
 )
 from bayesimpute.analysis.lmm import fit_lmm
 from bayesimpute.analysis.optimize import one_blas_thread
-from bayesimpute.validation import check_one_of
 
 __all__ = ["analyze", "fit_formula", "FAMILIES"]
 
-FAMILIES = ("gaussian", "binomial", "poisson")
 
 
 def analyze(
@@ -82,7 +87,7 @@ def analyze(
     """
     frames = _as_frames(datasets)
     if isinstance(model, str):
-        check_one_of(family, FAMILIES, name="family")
+        check_family(family)
         parsed = parse_formula(model)
         for frame in frames:
             parsed.variables(list(frame.columns))  # every name checked before any fit
@@ -162,13 +167,10 @@ def _gaussian_fit(design: DesignMatrices, reml: bool) -> ModelFit:
     inference = component_inference(spec, varpar, cov_var)
     messages += _missing_se_messages(inference)
     names = list(fit.params.index)
-    return ModelFit(
-        params=fit.params, cov=fit.cov, dfcom=float(fit.nobs - len(names)),
-        variance_components=natural_values(spec, varpar), nobs=fit.nobs, raw=fit,
+    return from_mixed_fit(
+        fit, dfcom=float(fit.nobs - len(names)), variance_components=natural_values(spec, varpar),
         variance_inference=inference, term_df=pd.Series(df, index=names),
-        converged=fit.converged, is_singular=fit.is_singular, messages=fit.messages + messages,
-        loglik=fit.loglik, criterion=fit.criterion, theta=fit.theta,
-        random_covariances=fit.random_covariances, n_levels=fit.n_levels, family="gaussian",
+        messages=fit.messages + messages, family="gaussian",
     )
 
 
@@ -178,13 +180,10 @@ def _generalized_fit(design: DesignMatrices, family: str) -> ModelFit:
     cov_theta = fit.theta_cov if np.all(np.isfinite(fit.theta_cov)) else None
     inference = component_inference(spec, fit.theta, cov_theta)
     messages = _missing_se_messages(inference)
-    return ModelFit(
-        params=fit.params, cov=fit.cov, dfcom=float(fit.nobs - len(fit.params)),
-        variance_components=natural_values(spec, fit.theta), nobs=fit.nobs, raw=fit,
-        variance_inference=inference, converged=fit.converged, is_singular=fit.is_singular,
-        messages=fit.messages + messages, loglik=fit.loglik, criterion=fit.criterion,
-        theta=fit.theta, random_covariances=fit.random_covariances, n_levels=fit.n_levels,
-        family=family,
+    return from_mixed_fit(
+        fit, dfcom=float(fit.nobs - len(fit.params)),
+        variance_components=natural_values(spec, fit.theta), variance_inference=inference,
+        messages=fit.messages + messages,
     )
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayesimpute.analysis.formula import INTERCEPT, DesignMatrices, RandomTermDesign
+from bayesimpute.analysis.mixed_core import MixedFit, group_counts
 
-__all__ = ["ModelFit", "AnalysisResults", "as_model_fit"]
+__all__ = ["ModelFit", "AnalysisResults", "as_model_fit", "from_mixed_fit"]
 
 
 @dataclass
@@ -68,8 +69,8 @@ class ModelFit:
         Relative covariance factor entries (lme4's ``getME(fit, "theta")``).
     random_covariances : dict
         Per grouping factor, the covariance matrix of its random effects (DataFrame).
-    n_levels : dict
-        Number of levels per grouping factor.
+    n_groups : dict
+        Per grouping factor, its number of groups (lme4's ``ngrps``).
     family : str
         ``"gaussian"``, ``"binomial"`` or ``"poisson"``.
     """
@@ -90,7 +91,7 @@ class ModelFit:
     criterion: float | None = None
     theta: np.ndarray | None = None
     random_covariances: dict[str, pd.DataFrame] = field(default_factory=dict)
-    n_levels: dict[str, int] = field(default_factory=dict)
+    n_groups: dict[str, int] = field(default_factory=dict)
     family: str = "gaussian"
 
     @property
@@ -223,6 +224,44 @@ def as_model_fit(fit: Any) -> ModelFit:
     )
 
 
+def from_mixed_fit(fit: MixedFit, **analysis: Any) -> ModelFit:
+    """The :class:`ModelFit` of a mixed-model fit record, its shared fields taken over by name.
+
+    Every field of :class:`ModelFit` that the record also has (``params``, ``cov``, ``theta``,
+    ``loglik``, ``criterion``, ``nobs``, ``n_groups``, ``random_covariances``, ``converged``,
+    ``is_singular``, ``messages``, ``family``) comes from it, unless given in ``analysis``,
+    which also supplies what the analysis adds (``dfcom``, ``variance_components``...).
+
+    Parameters
+    ----------
+    fit : MixedFit
+        A :class:`~bayesimpute.analysis.lmm.LinearMixedFit` or
+        :class:`~bayesimpute.analysis.glmm.GeneralizedMixedFit`; kept as ``raw``.
+    **analysis
+        Further :class:`ModelFit` fields, and any that override the record's.
+
+    Returns
+    -------
+    ModelFit
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from bayesimpute.analysis.fit import from_mixed_fit
+    >>> from bayesimpute.analysis.mixed_core import MixedFit, group_counts
+    >>> record = MixedFit(params=pd.Series([1.0], index=["Intercept"]),
+    ...                   cov=pd.DataFrame([[0.1]], index=["Intercept"], columns=["Intercept"]),
+    ...                   theta=np.array([0.5]), loglik=-10.0, nobs=20, n_groups={"g": 4},
+    ...                   random_covariances={}, converged=True, is_singular=False)
+    >>> fit = from_mixed_fit(record, dfcom=19.0)
+    >>> fit.criterion, fit.n_groups, fit.raw is record
+    (20.0, {'g': 4}, True)
+    """
+    shared = {f.name: getattr(fit, f.name) for f in fields(ModelFit)
+              if f.name not in analysis and hasattr(fit, f.name)}
+    return ModelFit(**shared, raw=fit, **analysis)
+
+
 def _from_pair(estimates: Any, covariance: Any) -> ModelFit:
     est = np.asarray(estimates, dtype=float).ravel()
     if isinstance(estimates, pd.Series):
@@ -266,7 +305,7 @@ def _from_generic(result: Any) -> ModelFit:
 
 def _from_mixedlm(result: Any) -> ModelFit:
     """statsmodels MixedLM: its estimates, with this package's inference evaluated at them."""
-    from bayesimpute.analysis.inference import (
+    from bayesimpute.analysis.variance_inference import (
         component_inference,
         lmm_components,
         natural_values,
@@ -318,7 +357,7 @@ def _from_mixedlm(result: Any) -> ModelFit:
         nobs=nobs, raw=result, variance_inference=inference, term_df=term_df,
         converged=converged, is_singular=chol is None, messages=messages,
         loglik=float(result.llf) if np.isfinite(result.llf) else None,
-        n_levels={group: len(levels)},
+        n_groups=group_counts([term]),
     )
 
 

@@ -270,7 +270,7 @@ class RandomTermDesign:
     matrix: np.ndarray
 
     @property
-    def n_levels(self) -> int:
+    def n_groups(self) -> int:
         return len(self.levels)
 
 
@@ -338,7 +338,7 @@ def _lme4_order(terms: list[RandomTermDesign]) -> list[RandomTermDesign]:
     """lme4's mkReTrms order: when some term has more levels than the one before it, all terms
     are sorted by decreasing number of levels (``rev(order(nl))``), so that theta is laid out
     as lme4's ``getME(fit, "theta")``."""
-    levels = [t.n_levels for t in terms]
+    levels = [t.n_groups for t in terms]
     if not any(b > a for a, b in zip(levels, levels[1:])):
         return terms
     ascending = sorted(range(len(terms)), key=lambda i: levels[i])  # stable, as R's order()

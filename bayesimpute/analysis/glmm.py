@@ -25,16 +25,21 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayesimpute.analysis import _numdiff as numdiff
+from bayesimpute.analysis import numdiff
+from bayesimpute.analysis.families import LAPLACE_FAMILIES, check_family
 from bayesimpute.analysis.formula import DesignMatrices
-from bayesimpute.analysis.lmm import BOUNDARY_TOL, SINGULAR_TOL, random_covariances
+from bayesimpute.analysis.mixed_core import (
+    SINGULAR_MESSAGE,
+    MixedFit,
+    group_counts,
+    is_singular,
+    random_covariances,
+    settle_boundary,
+)
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
 from bayesimpute.analysis.random_effects import make_backend
-from bayesimpute.validation import check_one_of
 
-__all__ = ["GeneralizedMixedFit", "fit_glmm", "FAMILIES"]
-
-FAMILIES = ("binomial", "poisson")
+__all__ = ["GeneralizedMixedFit", "fit_glmm"]
 
 
 class _Family:
@@ -184,35 +189,26 @@ class LaplaceDeviance:
                 - c.T @ factor.solve(lzv)[:, 0])
 
 
-@dataclass
-class GeneralizedMixedFit:
+@dataclass(kw_only=True)
+class GeneralizedMixedFit(MixedFit):
     """A GLMM fitted as lme4's ``glmer`` (Laplace).
 
-    Attributes mirror :class:`~bayesimpute.analysis.lmm.LinearMixedFit`: ``params``, ``cov``,
-    ``theta``, ``loglik`` (Laplace log-likelihood, lme4's ``logLik``), ``nobs``, ``n_levels``,
-    ``random_covariances`` (per grouping factor), ``converged``, ``is_singular``, ``messages``,
-    plus ``family`` and ``theta_cov`` (covariance of theta, NaN where unavailable).
+    The fields of :class:`~bayesimpute.analysis.mixed_core.MixedFit` (``loglik`` the Laplace
+    log-likelihood, lme4's ``logLik``; ``random_covariances`` on the link scale), and:
+
+    Attributes
+    ----------
+    family : str
+        ``"binomial"`` or ``"poisson"``.
+    theta_cov : numpy.ndarray
+        Covariance of theta from the Hessian of the deviance, NaN where unavailable.
+    layout : ThetaLayout
+        Where each term's entries sit in theta.
     """
 
-    params: pd.Series
-    cov: pd.DataFrame
-    theta: np.ndarray
-    loglik: float
     family: str
-    nobs: int
-    n_levels: dict[str, int]
-    random_covariances: dict[str, pd.DataFrame]
-    converged: bool
-    is_singular: bool
     theta_cov: np.ndarray
-    messages: list[str] = field(default_factory=list)
-    n_evaluations: int = 0
     layout: object = field(default=None, repr=False)
-    lower: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def criterion(self) -> float:
-        return -2.0 * self.loglik
 
 
 def fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> GeneralizedMixedFit:
@@ -222,7 +218,7 @@ def fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> Ge
 
 
 def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> GeneralizedMixedFit:
-    check_one_of(family, FAMILIES, name="family")
+    check_family(family, LAPLACE_FAMILIES)
     dev = LaplaceDeviance(design, family)
     k = dev.layout.n_theta
     lower = dev.layout.lower_bounds()
@@ -244,7 +240,7 @@ def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> G
     step = np.concatenate([np.maximum(0.1 * np.abs(first.x), 0.05), np.full(dev.p, 0.05)])
     second = minimize_bobyqa(dev, start, bounds, step=step, maxeval=maxeval, xtol_abs=1e-8,
                              ftol_abs=1e-10)
-    params, messages = _check_boundary(dev, second.x, lower)
+    params, messages = settle_boundary(dev, second.x, lower)
     messages = first.messages + second.messages + messages
     value = dev(params)
     theta, beta_std = params[:k], params[k:]
@@ -254,15 +250,14 @@ def _fit_glmm(design: DesignMatrices, family: str, *, maxeval: int = 20000) -> G
     converged = first.converged and second.converged and not hessian_messages
     to_original = dev.forward.T
     names = list(design.fixed.columns)
-    singular = bool(np.any(theta[lower == 0.0] < SINGULAR_TOL))
+    singular = is_singular(theta, lower)
     if singular:
-        messages.append("boundary (singular) fit: a random-effect variance is (near) zero or a "
-                        "correlation is +-1")
+        messages.append(SINGULAR_MESSAGE)
     return GeneralizedMixedFit(
         params=pd.Series(to_original @ beta_std, index=names),
         cov=pd.DataFrame(to_original @ cov_std @ to_original.T, index=names, columns=names),
         theta=theta, loglik=-0.5 * value, family=family, nobs=dev.n,
-        n_levels={t.group: t.n_levels for t in design.terms},
+        n_groups=group_counts(design.terms),
         random_covariances=random_covariances(design, dev.layout.factors(theta), 1.0),
         converged=converged, is_singular=singular,
         theta_cov=theta_cov, messages=messages,
@@ -283,20 +278,6 @@ def _glm_start(dev: LaplaceDeviance) -> np.ndarray:
         if np.max(np.abs(step)) < 1e-10:
             break
     return beta
-
-
-def _check_boundary(dev: LaplaceDeviance, params: np.ndarray,
-                    lower: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    params = params.copy()
-    messages = []
-    for i in np.flatnonzero((lower == 0.0) & (params[: len(lower)] > 0.0)
-                            & (params[: len(lower)] < BOUNDARY_TOL)):
-        trial = params.copy()
-        trial[i] = 0.0
-        if dev(trial) <= dev(params):
-            params = trial
-            messages.append(f"theta[{i}] set to its boundary 0")
-    return params, messages
 
 
 def _covariances(dev: LaplaceDeviance, params: np.ndarray):

@@ -30,16 +30,20 @@ import numpy as np
 import pandas as pd
 
 from bayesimpute.analysis.formula import DesignMatrices
+from bayesimpute.analysis.mixed_core import (
+    SINGULAR_MESSAGE,
+    SINGULAR_TOL,
+    MixedFit,
+    group_counts,
+    is_singular,
+    random_covariances,
+    schur_complement,
+    settle_boundary,
+)
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
 from bayesimpute.analysis.random_effects import make_backend
 
 __all__ = ["LinearMixedFit", "ProfiledDeviance", "fit_lmm"]
-
-#: lme4's boundary.tol: a bounded theta this close to its bound is tried at the bound
-BOUNDARY_TOL = 1e-5
-#: lme4's isSingular tolerance
-SINGULAR_TOL = 1e-4
-
 
 @dataclass
 class PlsSolution:
@@ -70,7 +74,7 @@ class ProfiledDeviance:
     def solve(self, theta: np.ndarray) -> PlsSolution:
         factor = self.backend.factor(theta, self._gram)
         lzt = self.backend.lam_t(theta, self._zt_xy)  # Lambda' Z' [X y]
-        cross = self._xy_xy - factor.quad(lzt)
+        cross = schur_complement(self._xy_xy, factor, lzt)
         p = self.p
         rxtrx, rxty, yty = cross[:p, :p], cross[:p, p], cross[p, p]
         chol = np.linalg.cholesky(rxtrx)
@@ -108,59 +112,27 @@ class ProfiledDeviance:
         return sigma**2 * self.solve(np.asarray(theta, dtype=float)).rx_inverse
 
 
-@dataclass
-class LinearMixedFit:
+@dataclass(kw_only=True)
+class LinearMixedFit(MixedFit):
     """A linear mixed model fitted as lme4's ``lmer``.
+
+    The fields of :class:`~bayesimpute.analysis.mixed_core.MixedFit` (``cov`` is
+    ``sigma^2 (R_X'R_X)^-1``, ``loglik`` the (RE)ML log-likelihood and ``criterion`` the REML
+    criterion or deviance), and:
 
     Attributes
     ----------
-    params : pandas.Series
-        Fixed effects.
-    cov : pandas.DataFrame
-        Their covariance ``sigma^2 (R_X'R_X)^-1`` (lme4's ``vcov``).
-    theta : numpy.ndarray
-        Relative covariance factor entries (lme4's ``getME(fit, "theta")``).
     sigma : float
         Residual standard deviation.
-    loglik : float
-        (RE)ML log-likelihood (lme4's ``logLik``).
-    criterion : float
-        REML criterion or deviance, ``-2 loglik``.
     reml : bool
         Whether REML.
-    nobs : int
-        Rows used.
-    n_levels : dict
-        Levels per grouping factor.
-    random_covariances : dict
-        Per grouping factor, the covariance matrix of its random effects (DataFrame; effects of
-        separate bars on the same factor are uncorrelated, zero off the blocks).
-    converged : bool
-        Whether the optimiser met its tolerance (see ``messages``).
-    is_singular : bool
-        Some variance parameter on (within 1e-4 of) its boundary, as lme4's ``isSingular``.
-    messages : list of str
-        What went wrong or was adjusted (non-convergence, boundary estimates).
-    n_evaluations : int
-        Criterion evaluations used by the optimiser.
+    deviance : ProfiledDeviance
+        The criterion, kept for the inference on the variance parameters.
     """
 
-    params: pd.Series
-    cov: pd.DataFrame
-    theta: np.ndarray
     sigma: float
-    loglik: float
-    criterion: float
     reml: bool
-    nobs: int
-    n_levels: dict[str, int]
-    random_covariances: dict[str, pd.DataFrame]
-    converged: bool
-    is_singular: bool
-    messages: list[str] = field(default_factory=list)
-    n_evaluations: int = 0
     deviance: ProfiledDeviance | None = field(default=None, repr=False)
-    lower: np.ndarray | None = field(default=None, repr=False)
 
 
 def fit_lmm(design: DesignMatrices, *, reml: bool = True, maxeval: int = 20000) -> LinearMixedFit:
@@ -174,23 +146,22 @@ def _fit_lmm(design: DesignMatrices, *, reml: bool = True, maxeval: int = 20000)
     deviance = ProfiledDeviance(design, reml=reml)
     lower = deviance.layout.lower_bounds()
     result = minimize_bobyqa(deviance, deviance.layout.start(), lower, maxeval=maxeval)
-    if np.any(result.x[lower == 0.0] < SINGULAR_TOL):
+    if is_singular(result.x, lower):
         result = _restart_singular(deviance, result, lower, maxeval)
-    theta, messages = _check_boundary(deviance, result.x, lower)
+    theta, messages = settle_boundary(deviance, result.x, lower)
     messages = result.messages + messages
     solution = deviance.solve(theta)
     sigma2 = deviance.sigma2(solution)
     criterion = deviance(theta)
     names = list(design.fixed.columns)
-    singular = bool(np.any(theta[lower == 0.0] < SINGULAR_TOL))
+    singular = is_singular(theta, lower)
     if singular:
-        messages.append("boundary (singular) fit: a random-effect variance is (near) zero or a "
-                        "correlation is +-1")
+        messages.append(SINGULAR_MESSAGE)
     return LinearMixedFit(
         params=pd.Series(solution.beta, index=names),
         cov=pd.DataFrame(sigma2 * solution.rx_inverse, index=names, columns=names),
-        theta=theta, sigma=math.sqrt(sigma2), loglik=-0.5 * criterion, criterion=criterion,
-        reml=reml, nobs=deviance.n, n_levels=_levels(design),
+        theta=theta, sigma=math.sqrt(sigma2), loglik=-0.5 * criterion,
+        reml=reml, nobs=deviance.n, n_groups=group_counts(design.terms),
         random_covariances=random_covariances(design, deviance.layout.factors(theta), sigma2),
         converged=result.converged, is_singular=singular, messages=messages,
         n_evaluations=result.n_evaluations, deviance=deviance, lower=lower,
@@ -239,40 +210,3 @@ def _check_fixed_rank(design: DesignMatrices) -> None:
             f"the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]}); "
             f"collinear columns among {redundant}"
         )
-
-
-def _check_boundary(deviance: ProfiledDeviance, theta: np.ndarray,
-                    lower: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """lme4's check.boundary: try near-bound entries at the bound, keep what is no worse."""
-    theta = theta.copy()
-    near = np.flatnonzero((lower == 0.0) & (theta > 0.0) & (theta < BOUNDARY_TOL))
-    messages = []
-    for i in near:
-        trial = theta.copy()
-        trial[i] = 0.0
-        if deviance(trial) <= deviance(theta):
-            theta = trial
-            messages.append(f"theta[{i}] set to its boundary 0")
-    return theta, messages
-
-
-def _levels(design: DesignMatrices) -> dict[str, int]:
-    return {t.group: t.n_levels for t in design.terms}
-
-
-def random_covariances(design: DesignMatrices, factors: list[np.ndarray],
-                       scale: float) -> dict[str, pd.DataFrame]:
-    """Per grouping factor, ``scale * T T'`` of its terms, block diagonal across bars."""
-    out: dict[str, pd.DataFrame] = {}
-    for term, t in zip(design.terms, factors):
-        block = pd.DataFrame(scale * t @ t.T, index=term.effects, columns=term.effects)
-        if term.group in out:
-            merged = out[term.group]
-            names = list(merged.index) + term.effects
-            full = pd.DataFrame(0.0, index=names, columns=names)
-            full.loc[merged.index, merged.columns] = merged
-            full.loc[block.index, block.columns] = block
-            out[term.group] = full
-        else:
-            out[term.group] = block
-    return out

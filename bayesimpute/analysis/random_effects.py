@@ -111,14 +111,14 @@ class BlockBackend:
     def __init__(self, terms: list[RandomTermDesign]):
         self.layout = ThetaLayout([t.matrix.shape[1] for t in terms])
         self.codes = terms[0].codes
-        self.n_levels = terms[0].n_levels
+        self.n_groups = terms[0].n_groups
         self.rows = np.hstack([t.matrix for t in terms])  # (n, P)
         self.P = self.rows.shape[1]
-        self.q = self.n_levels * self.P
+        self.q = self.n_groups * self.P
         n = len(self.codes)
         # Sums over the rows of each level as one sparse product.
         self._sum = sp.csr_matrix((np.ones(n), (self.codes, np.arange(n))),
-                                  shape=(self.n_levels, n))
+                                  shape=(self.n_groups, n))
 
     def block_factor(self, theta: np.ndarray) -> np.ndarray:
         """The P x P block T (block diagonal over the terms)."""
@@ -134,7 +134,7 @@ class BlockBackend:
         """Z' W Z as (levels, P, P)."""
         z = self.rows if weights is None else self.rows * weights[:, None]
         outer = (z[:, :, None] * self.rows[:, None, :]).reshape(len(z), -1)
-        return np.asarray(self._sum @ outer).reshape(self.n_levels, self.P, self.P)
+        return np.asarray(self._sum @ outer).reshape(self.n_groups, self.P, self.P)
 
     def zt(self, matrix: np.ndarray) -> np.ndarray:
         """Z' M for M (n, k), as (q, k)."""
@@ -146,12 +146,12 @@ class BlockBackend:
         """Lambda' v for v (q, k)."""
         t = self.block_factor(theta)
         k = vectors.shape[1]
-        return _times_transpose(t, vectors.reshape(self.n_levels, self.P, k)).reshape(self.q, k)
+        return _times_transpose(t, vectors.reshape(self.n_groups, self.P, k)).reshape(self.q, k)
 
     def z_lam(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Z Lambda u for u (q,): the random part of the linear predictor."""
         t = self.block_factor(theta)
-        b = u.reshape(self.n_levels, self.P) @ t.T
+        b = u.reshape(self.n_groups, self.P) @ t.T
         return np.einsum("np,np->n", self.rows, b[self.codes])
 
     has_leverages = True
@@ -166,7 +166,7 @@ class BlockBackend:
     def factor(self, theta: np.ndarray, gram: np.ndarray) -> _Factor:
         t = self.block_factor(theta)
         a = np.matmul(t.T, np.matmul(gram, t)) + np.eye(self.P)
-        return _BlockFactor(a, self.n_levels, self.P)
+        return _BlockFactor(a, self.n_groups, self.P)
 
 
 class _BlockFactor(_Factor):
@@ -177,19 +177,19 @@ class _BlockFactor(_Factor):
     cost more per level than the arithmetic they do.
     """
 
-    def __init__(self, a: np.ndarray, n_levels: int, P: int):
-        self.n_levels, self.P = n_levels, P
+    def __init__(self, a: np.ndarray, n_groups: int, P: int):
+        self.n_groups, self.P = n_groups, P
         self.chol = _batched_cholesky(a)
         self.logdet = 2.0 * float(np.log(np.diagonal(self.chol, axis1=1, axis2=2)).sum())
 
     def half_solve(self, rhs: np.ndarray) -> np.ndarray:
         """L^-1 rhs (levels stacked): rhs' A^-1 rhs = (L^-1 rhs)' (L^-1 rhs)."""
         k = rhs.shape[1]
-        return _forward(self.chol, rhs.reshape(self.n_levels, self.P, k)).reshape(-1, k)
+        return _forward(self.chol, rhs.reshape(self.n_groups, self.P, k)).reshape(-1, k)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         k = rhs.shape[1]
-        half = _forward(self.chol, rhs.reshape(self.n_levels, self.P, k))
+        half = _forward(self.chol, rhs.reshape(self.n_groups, self.P, k))
         return _backward(self.chol, half).reshape(-1, k)
 
 
@@ -257,10 +257,10 @@ class DenseBackend:
         columns, values = [], []
         for term in terms:
             p = term.matrix.shape[1]
-            self._blocks.append((start, term.n_levels, p))
+            self._blocks.append((start, term.n_groups, p))
             columns.append(start + term.codes[:, None] * p + np.arange(p)[None, :])
             values.append(term.matrix)
-            start += term.n_levels * p
+            start += term.n_groups * p
         # Z'WZ as one bincount: every row adds w_i z_ia z_ib at (column a, column b).
         cols, vals = np.hstack(columns), np.hstack(values)  # (n, r): r effects per row
         self._gram_index = (cols[:, :, None] * self.q + cols[:, None, :]).reshape(len(cols), -1)
@@ -339,11 +339,11 @@ class SparseBackend:
             columns = offset + term.codes[:, None] * p + np.arange(p)[None, :]
             blocks.append((term.matrix.ravel(), np.repeat(np.arange(n), p), columns.ravel()))
             rows, cols = self.layout.lower_triangle(p)
-            level_offsets = offset + np.arange(term.n_levels)[:, None] * p
+            level_offsets = offset + np.arange(term.n_groups)[:, None] * p
             lam_rows.append((level_offsets + rows[None, :]).ravel())
             lam_cols.append((level_offsets + cols[None, :]).ravel())
-            lam_index.append(np.tile(theta_offset + np.arange(len(rows)), term.n_levels))
-            offset += term.n_levels * p
+            lam_index.append(np.tile(theta_offset + np.arange(len(rows)), term.n_groups))
+            offset += term.n_groups * p
         self.q = offset
         data = np.concatenate([b[0] for b in blocks])
         rows = np.concatenate([b[1] for b in blocks])
@@ -401,6 +401,6 @@ def make_backend(terms: list[RandomTermDesign]) -> BlockBackend | DenseBackend |
     ``DENSE_MAX`` random effects, sparse beyond."""
     if len({t.group for t in terms}) == 1:
         return BlockBackend(terms)
-    if sum(t.n_levels * t.matrix.shape[1] for t in terms) <= DENSE_MAX:
+    if sum(t.n_groups * t.matrix.shape[1] for t in terms) <= DENSE_MAX:
         return DenseBackend(terms)
     return SparseBackend(terms)

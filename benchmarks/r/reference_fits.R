@@ -113,7 +113,7 @@ for (spec in models) {
                 else deviance(fit),
     sigma = sigma(fit), is_singular = isSingular(fit),
     theta = paste(format(getME(fit, "theta"), digits = 15), collapse = " "),
-    loglik_default = as.numeric(logLik(default)), n_levels = levels_text)
+    loglik_default = as.numeric(logLik(default)), n_groups = levels_text)
   cat(sprintf("%-20s logLik %.4f  singular %s\n", spec$id, as.numeric(logLik(fit)),
               isSingular(fit)))
 }

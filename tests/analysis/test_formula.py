@@ -54,7 +54,7 @@ def test_formulaic_terms_and_patsy_names(frame):
     ]
     np.testing.assert_allclose(design.fixed["I(x ** 2)"], frame["x"] ** 2)
     term = design.terms[0]
-    assert term.effects == ["Intercept", "x"] and term.n_levels == 3
+    assert term.effects == ["Intercept", "x"] and term.n_groups == 3
 
 
 def test_reference_level_and_polynomials(frame):
@@ -67,7 +67,7 @@ def test_reference_level_and_polynomials(frame):
 def test_interaction_grouping_factor_has_one_level_per_combination(frame):
     design = build_design(parse_formula("y ~ 1 + (1 | school:klass)"), frame)
     assert design.terms[0].group == "school:klass"
-    assert design.terms[0].n_levels == 6
+    assert design.terms[0].n_groups == 6
 
 
 def test_terms_ordered_as_lme4_when_a_later_factor_has_more_levels(frame):

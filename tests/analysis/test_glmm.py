@@ -115,7 +115,7 @@ def test_exact_beta_gradient_and_the_hessian_built_on_it(model):
     """The beta gradient (implicit differentiation of the modes) against central differences
     of the deviance, and the semi-analytic Hessian against the all-numerical one, away from
     the optimum (theta x 1.1, beta + 0.05)."""
-    from bayesimpute.analysis import _numdiff as numdiff
+    from bayesimpute.analysis import numdiff
 
     data, formula, family, _ = ref.spec(model)
     design = build_design(parse_formula(formula), data)

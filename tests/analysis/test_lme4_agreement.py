@@ -84,8 +84,8 @@ def test_loglik_singularity_and_levels(fitted, model):
     assert fit.loglik == pytest.approx(row["loglik"], abs=10 * tol)
     assert fit.is_singular == bool(row["is_singular"])
     assert fit.nobs == row["nobs"]
-    levels = dict(item.split("=") for item in row["n_levels"].split(";"))
-    assert {g: str(n) for g, n in fit.n_levels.items()} == levels
+    levels = dict(item.split("=") for item in row["n_groups"].split(";"))
+    assert {g: str(n) for g, n in fit.n_groups.items()} == levels
     assert fit.converged
     singular_warnings = [w for w in fitted.warnings(model) if "singular" in w]
     assert bool(singular_warnings) == fit.is_singular  # one aggregated warning, only then

@@ -50,12 +50,33 @@ def hessian(
 
     Parameters
     ----------
+    func : callable
+        A smooth scalar function of a vector.
+    x : numpy.ndarray
+        Where to differentiate.
     step : float
         Step size; with ``relative=True`` it is scaled by ``max(floor, |x_i|)`` per coordinate.
     coordinates : sequence of int, optional
         Differentiate in these coordinates only (the others held at ``x``); default all.
+    relative : bool
+        Scale the step by the size of each coordinate.
     richardson : bool
         Extrapolate from steps h and h/2 (error O(h^4) instead of O(h^2)).
+    floor : float
+        With ``relative``, the smallest coordinate size a step is scaled by.
+
+    Returns
+    -------
+    numpy.ndarray
+        (k, k), k the number of ``coordinates``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesimpute.analysis.numdiff import hessian
+    >>> np.round(hessian(lambda v: v[0] ** 2 * v[1], np.array([1.0, 2.0])), 6)
+    array([[4., 2.],
+           [2., 0.]])
     """
     x = np.asarray(x, dtype=float)
     free = np.arange(x.size) if coordinates is None else np.asarray(coordinates, dtype=int)
@@ -71,7 +92,32 @@ def jacobian(
     func: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-6,
     *, richardson: bool = False,
 ) -> np.ndarray:
-    """Central-difference Jacobian, one column per coordinate of ``x``."""
+    """Central-difference Jacobian, one column per coordinate of ``x``.
+
+    Parameters
+    ----------
+    func : callable
+        A smooth function from a vector to a vector.
+    x : numpy.ndarray
+        Where to differentiate.
+    step : float
+        Step size, the same for every coordinate.
+    richardson : bool
+        Extrapolate from steps h and h/2.
+
+    Returns
+    -------
+    numpy.ndarray
+        (size of ``func(x)``, size of ``x``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesimpute.analysis.numdiff import jacobian
+    >>> np.round(jacobian(lambda v: np.array([v[0] * v[1], v[1]]), np.array([3.0, 2.0])), 6)
+    array([[2., 3.],
+           [0., 1.]])
+    """
     x = np.asarray(x, dtype=float)
 
     def central(h: float) -> np.ndarray:

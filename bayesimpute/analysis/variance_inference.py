@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bayesimpute.analysis import _numdiff as numdiff
+from bayesimpute.analysis import numdiff
 from bayesimpute.analysis.formula import INTERCEPT
 
 __all__ = ["LOGISTIC_RESIDUAL_VARIANCE", "ComponentSpec", "satterthwaite",

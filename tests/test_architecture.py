@@ -124,6 +124,5 @@ def test_lower_layers_do_not_import_upper_ones(layer, forbidden):
 def test_the_checks_can_fail():
     """The checks see a private import and a circle when there is one."""
     assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
-    assert owner("bayesimpute.analysis", "_numdiff")[1] or \
-        "bayesimpute.analysis._numdiff" not in MODULES
+    assert owner("bayesimpute.exploration", "_is_numeric") == ("bayesimpute", True)
     assert owner("bayesimpute.methods.base", "_private_helper") == ("bayesimpute.methods", True)

@@ -24,7 +24,7 @@ variance components proper with few clusters, so the thresholds choose something
   missingness per cluster enters: a cluster where the variable is mostly or entirely
   missing (systematic missingness) carries no information about its own random effect;
 * a variable constant within every cluster (a cluster-level variable,
-  :func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) -> the cluster-level method
+  :func:`~bayesimpute.design.clusters.is_cluster_level`) -> the cluster-level method
   of its type, ``2lonly.pmm`` (continuous), ``2lonly.logreg`` (binary), ``2lonly.polyreg``
   (unordered factor), ``2lonly.polr`` (ordered factor), which impute one value per cluster.
   :func:`~bayesimpute.engine.spec.make_method` makes the same choice: one table
@@ -43,10 +43,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayesimpute.design.coding import VariableKind, variable_kind
+from bayesimpute.design.clusters import is_cluster_level
+from bayesimpute.design.coding import VariableKind, is_count_column, variable_kind
 from bayesimpute.engine.spec import to_pandas_frame
+from bayesimpute.design.clusters import is_cluster_level
 from bayesimpute.method_table import Level, default_method_for
-from bayesimpute.methods.cluster_level.two_level_only import is_cluster_level
 from bayesimpute.settings import settings
 from bayesimpute.validation import check_cluster
 
@@ -125,14 +126,6 @@ def _cluster_codes(data: pd.DataFrame, cluster: str) -> np.ndarray:
     return pd.factorize(check_cluster(data, cluster))[0]
 
 
-def _is_count(series: pd.Series) -> bool:
-    dtype = series.dtype
-    if not (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
-        return False
-    observed = series.dropna()
-    return bool((observed >= 0).all() and observed.nunique() > 2)
-
-
 def _choose(series: pd.Series, cluster: pd.Series, groups: np.ndarray,
             I_small: int, ni_small: int, prop_small: float) -> tuple[str, str]:  # noqa: N803
     kind = variable_kind(series)
@@ -144,7 +137,7 @@ def _choose(series: pd.Series, cluster: pd.Series, groups: np.ndarray,
         return (default_method_for(kind, Level.CLUSTER),
                 "constant within every cluster: a cluster-level variable, imputed one value "
                 "per cluster")
-    if _is_count(series):
+    if is_count_column(series):
         return "2l.pois", "non-negative integer column: a count"
     if kind is not VariableKind.CONTINUOUS:  # the table's two-level method of its kind
         return default_method_for(kind, Level.TWO), _KIND_REASONS[kind]

@@ -13,7 +13,8 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
-__all__ = ["VariableKind", "ColumnCodec", "variable_kind", "make_codec", "object_content"]
+__all__ = ["VariableKind", "ColumnCodec", "variable_kind", "make_codec", "object_content",
+           "are_counts", "is_count_column"]
 
 
 class VariableKind(str, Enum):
@@ -52,6 +53,38 @@ def object_content(series: pd.Series) -> str | None:
     if all(isinstance(v, (int, float, np.integer, np.floating)) for v in present):
         return "number"
     return None
+
+
+def are_counts(values) -> bool:
+    """Whether every value is a non-negative whole number.
+
+    Examples
+    --------
+    >>> are_counts([0, 3.0, 7]), are_counts([1, 2.5]), are_counts([-1])
+    (True, False, False)
+    """
+    values = np.asarray(values, dtype=float)
+    return not np.any((values < 0) | (values != np.round(values)))
+
+
+def is_count_column(series: pd.Series) -> bool:
+    """Whether a column holds counts: an integer (not boolean) dtype, as R's integers are
+    counts to micemd, with non-negative observed values of more than two distinct values
+    (two would be a binary variable).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_count_column(pd.Series([0, 2, 5, None], dtype="Int64"))
+    True
+    >>> is_count_column(pd.Series([0.0, 2.0, 5.0]))
+    False
+    """
+    dtype = series.dtype
+    if not (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
+        return False
+    observed = series.dropna()
+    return bool(are_counts(observed) and observed.nunique() > 2)
 
 
 def _unusable_dtype_error(series: pd.Series) -> TypeError:

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesimpute.design.coding import ColumnCodec, make_codec
+from bayesimpute.design.clusters import is_cluster_level, varying_cluster_labels
+from bayesimpute.design.coding import ColumnCodec, VariableKind, make_codec
 from bayesimpute.design.matrix import PREDICTOR_CODES, Note, prune_predictors
 from bayesimpute.design.levels import chains, make_level, row_levels
 from bayesimpute.methods import ImputationMethod, SetupContext, available_methods, get_method
 from bayesimpute.method_table import Level, default_method_for
-from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method, is_cluster_level
+from bayesimpute.methods.cluster_level.two_level_only import cluster_level_method
 from bayesimpute.validation import check_cluster, check_imputable_frame, check_one_of, warn_user
 
 __all__ = [
@@ -251,7 +252,7 @@ def make_method(data: Any, cluster: str | Sequence[str] | None = None) -> pd.Ser
     Complete columns and the cluster column get ``""``. Without a cluster: ``pmm``,
     ``logreg``, ``polyreg``, ``polr`` by type. With a cluster: ``2l.pmm``, ``2l.bin``,
     ``2l.polyreg``, ``2l.polr`` by type, and for a cluster-level variable (constant within
-    every cluster, :func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) the
+    every cluster, :func:`~bayesimpute.design.clusters.is_cluster_level`) the
     cluster-level method of the same family: ``2lonly.pmm``, ``2lonly.logreg``,
     ``2lonly.polyreg``, ``2lonly.polr``, which impute one value per cluster.
     :func:`~bayesimpute.defaults.find_default_method` makes the same choice for those.
@@ -518,8 +519,7 @@ def _check_methods(method: pd.Series, codecs: dict[str, ColumnCodec], clusters: 
 
 
 def _check_cluster_level(data: pd.DataFrame, column: str, cluster: str) -> None:
-    spread = data.groupby(cluster, observed=True)[column].agg(lambda s: s.dropna().nunique())
-    varying = spread.index[spread > 1].tolist()
+    varying = varying_cluster_labels(data[column], data[cluster])
     if varying:
         raise ValueError(
             f"column {column!r} is imputed by a cluster-level (2lonly) method but varies "
@@ -535,7 +535,7 @@ def _warn_row_level_methods(data: pd.DataFrame, method: pd.Series,
     The method imputes row by row, so rows of one cluster can get different values of a
     variable that is constant within every cluster in the observed data. That is a warning
     rather than an error because the detection
-    (:func:`~bayesimpute.methods.cluster_level.two_level_only.is_cluster_level`) reads the observed values
+    (:func:`~bayesimpute.design.clusters.is_cluster_level`) reads the observed values
     only: a user may know that the variable can vary within a cluster.
     """
     if cluster is None:

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesimpute.design.coding import VariableKind, make_codec, object_content, variable_kind
+from bayesimpute.design.coding import (
+    VariableKind,
+    are_counts,
+    is_count_column,
+    make_codec,
+    object_content,
+    variable_kind,
+)
 
 
 @pytest.mark.parametrize("series, kind", [
@@ -100,3 +107,16 @@ def test_encode_is_identical_for_every_missing_marker():
     expected = make_codec(as_nan).encode(as_nan)
     for series in markers:
         np.testing.assert_array_equal(make_codec(series).encode(series), expected)
+
+
+def test_counts_are_non_negative_whole_numbers():
+    assert are_counts(np.array([0.0, 1.0, 7.0]))
+    assert not are_counts(np.array([0.0, 1.5])) and not are_counts(np.array([-1.0, 2.0]))
+
+
+def test_a_count_column_is_an_integer_column_of_more_than_two_non_negative_values():
+    assert is_count_column(pd.Series([0, 3, 5, None], dtype="Int64"))
+    assert not is_count_column(pd.Series([0, 1, 1, 0]))  # two values: binary
+    assert not is_count_column(pd.Series([-1, 3, 5]))
+    assert not is_count_column(pd.Series([0.0, 3.0, 5.0]))  # a float column is continuous
+    assert not is_count_column(pd.Series([True, False, True]))

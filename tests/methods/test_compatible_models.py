@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.compatible.covariate_models import (
-    DesignScale,
     GaussianMixed,
     LogitMixed,
     PoissonMixed,
@@ -29,7 +29,7 @@ def test_linear_predictor_is_the_same_on_both_scales(random, intercept, gaussian
     X, cluster = random_design(rng)
     y = rng.normal(5.0, 3.0, len(X))
     random = np.array(random, dtype=int)
-    scale = DesignScale(X, y if gaussian else None, random, intercept)
+    scale = Standardiser(X, y if gaussian else None, random, intercept)
     q = len(random)
     beta, u = rng.normal(size=3), rng.normal(size=(5, q))
     L = rng.normal(size=(q, q))
@@ -49,13 +49,13 @@ def test_linear_predictor_is_the_same_on_both_scales(random, intercept, gaussian
 
 def test_random_slope_without_random_intercept_is_not_centred():
     X, cluster = random_design(np.random.default_rng(2))
-    scale = DesignScale(X, None, np.array([1]), True)
+    scale = Standardiser(X, None, np.array([1]), True)
     assert scale.x_mean[1] == 0.0 and scale.x_mean[2] != 0.0
 
 
 def test_no_intercept_no_centring():
     X, cluster = random_design(np.random.default_rng(3))
-    scale = DesignScale(X[:, 1:], np.arange(len(X), dtype=float), np.array([], dtype=int), False)
+    scale = Standardiser(X[:, 1:], np.arange(len(X), dtype=float), np.array([], dtype=int), False)
     assert np.all(scale.x_mean == 0.0) and scale.y_mean == 0.0
 
 

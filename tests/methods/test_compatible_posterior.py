@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 import pytest
 
 import bayesimpute as bi
-from bayesimpute.methods.compatible.covariate_models import DesignScale
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.core.priors import inverse_wishart_cholesky_logp
 from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
 
@@ -95,7 +95,7 @@ def joint_model(data, g, J, state):
 
 def summaries_nuts(idata, state):
     post = idata.posterior
-    scale = DesignScale(np.ones((2, 2)), np.zeros(2), np.array([0, 1]), True)
+    scale = Standardiser(np.ones((2, 2)), np.zeros(2), np.array([0, 1]), True)
     scale.set_state(state, "analysis.scale.")
     beta = post["beta"].values.reshape(-1, 2)
     data_scale = scale.to_data_scale(beta, np.zeros((len(beta), 1, 2)),

@@ -112,3 +112,41 @@ def test_crossed_levels_match_nuts():
 def test_nested_with_random_slope_matches_nuts():
     X, y, chains = nested_data(slope=True)
     assert_same_posterior(gibbs_summaries(X, y, chains), nuts_summaries(X, y, chains))
+
+
+def test_one_level_ml_sweep_is_the_2l_norm_chain_up_to_rounding():
+    """With one level, ml's nested sweep and 2l.norm's sweep draw the same posterior with
+    the random numbers in the same order (beta, effects, Psi, sigma2): the same chain, up
+    to the rounding of their different algebra (planes and spd inverses vs bincount sums
+    and batched inverses), so it cannot drift apart over many sweeps."""
+    from bayesimpute.methods.core.linalg import cluster_crossproduct_planes
+    from bayesimpute.methods.gaussian.linear_mixed import (
+        ClusterStatistics,
+        LinearMixedPriors,
+        LinearMixedState,
+        _sweep,
+    )
+    from bayesimpute.methods.multilevel.ml_model import MultilevelState, gaussian_sweep
+
+    rng = np.random.default_rng(0)
+    J, n_per = 30, 12
+    cluster = np.repeat(np.arange(J), n_per)
+    X = np.column_stack([np.ones(J * n_per), rng.normal(size=(J * n_per, 2))])
+    y = X @ [0.3, 0.5, -0.2] + rng.normal(0, 0.7, J)[cluster] + rng.normal(size=len(X))
+    random, priors = np.array([0, 1]), LinearMixedPriors()
+    planes = cluster_crossproduct_planes([np.ascontiguousarray(c) for c in (*X.T, y)],
+                                         cluster, J)
+    stats = ClusterStatistics(planes, np.bincount(cluster).astype(float), random)
+    chain = make_chain([EffectLevel("g", cluster, J, random)])
+    two = LinearMixedState(np.zeros(3), np.array([0.5]), np.zeros((J, 2)), np.eye(2) * 0.25)
+    ml = MultilevelState(np.zeros(3), 0.5, [[np.zeros((J, 2))]], [[np.eye(2) * 0.25]],
+                         [[np.ones(2)]])
+    rng_two, rng_ml = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(200):
+        two = _sweep(stats, two, priors, rng_two)
+        ml = gaussian_sweep(X, y, [chain], ml, priors, rng_ml)
+    np.testing.assert_allclose(two.beta, ml.beta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(two.u, ml.effects[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(two.psi, ml.psi[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(two.sigma2[0], ml.sigma2, rtol=1e-12)
+    assert rng_two.random() == rng_ml.random()  # the same numbers were consumed

@@ -20,15 +20,17 @@ method                        variable            model at the cluster level
 Each is the single-level method of the same name run on the cluster-level rows, so it
 inherits that method's priors, sampler and options. The defaults
 (:func:`~bayesimpute.engine.spec.make_method`, :func:`~bayesimpute.defaults.find_default_method`)
-detect a cluster-level variable with :func:`is_cluster_level` and choose
+detect a cluster-level variable with
+:func:`~bayesimpute.design.clusters.is_cluster_level` and choose
 :func:`cluster_level_method` for it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+# the rule lives in the design layer; re-exported here beside the methods it chooses
+from bayesimpute.design.clusters import CHANCE_LEVEL, is_cluster_level, varying_clusters
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.method_table import Level, default_method_for
 from bayesimpute.methods.base import Draw, MethodData, MethodError
@@ -37,7 +39,6 @@ from bayesimpute.methods.logistic.categorical import PolyReg
 from bayesimpute.methods.ordinal.cumulative_logit import Polr
 from bayesimpute.methods.gaussian.normal import Norm, Pmm
 from bayesimpute.methods.registry import register_method
-from bayesimpute.settings import settings
 
 __all__ = [
     "ClusterLevelNorm",
@@ -51,10 +52,6 @@ __all__ = [
     "varying_clusters",
 ]
 
-#: The default of ``settings["cluster_level.chance_level"]``: a variable counts as
-#: cluster-level when a row-level variable with its observed frequencies would look
-#: constant within every cluster with at most this probability.
-CHANCE_LEVEL = settings.default("cluster_level.chance_level")
 
 
 def cluster_level_method(kind: VariableKind) -> str:
@@ -65,59 +62,6 @@ def cluster_level_method(kind: VariableKind) -> str:
     the observed cluster values (whole years of experience, an index's own values).
     """
     return default_method_for(kind, Level.CLUSTER)
-
-
-def is_cluster_level(values: pd.Series, cluster: pd.Series) -> bool:
-    """Whether ``values`` is a cluster-level variable: constant within every cluster.
-
-    The observed values must agree within every cluster, and that agreement must be more
-    than chance: a row-level variable whose most frequent observed value has share ``p``
-    looks constant in a cluster with ``n`` observed rows with probability at most
-    ``p ** (n - 1)``. The product over the clusters must be below
-    ``bi.settings["cluster_level.chance_level"]`` (:data:`CHANCE_LEVEL`), so a binary
-    variable observed twice in each of a few clusters is not taken for a cluster-level one,
-    while a school's denomination observed on 19 pupils per school is.
-    A column with a single observed value is not cluster-level (it is constant).
-    """
-    observed = values.notna().to_numpy()
-    if observed.sum() < 2:
-        return False
-    if _varies_within_a_cluster(values.to_numpy()[observed][:PREFIX_ROWS],
-                                cluster.to_numpy()[observed][:PREFIX_ROWS]):
-        return False  # a proof from the first rows: no need to code millions of values
-    groups = pd.factorize(cluster.to_numpy()[observed])[0]
-    codes = pd.factorize(values.to_numpy()[observed])[0]
-    low = np.full(groups.max() + 1, np.iinfo(np.int64).max)
-    high = np.full(groups.max() + 1, -1)
-    np.minimum.at(low, groups, codes)
-    np.maximum.at(high, groups, codes)
-    if np.any(low != high):
-        return False
-    top_share = np.bincount(codes).max() / len(codes)
-    if top_share >= 1.0:
-        return False
-    repeats = len(codes) - (groups.max() + 1)  # sum over clusters of (n_j - 1)
-    return bool(repeats * np.log(top_share) < np.log(settings["cluster_level.chance_level"]))
-
-
-#: observed rows that :func:`is_cluster_level` searches first for a cluster whose values differ
-PREFIX_ROWS = 10_000
-
-
-def _varies_within_a_cluster(values: np.ndarray, cluster: np.ndarray) -> bool:
-    """Whether two of these (observed) rows of one cluster have different values."""
-    frame = pd.DataFrame({"cluster": pd.factorize(cluster)[0], "value": pd.factorize(values)[0]})
-    return bool((frame.groupby("cluster")["value"].nunique() > 1).any())
-
-
-def varying_clusters(y: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Codes of the clusters whose observed values are not all equal."""
-    ok = ~np.isnan(y)
-    low = np.full(n_clusters, np.inf)
-    high = np.full(n_clusters, -np.inf)
-    np.minimum.at(low, cluster[ok], y[ok])
-    np.maximum.at(high, cluster[ok], y[ok])
-    return np.flatnonzero(np.isfinite(low) & (high - low > 1e-9 * np.maximum(1, np.abs(high))))
 
 
 def _to_cluster_level(data: MethodData) -> tuple[MethodData, np.ndarray, np.ndarray]:

@@ -16,13 +16,12 @@ selected sample given z alone, so a covariate model fitted to them would be bias
 joint Gibbs sampler the imputed rows carry the information that y holds about them.
 
 Both work on a standardised scale (the priors of the two modules are stated there) whose
-constants are fixed at the first visit; :class:`DesignScale` maps the parameters back, so
+constants are fixed at the first visit; the
+:class:`~bayesimpute.methods.core.standardise.Standardiser` maps the parameters back, so
 that :meth:`parameters` and every linear predictor are on the data's own scale.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
@@ -35,119 +34,10 @@ from bayesimpute.methods.core.nuts_glmm import partially_centred_effects
 from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
 from bayesimpute.methods.count.poisson import count_log_offset, informative_count_clusters
+from bayesimpute.methods.core.standardise import MixedParameters, Standardiser
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
-__all__ = ["DesignScale", "MixedParameters", "GaussianMixed", "LogitMixed", "PoissonMixed"]
-
-
-class DesignScale:
-    """Centre and scale the columns of a design (and a Gaussian response).
-
-    A column is centred only where that is a reparameterisation of the same model: with an
-    intercept, and, for a column with a random effect, only with a random intercept too
-    (whose effects absorb the shift). The constants are fixed when the scale is made.
-
-    Parameters
-    ----------
-    X : ndarray (n, p)
-        The design; column 0 is the intercept when ``intercept`` is true.
-    y : ndarray (n,) or None
-        A Gaussian response to standardise; None leaves the response as it is (logistic).
-    random : ndarray of int
-        Columns of ``X`` with random effects.
-    intercept : bool
-        Whether column 0 is the intercept.
-    """
-
-    def __init__(self, X: np.ndarray, y: np.ndarray | None, random: np.ndarray, intercept: bool):
-        p = X.shape[1]
-        self.intercept = intercept
-        self.random = np.asarray(random, dtype=int)
-        self.random_intercept = intercept and 0 in self.random
-        self.x_mean = X.mean(axis=0)
-        self.x_sd = X.std(axis=0)
-        self.x_sd[self.x_sd == 0] = 1.0
-        centred = np.full(p, intercept)
-        if intercept:
-            centred[0] = False
-            self.x_sd[0] = 1.0
-            if not self.random_intercept:
-                centred[self.random] = False
-        self.x_mean = np.where(centred, self.x_mean, 0.0)
-        self.y_mean, self.y_sd = 0.0, 1.0
-        if y is not None:
-            self.y_mean = float(np.mean(y)) if intercept else 0.0
-            self.y_sd = float(np.std(y)) or 1.0
-
-    def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
-        return (X - self.x_mean) / self.x_sd
-
-    def y(self, y: np.ndarray) -> np.ndarray:
-        return (y - self.y_mean) / self.y_sd
-
-    def effects_map(self) -> np.ndarray:
-        """A with u_data = y_sd A u_std: the random effects on the data's scale."""
-        cols = self.random
-        A = np.diag(1.0 / self.x_sd[cols])
-        if self.random_intercept:
-            r0 = int(np.flatnonzero(cols == 0)[0])
-            A[r0] = -self.x_mean[cols] / self.x_sd[cols]
-            A[r0, r0] = 1.0
-        return A
-
-    def to_data_scale(self, beta: np.ndarray, u: np.ndarray, psi: np.ndarray,
-                      sigma2: float | None) -> MixedParameters:
-        """Parameters of the standardised model -> the same model on the data's scale.
-
-        ``beta`` (..., p), ``u`` (..., J, q), ``psi`` (..., q, q); leading axes (categories)
-        are kept.
-        """
-        b = self.y_sd * beta / self.x_sd
-        if self.intercept:
-            shift = np.sum(beta[..., 1:] * self.x_mean[1:] / self.x_sd[1:], axis=-1)
-            b[..., 0] = self.y_mean + self.y_sd * (beta[..., 0] - shift)
-        if len(self.random):
-            A = self.effects_map()
-            u = self.y_sd * np.einsum("ab,...jb->...ja", A, u)
-            psi = self.y_sd**2 * np.einsum("ab,...bc,dc->...ad", A, psi, A)
-        sigma2 = None if sigma2 is None else self.y_sd**2 * float(sigma2)
-        return MixedParameters(b, u, psi, sigma2)
-
-    def get_state(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}x_mean": self.x_mean.copy(), f"{prefix}x_sd": self.x_sd.copy(),
-                f"{prefix}y": np.array([self.y_mean, self.y_sd])}
-
-    def set_state(self, state, prefix: str) -> None:
-        self.x_mean = np.asarray(state[f"{prefix}x_mean"], dtype=float)
-        self.x_sd = np.asarray(state[f"{prefix}x_sd"], dtype=float)
-        self.y_mean, self.y_sd = (float(v) for v in state[f"{prefix}y"])
-
-
-@dataclass
-class MixedParameters:
-    """One draw of a mixed model's parameters on the data's scale.
-
-    ``beta`` (..., p); ``u`` (..., J, q) the cluster effects; ``psi`` (..., q, q) their
-    covariance; ``sigma2`` the residual variance of a Gaussian model (None for a logit).
-    A leading axis, where present, runs over the non-reference categories.
-    """
-
-    beta: np.ndarray
-    u: np.ndarray
-    psi: np.ndarray
-    sigma2: float | None = None
-
-    def linear_predictor(self, X: np.ndarray, random: np.ndarray,
-                         cluster: np.ndarray) -> np.ndarray:
-        """X beta + Z u_j per row: shape (n,), or (n, K-1) with a category axis."""
-        eta = X @ np.swapaxes(self.beta, -1, 0) if self.beta.ndim > 1 else X @ self.beta
-        if len(random):
-            Z = X[:, random]
-            if self.beta.ndim > 1:
-                eta = eta + np.einsum("nq,knq->nk", Z, self.u[:, cluster, :])
-            else:
-                eta = eta + np.einsum("nq,nq->n", Z, self.u[cluster])
-        return eta
+__all__ = ["GaussianMixed", "LogitMixed", "PoissonMixed"]
 
 
 class _SteppedModel:
@@ -198,7 +88,7 @@ class GaussianMixed(_SteppedModel):
     def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
                  intercept: bool, rng: np.random.Generator):
         self.random = np.asarray(random, dtype=int)
-        self.scale = DesignScale(X, y, self.random, intercept)
+        self.scale = Standardiser(X, y, self.random, intercept)
         self.priors = linear_mixed.LinearMixedPriors()
         model = linear_mixed.build_pymc_model(
             self.scale.X(X), self.scale.y(y), cluster, n_clusters, self.random,
@@ -228,7 +118,7 @@ class LogitMixed(_SteppedModel):
                  intercept: bool, n_categories: int, rng: np.random.Generator):
         self.random = np.asarray(random, dtype=int)
         self.n_categories = int(n_categories)
-        self.scale = DesignScale(X, None, self.random, intercept)
+        self.scale = Standardiser(X, None, self.random, intercept)
         self.priors = _logistic.LogitPriors()
         model = _logistic.build_pymc_model(
             self.scale.X(X), np.asarray(y).astype(int), cluster, n_clusters, self.random,
@@ -272,7 +162,7 @@ class PoissonMixed(_SteppedModel):
         if not intercept:
             raise ValueError("PoissonMixed needs an intercept (column 0 of X)")
         self.random = np.asarray(random, dtype=int)
-        self.scale = DesignScale(X, None, self.random, intercept)
+        self.scale = Standardiser(X, None, self.random, intercept)
         cluster = np.asarray(cluster, dtype="int64")
         if informative is None:
             informative = informative_count_clusters(y, cluster, n_clusters)

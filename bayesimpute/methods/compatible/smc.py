@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from bayesimpute.design.coding import VariableKind
+from bayesimpute.design.clusters import varying_cluster_labels
+from bayesimpute.design.coding import VariableKind, are_counts
 from bayesimpute.methods.compatible.analysis_formula import (
     AnalysisFormula,
     formula_response,
@@ -71,11 +72,11 @@ from bayesimpute.methods.compatible.smc_draws import (
 from bayesimpute.methods.compatible.covariate_models import (
     GaussianMixed,
     LogitMixed,
-    MixedParameters,
     PoissonMixed,
 )
+from bayesimpute.methods.core.standardise import MixedParameters
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
-from bayesimpute.methods.count.poisson import are_counts, informative_count_clusters
+from bayesimpute.methods.count.poisson import informative_count_clusters
 from bayesimpute.methods.gaussian.linear_mixed import (
     LinearMixedPriors,
     describe_linear_mixed_priors,
@@ -239,12 +240,11 @@ class _CompatibleMethod(ImputationMethod):
         """A cluster-level variable cannot be imputed row by row."""
         if not self.multilevel or context.cluster is None:
             return
-        column = context.data[self.variable]
-        spread = column.groupby(context.data[context.cluster], observed=True).agg(
-            lambda s: s.dropna().nunique())
-        sizes = column.groupby(context.data[context.cluster], observed=True).count()
-        informative = sizes >= 2
-        if informative.sum() >= 3 and (spread[informative] <= 1).all():
+        column, cluster = context.data[self.variable], context.data[context.cluster]
+        sizes = column.groupby(cluster, observed=True).count()
+        # clusters with two observed values are the ones that could show a variation
+        informative = int((sizes >= 2).sum())
+        if informative >= 3 and not varying_cluster_labels(column, cluster):
             raise ValueError(
                 f"{self.variable!r} is constant within every cluster of {context.cluster!r}: it "
                 f"is a cluster-level variable, which {self.name} (row-level draws) cannot "

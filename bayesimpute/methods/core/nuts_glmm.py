@@ -33,7 +33,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.methods.logistic.polya_gamma import ColumnScaler
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
@@ -113,7 +113,7 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
         y_obs = np.asarray(data.y[obs])
         self._check_y(y_obs, data)
         self._prepare(y_obs)
-        pending = self._start_scaler(ColumnScaler(data.X))
+        pending = self._start_scaler(Standardiser(data.X))
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1

@@ -16,13 +16,13 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesimpute.design.coding import VariableKind
+from bayesimpute.design.coding import VariableKind, are_counts
 from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
 from bayesimpute.methods.core.priors import Prior
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
-__all__ = ["TwoLevelPois", "TwoLevelNegBin", "informative_count_clusters", "are_counts",
+__all__ = ["TwoLevelPois", "TwoLevelNegBin", "informative_count_clusters",
            "count_log_offset", "CENTRED_CLUSTER_TOTAL"]
 
 #: log-means are clipped here before drawing, so a wild transition cannot overflow
@@ -32,12 +32,6 @@ _MAX_LOG_MEAN = 30.0
 #: is centred. On the validity study's count design (clusters of 20, mean 1.6) the centred
 #: form mixed the variance with ESS 200-270 per 200 NUTS transitions, the non-centred 4-38.
 CENTRED_CLUSTER_TOTAL = 10.0
-
-
-def are_counts(values: np.ndarray) -> bool:
-    """Whether every value is a non-negative whole number."""
-    values = np.asarray(values, dtype=float)
-    return not np.any((values < 0) | (values != np.round(values)))
 
 
 def count_log_offset(counts: np.ndarray) -> float:

@@ -32,50 +32,12 @@ from bayesimpute.methods.gaussian.linear_mixed import (
     build_pymc_model,
 )
 from bayesimpute.methods.core.matching import DONOR_RULES
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
-__all__ = ["Norm", "Pmm", "TwoLevelNorm", "TwoLevelPmm", "Standardizer"]
-
-
-class Standardizer:
-    """Centre and scale the target and the non-intercept predictors.
-
-    The constants are fixed at the first visit, so the parameters keep one meaning along
-    the chain; the priors are stated on this scale, which makes them unit-free.
-    """
-
-    def __init__(self, data: MethodData):
-        y_obs = data.y[data.observed]
-        self.y_mean = float(np.mean(y_obs))
-        self.y_sd = float(np.std(y_obs)) or 1.0
-        self.x_mean = data.X.mean(axis=0)
-        self.x_sd = data.X.std(axis=0)
-        self.x_mean[0], self.x_sd[0] = 0.0, 1.0  # the intercept stays a column of ones
-        self.x_sd[self.x_sd == 0] = 1.0
-
-    def y(self, y: np.ndarray) -> np.ndarray:
-        return (y - self.y_mean) / self.y_sd
-
-    def y_back(self, y_std: np.ndarray) -> np.ndarray:
-        return self.y_mean + self.y_sd * y_std
-
-    def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
-        return (X - self.x_mean) / self.x_sd
-
-    def X_rows(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:  # noqa: N802
-        """The standardised ``rows`` (a mask) of X, column-major: one gather and in-place
-        arithmetic, so no n x p temporaries, and each column contiguous for the
-        per-cluster cross-products. The same numbers as ``X(X)[rows]``."""
-        index = np.flatnonzero(rows)
-        out = np.empty((len(index), X.shape[1]), order="F")
-        for j in range(X.shape[1]):
-            column = out[:, j]
-            np.take(X[:, j], index, out=column)
-            column -= self.x_mean[j]
-            column /= self.x_sd[j]
-        return out
+__all__ = ["Norm", "Pmm", "TwoLevelNorm", "TwoLevelPmm"]
 
 
 class _LinearGaussianMethod(ImputationMethod):
@@ -140,9 +102,9 @@ class _LinearGaussianMethod(ImputationMethod):
             raise MethodError(f"{self.name} needs at least 2 observed values of {data.target!r}")
         if self.random_effects and data.cluster is None:
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
-        self.scale = Standardizer(data)
+        self.scale = Standardiser(data.X, data.y[data.observed])
         if self._pending_state is not None:
-            self._restore_scale(self._pending_state)
+            self.scale.set_state(self._pending_state)
         self.random = self._random_columns(data)
         self.n_clusters = data.n_clusters if self.random_effects else 1
         obs = data.observed
@@ -266,20 +228,12 @@ class _LinearGaussianMethod(ImputationMethod):
         if self._stepper is None:
             return {}
         state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["scale.y"] = np.array([self.scale.y_mean, self.scale.y_sd])
-        state["scale.x_mean"] = self.scale.x_mean.copy()
-        state["scale.x_sd"] = self.scale.x_sd.copy()
+        state.update(self.scale.get_state())
         return state
 
     def set_state(self, state) -> None:
         # applied at the next visit, once the model is built for that visit's data
         self._pending_state = {k: np.asarray(v) for k, v in state.items()}
-
-    def _restore_scale(self, state) -> None:
-        self.scale.y_mean, self.scale.y_sd = (float(v) for v in state["scale.y"])
-        self.scale.x_mean = np.asarray(state["scale.x_mean"], dtype=float)
-        self.scale.x_sd = np.asarray(state["scale.x_sd"], dtype=float)
-
 
 def _read_only(array: np.ndarray) -> np.ndarray:
     """``array``, no longer writeable (the model's containers are only ever replaced)."""

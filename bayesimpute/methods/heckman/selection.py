@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs, HeckmanState
 from bayesimpute.methods.heckman.selection_model import (
@@ -102,34 +103,6 @@ def draw_outcome(mu_s: np.ndarray, mu_o: np.ndarray, sigma: np.ndarray, rho: flo
     mean = mu_o + np.where(by_design, 0.0, rho * sigma * (z - mu_s))
     sd = sigma * np.where(by_design, 1.0, np.sqrt(1.0 - rho**2))
     return mean + sd * rng.standard_normal(len(mu_o))
-
-
-class _Scale:
-    """Standardisation fixed at the first visit (binary targets keep their 0/1 scale)."""
-
-    def __init__(self, data: MethodData, binary: bool):
-        y_obs = data.y[data.observed]
-        self.y_mean = 0.0 if binary else float(np.mean(y_obs))
-        self.y_sd = 1.0 if binary else float(np.std(y_obs)) or 1.0
-        self.x_mean, self.x_sd = data.X.mean(axis=0), data.X.std(axis=0)
-        self.x_mean[0], self.x_sd[0] = 0.0, 1.0
-        self.x_sd[self.x_sd == 0] = 1.0
-
-    def X(self, X: np.ndarray) -> np.ndarray:  # noqa: N802
-        return (X - self.x_mean) / self.x_sd
-
-    def y(self, y: np.ndarray) -> np.ndarray:
-        return (y - self.y_mean) / self.y_sd
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {"scale.y": np.array([self.y_mean, self.y_sd]),
-                "scale.x_mean": self.x_mean.copy(), "scale.x_sd": self.x_sd.copy()}
-
-    def restore(self, state) -> None:
-        """Take the constants of a saved chain (fixed at its first visit)."""
-        self.y_mean, self.y_sd = (float(v) for v in state["scale.y"])
-        self.x_mean = np.asarray(state["scale.x_mean"], dtype=float)
-        self.x_sd = np.asarray(state["scale.x_sd"], dtype=float)
 
 
 @register_method("2l.heckman", aliases=("2l.2stage.heckman",))
@@ -187,10 +160,10 @@ class TwoLevelHeckman(ImputationMethod):
         self._check(data)
         self.binary = data.kind == VariableKind.BINARY
         self.design = heckman_design(data, random_exclusion=bool(self.options["random_exclusion"]))
-        self.scale = _Scale(data, self.binary)
+        self.scale = Standardiser(data.X, None if self.binary else data.y[data.observed])
         pending, self._pending_state = self._pending_state, None
         if pending is not None:
-            self.scale.restore(pending)
+            self.scale.set_state(pending)
         self.model = build_heckman_model(
             self.scale.X(data.X), self.scale.y(data.y), data.observed, data.cluster,
             data.n_clusters, self.design, binary=self.binary, priors=self.priors,
@@ -278,7 +251,7 @@ class TwoLevelHeckman(ImputationMethod):
             return self._match(draw, data, rng)
         if self.binary:
             return (draw > 0).astype(float)
-        return self.scale.y_mean + self.scale.y_sd * draw
+        return self.scale.y_back(draw)
 
     def _match(self, draw: np.ndarray, data: MethodData, rng) -> np.ndarray:
         """micemd's rule: the observed value of one of the ``donors`` observed values
@@ -290,7 +263,7 @@ class TwoLevelHeckman(ImputationMethod):
         matching expected values would hand the recipients the donors' spread.
         """
         y_obs = data.y[data.observed]
-        draw = self.scale.y_mean + self.scale.y_sd * draw
+        draw = self.scale.y_back(draw)
         return match_donors(y_obs, draw, y_obs, int(self.options["donors"]), rng)
 
     def _by_design(self, data: MethodData) -> np.ndarray:
@@ -330,7 +303,7 @@ class TwoLevelHeckman(ImputationMethod):
         state["_latent_ystar"] = np.asarray(self._gibbs.sampler.ystar, dtype=float).copy()
         state["_rho_history"] = np.asarray(self._rho_history, dtype=float)
         state["_warned_boundary"] = np.asarray(self._warned_boundary)
-        state.update(self.scale.state())
+        state.update(self.scale.get_state())
         return state
 
     def set_state(self, state) -> None:

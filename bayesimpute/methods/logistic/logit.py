@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pymc as pm
 
+from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.logistic.polya_gamma import (
-    ColumnScaler,
     LogisticMixedGibbs,
     LogitPriors,
     LogitState,
@@ -89,7 +89,7 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
             raise MethodError(
                 f"{self.name}: observed values of {data.target!r} must be codes 0..{self.K - 1}"
             )
-        pending = self._start_scaler(ColumnScaler(data.X))
+        pending = self._start_scaler(Standardiser(data.X))
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1

@@ -50,7 +50,6 @@ from bayesimpute.methods.core.linalg import (
 __all__ = [
     "LogitPriors",
     "LogitState",
-    "ColumnScaler",
     "build_pymc_model",
     "LogisticMixedGibbs",
     "category_probabilities",
@@ -109,23 +108,6 @@ class LogitState:
 
     def copy(self) -> LogitState:
         return LogitState(self.beta.copy(), self.u.copy(), self.psi.copy(), self.hyper.copy())
-
-
-class ColumnScaler:
-    """Centre and scale the non-intercept predictors, constants fixed at the first visit.
-
-    Fixing them keeps the parameters' meaning along the chain; the priors are stated on
-    this scale, which makes them unit-free.
-    """
-
-    def __init__(self, X: np.ndarray):
-        self.mean = X.mean(axis=0)
-        self.sd = X.std(axis=0)
-        self.mean[0], self.sd[0] = 0.0, 1.0  # the intercept stays a column of ones
-        self.sd[self.sd == 0] = 1.0
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.sd
 
 
 # --- linear predictors and draws --------------------------------------------------------------

@@ -41,10 +41,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bayesimpute.methods.core.standardise import Standardiser
+from bayesimpute.design.clusters import varying_clusters
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.design.levels import ClusterLevel, chains as level_chains, is_nested, row_levels
 from bayesimpute.methods.logistic.polya_gamma import (
-    ColumnScaler,
     LogitPriors,
     category_probabilities,
     draw_categories,
@@ -74,15 +75,10 @@ ROW_LEVEL = "row"
 # --- which level the target lives at ---------------------------------------------------------------
 def _constant_within(y: np.ndarray, observed: np.ndarray, level: ClusterLevel) -> bool:
     """Observed values all equal within each cluster, and some cluster has two of them."""
-    codes, values = level.codes[observed], y[observed]
-    low = np.full(level.n_clusters, np.inf)
-    high = np.full(level.n_clusters, -np.inf)
-    np.minimum.at(low, codes, values)
-    np.maximum.at(high, codes, values)
-    seen = np.isfinite(low)
-    if not np.bincount(codes, minlength=level.n_clusters).max() > 1:
+    if not np.bincount(level.codes[observed], minlength=level.n_clusters).max() > 1:
         return False
-    return bool(np.all(high[seen] - low[seen] <= 1e-9 * np.maximum(1.0, np.abs(high[seen]))))
+    observed_y = np.where(observed, y, np.nan)
+    return not len(varying_clusters(observed_y, level.codes, level.n_clusters))
 
 
 def target_level(data: MethodData, choice: str) -> ClusterLevel | None:
@@ -212,7 +208,7 @@ class _MultilevelMethod(ImputationMethod):
         if len(slopes) and slope_level not in names:
             raise MethodError(f"slope_level={slope_level!r} for {data.target!r} is not one of "
                               f"the levels of its model {names}")
-        self.scaler = ColumnScaler(X)
+        self.scaler = Standardiser(X)
         self.observed_units = np.flatnonzero(observed)
         self.chains = self.layout.effect_chains(self.observed_units, slope_level, slopes)
         self.all_chains = self.layout.effect_chains(np.arange(self.layout.n_units), slope_level,
@@ -262,11 +258,12 @@ class _MultilevelMethod(ImputationMethod):
         self._pending_state = {k: np.asarray(v) for k, v in state.items()}
 
     def _save_scaler(self) -> dict[str, np.ndarray]:
-        return {"scale.x_mean": self.scaler.mean.copy(), "scale.x_sd": self.scaler.sd.copy()}
+        return {"scale.x_mean": self.scaler.x_mean.copy(),
+                "scale.x_sd": self.scaler.x_sd.copy()}
 
     def _restore_scaler(self, state: dict[str, np.ndarray]) -> None:
-        self.scaler.mean = np.asarray(state["scale.x_mean"], dtype=float)
-        self.scaler.sd = np.asarray(state["scale.x_sd"], dtype=float)
+        self.scaler.x_mean = np.asarray(state["scale.x_mean"], dtype=float)
+        self.scaler.x_sd = np.asarray(state["scale.x_sd"], dtype=float)
 
 
 def _flatten(prefix: str, nested) -> dict[str, np.ndarray]:

@@ -37,7 +37,7 @@ from bayesimpute.analysis.mixed_core import (
     settle_boundary,
 )
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
-from bayesimpute.analysis.random_effects import make_backend
+from bayesimpute.analysis.random_effects import make_solver
 
 __all__ = ["GeneralizedMixedFit", "fit_glmm"]
 
@@ -91,15 +91,15 @@ class LaplaceDeviance:
         self.y = np.asarray(design.response, dtype=float)
         self.n, self.p = self.X.shape
         self.family = _Family(family, self.y)
-        self.backend = make_backend(design.terms)
-        self.layout = self.backend.layout
-        self.q = self.backend.q
+        self.solver = make_solver(design.terms)
+        self.layout = self.solver.layout
+        self.q = self.solver.q
         self.u = np.zeros(self.q)  # warm start of the modes
 
     # -- PIRLS -------------------------------------------------------------------------
     def _penalised(self, theta, offset, u) -> tuple[float, np.ndarray, np.ndarray]:
         """-2 log p(y | u) + ||u||^2, and the mean, at offset + Z Lambda u."""
-        minus_two_loglik, mu = self.family.evaluate(offset + self.backend.z_lam(theta, u))
+        minus_two_loglik, mu = self.family.evaluate(offset + self.solver.z_lam(theta, u))
         return minus_two_loglik + float(u @ u), mu
 
     def modes(self, theta: np.ndarray, beta: np.ndarray, *, joint: bool = False,
@@ -117,9 +117,9 @@ class LaplaceDeviance:
             value, mu = self._penalised(theta, offset, u)
         for _ in range(max_iter):
             w = self.family.weights(mu)
-            factor = self.backend.factor(theta, self.backend.gram(w))
+            factor = self.solver.factor(theta, self.solver.gram(w))
             resid = (self.y - mu)[:, None]
-            grad_u = self.backend.lam_t(theta, self.backend.zt(resid))[:, 0] - u
+            grad_u = self.solver.lam_t(theta, self.solver.zt(resid))[:, 0] - u
             if joint:
                 step_beta, step_u = self._joint_step(theta, factor, w, resid, grad_u)
                 step_offset = self.X @ step_beta
@@ -144,13 +144,13 @@ class LaplaceDeviance:
                 largest = max(largest, np.max(np.abs(step_beta), initial=0.0))
             if scale * largest < 1e-9:
                 break
-        factor = self.backend.factor(theta, self.backend.gram(self.family.weights(mu)))
+        factor = self.solver.factor(theta, self.solver.gram(self.family.weights(mu)))
         self.u = u
         return _Mode(u, beta, value + factor.logdet, mu, factor)
 
     def _joint_step(self, theta, factor, w, resid, grad_u):
         """Newton step in (beta, u) by block elimination of the joint Hessian."""
-        c = self.backend.lam_t(theta, self.backend.zt(self.X * w[:, None]))  # Lambda'Z'WX
+        c = self.solver.lam_t(theta, self.solver.zt(self.X * w[:, None]))  # Lambda'Z'WX
         a_inv_c = factor.solve(c)
         a_inv_g = factor.solve(grad_u[:, None])[:, 0]
         schur = (self.X * w[:, None]).T @ self.X - c.T @ a_inv_c
@@ -182,9 +182,9 @@ class LaplaceDeviance:
         mode = self.modes(theta, params[k:])
         mu, factor = mode.mu, mode.factor
         w = self.family.weights(mu)
-        v = self.family.weight_slope(mu) * self.backend.leverages(theta, factor)
-        c = self.backend.lam_t(theta, self.backend.zt(self.X * w[:, None]))
-        lzv = self.backend.lam_t(theta, self.backend.zt(v[:, None]))
+        v = self.family.weight_slope(mu) * self.solver.leverages(theta, factor)
+        c = self.solver.lam_t(theta, self.solver.zt(self.X * w[:, None]))
+        lzv = self.solver.lam_t(theta, self.solver.zt(v[:, None]))
         return (-2.0 * self.X.T @ (self.y - mu) + self.X.T @ v
                 - c.T @ factor.solve(lzv)[:, 0])
 
@@ -303,13 +303,13 @@ def _covariances(dev: LaplaceDeviance, params: np.ndarray):
 def _hessian(dev: LaplaceDeviance, params: np.ndarray, step: float = 1e-3) -> np.ndarray:
     """Hessian of the Laplace deviance in (theta, beta).
 
-    Where the backend gives leverages, the beta rows are central differences of the exact
+    Where the solver gives leverages, the beta rows are central differences of the exact
     beta gradient (2 (k + p) gradients) and only the theta block differences the deviance;
     else every entry is a central second difference of the deviance (steps 1e-3, relative;
     these agree with Richardson extrapolation to about 1e-7 on the reference models).
     """
     k = dev.layout.n_theta
-    if not dev.backend.has_leverages:
+    if not dev.solver.has_leverages:
         return numdiff.hessian(dev, params, step=step, relative=True)
     steps = step * np.maximum(1.0, np.abs(params))
     rows = []

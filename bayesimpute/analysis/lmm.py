@@ -41,7 +41,7 @@ from bayesimpute.analysis.mixed_core import (
     settle_boundary,
 )
 from bayesimpute.analysis.optimize import minimize_bobyqa, one_blas_thread
-from bayesimpute.analysis.random_effects import make_backend
+from bayesimpute.analysis.random_effects import make_solver
 
 __all__ = ["LinearMixedFit", "ProfiledDeviance", "fit_lmm"]
 
@@ -64,16 +64,16 @@ class ProfiledDeviance:
         self.y = np.asarray(design.response, dtype=float)
         self.n, self.p = self.X.shape
         self.reml = reml
-        self.backend = make_backend(design.terms)
-        self.layout = self.backend.layout
+        self.solver = make_solver(design.terms)
+        self.layout = self.solver.layout
         xy = np.column_stack([self.X, self.y])
-        self._gram = self.backend.gram()
-        self._zt_xy = self.backend.zt(xy)  # (q, p + 1)
+        self._gram = self.solver.gram()
+        self._zt_xy = self.solver.zt(xy)  # (q, p + 1)
         self._xy_xy = xy.T @ xy
 
     def solve(self, theta: np.ndarray) -> PlsSolution:
-        factor = self.backend.factor(theta, self._gram)
-        lzt = self.backend.lam_t(theta, self._zt_xy)  # Lambda' Z' [X y]
+        factor = self.solver.factor(theta, self._gram)
+        lzt = self.solver.lam_t(theta, self._zt_xy)  # Lambda' Z' [X y]
         cross = schur_complement(self._xy_xy, factor, lzt)
         p = self.p
         rxtrx, rxty, yty = cross[:p, :p], cross[:p, p], cross[p, p]

@@ -1,6 +1,6 @@
 """What ``lmer`` and ``glmer`` share, as lme4's ``merPredD`` serves both: one home for the fit.
 
-The random-effects design and the Cholesky of ``Lambda'Z'WZ Lambda + I`` are the backends of
+The random-effects design and the Cholesky of ``Lambda'Z'WZ Lambda + I`` are the solvers of
 :mod:`bayesimpute.analysis.random_effects`; on top of them this module holds what the profiled
 REML criterion (:mod:`.lmm`) and the Laplace deviance (:mod:`.glmm`) would otherwise each write:
 
@@ -98,7 +98,7 @@ class MixedFit:
 def schur_complement(block: np.ndarray, factor, cross: np.ndarray) -> np.ndarray:
     """Block elimination of the random effects: ``block - cross' A^-1 cross``.
 
-    With ``A = Lambda'Z'WZ Lambda + I`` factored (``factor``, a backend's factor) and ``cross``
+    With ``A = Lambda'Z'WZ Lambda + I`` factored (``factor``, a solver's factor) and ``cross``
     the coupling ``Lambda'Z'W [X y]``, this is the part of the penalised system left for the
     fixed effects (Bates et al. 2015, section 3.2: ``R_X'R_X`` and the penalised RSS).
 
@@ -107,7 +107,7 @@ def schur_complement(block: np.ndarray, factor, cross: np.ndarray) -> np.ndarray
     block : numpy.ndarray
         The fixed-effects block, ``[X y]' W [X y]``, (k, k).
     factor : object
-        The factor of ``A`` from a random-effects backend (its ``quad(c)`` is ``c' A^-1 c``).
+        The factor of ``A`` from a random-effects solver (its ``quad(c)`` is ``c' A^-1 c``).
     cross : numpy.ndarray
         ``Lambda'Z'W [X y]``, (q, k).
 
@@ -120,15 +120,15 @@ def schur_complement(block: np.ndarray, factor, cross: np.ndarray) -> np.ndarray
     --------
     >>> import numpy as np, pandas as pd
     >>> from bayesimpute.analysis.formula import RandomTermDesign
-    >>> from bayesimpute.analysis.random_effects import make_backend
+    >>> from bayesimpute.analysis.random_effects import make_solver
     >>> from bayesimpute.analysis.mixed_core import schur_complement
     >>> term = RandomTermDesign("g", ["Intercept"], np.array([0, 0, 1, 1]),
     ...                         pd.Index(["a", "b"]), np.ones((4, 1)))
-    >>> backend = make_backend([term])
+    >>> solver = make_solver([term])
     >>> theta = np.array([1.0])
-    >>> factor = backend.factor(theta, backend.gram())
+    >>> factor = solver.factor(theta, solver.gram())
     >>> xy = np.ones((4, 1))
-    >>> cross = backend.lam_t(theta, backend.zt(xy))
+    >>> cross = solver.lam_t(theta, solver.zt(xy))
     >>> schur_complement(xy.T @ xy, factor, cross)   # 4 - 2 * (2 * 2 / 3)
     array([[1.33333333]])
     """

@@ -9,14 +9,14 @@ the Cholesky factor (here: a factorisation with its log-determinant and solves) 
 
     A(theta) = Lambda' Z' W Z Lambda + I
 
-Three backends share one interface, with vectors in the ``q``-space of all random effects as
+Three solvers share one interface, with vectors in the ``q``-space of all random effects as
 ``(q, k)`` arrays ordered term by term, level by level, effect by effect:
 
-* :class:`BlockBackend`: every term has the same grouping factor, so ``A`` is block diagonal
+* :class:`BlockSolver`: every term has the same grouping factor, so ``A`` is block diagonal
   with one ``P x P`` block per level (``P`` the number of effects): batched dense solves.
-* :class:`DenseBackend`: several grouping factors (nested or crossed) with at most
+* :class:`DenseSolver`: several grouping factors (nested or crossed) with at most
   ``DENSE_MAX`` random effects in all: ``A`` dense, LAPACK's Cholesky;
-* :class:`SparseBackend`: more random effects than that: ``Z`` and ``Lambda``
+* :class:`SparseSolver`: more random effects than that: ``Z`` and ``Lambda``
   sparse, ``A`` factorised by SuperLU with a fill-reducing ordering (scipy's ``splu``; the
   matrix is symmetric positive definite, so no pivoting is needed and the log-determinant is the
   sum of the logs of ``U``'s diagonal).
@@ -33,7 +33,7 @@ from scipy.sparse.linalg import splu
 
 from bayesimpute.analysis.formula import RandomTermDesign
 
-__all__ = ["ThetaLayout", "BlockBackend", "DenseBackend", "SparseBackend", "make_backend"]
+__all__ = ["ThetaLayout", "BlockSolver", "DenseSolver", "SparseSolver", "make_solver"]
 
 
 @dataclass
@@ -105,7 +105,7 @@ class _Factor:
         return half.T @ half
 
 
-class BlockBackend:
+class BlockSolver:
     """All terms on one grouping factor: A is block diagonal (one P x P block per level)."""
 
     def __init__(self, terms: list[RandomTermDesign]):
@@ -239,7 +239,7 @@ def _backward(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
-class DenseBackend:
+class DenseSolver:
     """Several grouping factors, few random effects in all: A dense, Cholesky by LAPACK.
 
     ``Lambda' G Lambda`` is formed term block by term block (``Lambda`` is block diagonal with
@@ -247,7 +247,7 @@ class DenseBackend:
     """
 
     def __init__(self, terms: list[RandomTermDesign]):
-        self._sparse = SparseBackend(terms)
+        self._sparse = SparseSolver(terms)
         self.layout = self._sparse.layout
         self.q = self._sparse.q
         self.Z = self._sparse.Z.tocsr()
@@ -326,7 +326,7 @@ class _DenseFactor(_Factor):
         return cho_solve((self.chol, True), rhs, check_finite=False)
 
 
-class SparseBackend:
+class SparseSolver:
     """Several grouping factors: Z and Lambda sparse, A by sparse LU (SuperLU)."""
 
     def __init__(self, terms: list[RandomTermDesign]):
@@ -396,11 +396,11 @@ class _SparseFactor(_Factor):
 DENSE_MAX = 1500
 
 
-def make_backend(terms: list[RandomTermDesign]) -> BlockBackend | DenseBackend | SparseBackend:
-    """Block backend when every term shares one grouping factor; else dense for up to
+def make_solver(terms: list[RandomTermDesign]) -> BlockSolver | DenseSolver | SparseSolver:
+    """Block solver when every term shares one grouping factor; else dense for up to
     ``DENSE_MAX`` random effects, sparse beyond."""
     if len({t.group for t in terms}) == 1:
-        return BlockBackend(terms)
+        return BlockSolver(terms)
     if sum(t.n_groups * t.matrix.shape[1] for t in terms) <= DENSE_MAX:
-        return DenseBackend(terms)
-    return SparseBackend(terms)
+        return DenseSolver(terms)
+    return SparseSolver(terms)

@@ -18,7 +18,7 @@ from bayesimpute.analysis.mixed_core import (
     schur_complement,
     settle_boundary,
 )
-from bayesimpute.analysis.random_effects import make_backend
+from bayesimpute.analysis.random_effects import make_solver
 
 
 def _term(n_groups: int, per_group: int, slope: bool = False) -> RandomTermDesign:
@@ -33,14 +33,14 @@ def _term(n_groups: int, per_group: int, slope: bool = False) -> RandomTermDesig
 @pytest.mark.parametrize("slope", [False, True])
 def test_schur_complement_is_the_dense_block_elimination(slope):
     term = _term(5, 4, slope)
-    backend = make_backend([term])
+    solver = make_solver([term])
     theta = np.array([0.7]) if not slope else np.array([0.7, 0.2, 0.4])
-    factor = backend.factor(theta, backend.gram())
+    factor = solver.factor(theta, solver.gram())
     xy = np.random.default_rng(1).normal(size=(20, 3))
-    cross = backend.lam_t(theta, backend.zt(xy))
+    cross = solver.lam_t(theta, solver.zt(xy))
     # Dense Z Lambda and A = Lambda'Z'Z Lambda + I, written out.
-    z_lam = np.column_stack([backend.z_lam(theta, e) for e in np.eye(backend.q)])
-    a = z_lam.T @ z_lam + np.eye(backend.q)
+    z_lam = np.column_stack([solver.z_lam(theta, e) for e in np.eye(solver.q)])
+    a = z_lam.T @ z_lam + np.eye(solver.q)
     expected = xy.T @ xy - cross.T @ np.linalg.solve(a, cross)
     np.testing.assert_allclose(schur_complement(xy.T @ xy, factor, cross), expected, rtol=1e-12)
 

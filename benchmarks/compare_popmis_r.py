@@ -8,7 +8,7 @@ methods are compared by their spread over seeds, never by one run.
 
 Writes benchmarks/results/popmis_vs_r.md (mean and range over seeds) and
 benchmarks/results/popmis_vs_r.csv (one row per method and seed). The CSV is the reference
-of tests/methods/test_normal.py::test_2l_pmm_variance_components_match_miceadds.
+of tests/methods/gaussian/test_normal.py::test_2l_pmm_variance_components_match_miceadds.
 """
 
 from __future__ import annotations

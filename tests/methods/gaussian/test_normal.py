@@ -94,7 +94,7 @@ def test_first_iteration_draws_of_the_variance_components_are_posterior_draws(
 
 # --- 2l.pmm against miceadds' 2l.pmm on popmis ---------------------------------------------------
 #: per-seed pooled results of R's imputations (benchmarks/compare_popmis_r.py writes it)
-POPMIS_REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "popmis_vs_r.csv"
+POPMIS_REFERENCE = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "popmis_vs_r.csv"
 SEEDS = (11, 12, 13, 14, 15, 16)
 #: two-sided 0.999 quantile of Student's t with 6 + 10 - 2 = 14 df
 T_CRITICAL = stats.t.ppf(0.9995, len(SEEDS) + 10 - 2)

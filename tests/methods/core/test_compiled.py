@@ -13,7 +13,7 @@ from bayesimpute.methods.core import compiled
 from bayesimpute.methods.compatible.covariate_models import PoissonMixed
 from bayesimpute.methods.core.compiled import clear_compiled_models, compiled_model, structure_key
 from bayesimpute.methods.count.poisson import TwoLevelPois
-from tests.methods.test_count import simulate
+from tests.methods.count.test_count import simulate
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,10 @@ class Constraint:
     def describe(self) -> str:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
+    def explain(self, option: str, value: Any) -> str:
+        """Why ``value`` is refused, in the one wording."""
+        return f"{option} must be {self.describe()}, got {value!r}"
+
 
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -144,6 +148,14 @@ class Parsed(Constraint):
     def describe(self) -> str:
         return self.what
 
+    def explain(self, option: str, value: Any) -> str:
+        """The parser's own words, which say more than the list of forms."""
+        try:
+            self.parse(value)
+        except (ValueError, TypeError) as error:
+            return str(error)
+        return super().explain(option, value)  # pragma: no cover - only for refused values
+
 
 @dataclass(frozen=True)
 class NoneOr(Constraint):
@@ -220,15 +232,9 @@ def check_option(method: type, variable: str, option: str, value: Any) -> None:
     if declared is None:
         raise TypeError(f"{method.__name__} ({getattr(method, 'name', '?')}) does not declare "
                         f"its option {option!r}: add it to option_constraints")
-    if declared.constraint.accepts(value):
-        return
-    prefix = f"method_options for {variable!r} ({method.name}): "
-    if isinstance(declared.constraint, Parsed):  # the parser's own words say more
-        try:
-            declared.constraint.parse(value)
-        except (ValueError, TypeError) as error:
-            raise ValueError(prefix + str(error)) from None
-    raise ValueError(f"{prefix}{option} must be {declared.constraint.describe()}, got {value!r}")
+    if not declared.constraint.accepts(value):
+        raise ValueError(f"method_options for {variable!r} ({method.name}): "
+                         f"{declared.constraint.explain(option, value)}")
 
 
 def undeclared_options(method: type) -> list[str]:

@@ -142,12 +142,8 @@ class TwoLevelHeckman(ImputationMethod):
         ]
 
     def __init__(self, variable: str, options=None):
-        super().__init__(variable, options)
-        try:
-            rho_prior = RhoPrior.parse(self.options["rho_prior"])
-        except ValueError as error:
-            raise ValueError(f"method_options for {variable!r} (2l.heckman): {error}") from None
-        self.priors = HeckmanPriors(rho=rho_prior)
+        super().__init__(variable, options)  # checks rho_prior (its declared Parsed constraint)
+        self.priors = HeckmanPriors(rho=RhoPrior.parse(self.options["rho_prior"]))
         self._stepper: ChainStepper | None = None
         self._pending_state: dict[str, np.ndarray] | None = None
         self._rho_history: list[float] = []

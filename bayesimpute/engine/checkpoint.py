@@ -19,7 +19,8 @@ This module knows the folder's format only. The chain task
 chain that is restarted, by :func:`bayesimpute.resume` or by a Dask scheduler after its
 worker was lost, continues from its last saved iteration; because every chain draws only
 from its own generator, whose state is saved, the restarted run reproduces the
-uninterrupted one exactly for the exact (Gibbs) samplers. Starting and resuming a run lives
+uninterrupted one exactly, for the exact (Gibbs) samplers and NUTS alike (a method's
+saved state holds its step's PyMC ``sampling_state``). Starting and resuming a run lives
 in :mod:`bayesimpute.engine.run`.
 
 Files are pickles (via cloudpickle, so ``post`` lambdas survive): open only checkpoints
@@ -40,7 +41,7 @@ import cloudpickle  # a dependency of pymc: pickles post lambdas by value
 
 __all__ = ["create_checkpoint", "read_header", "read_record", "write_record", "read_progress"]
 
-_FORMAT = "bayesimpute-checkpoint-1"
+_FORMAT = "bayesimpute-checkpoint-2"  # 2: method states hold their steps' sampling_state
 _HEADER = "header.pkl"
 
 

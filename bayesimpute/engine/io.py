@@ -9,25 +9,40 @@ imputations are on disk (``store=``) is written one draw at a time, never loaded
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import arviz as az
 import numpy as np
 import pandas as pd
+from pymc.step_methods.state import DataClassState
+from pymc.util import RandomGeneratorState
 
 from bayesimpute.engine.run import EVENT_COLUMNS, Run
 from bayesimpute.engine.sampler import chain_seeds, make_plan
 from bayesimpute.engine.spec import build_spec
 from bayesimpute.engine.storage import write_dataset
+from bayesimpute.validation import warn_user
 
 __all__ = ["write_netcdf", "read_netcdf"]
 
-_FORMAT = "bayesimpute-1"
+_FORMAT = "bayesimpute-2"  # 2: method states hold their steps' PyMC sampling_state
+_EARLIER_FORMATS = ("bayesimpute-1",)
 
 
 def _jsonable(value):
+    """``value`` (a chain state: arrays, numbers, dicts, lists, PyMC's sampling states and
+    generator states) as JSON-ready objects that :func:`_from_jsonable` turns back."""
+    if isinstance(value, DataClassState):  # a step's sampling_state (PyMC's dataclasses)
+        kind = type(value)
+        return {"__state__": f"{kind.__module__}:{kind.__qualname__}",
+                "fields": {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}}
+    if isinstance(value, RandomGeneratorState):  # a namedtuple: before the tuple case
+        return {"__generator__": _jsonable(value._asdict())}
     if isinstance(value, np.ndarray):
         return {"__array__": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, dict):
@@ -43,10 +58,29 @@ def _from_jsonable(value):
     if isinstance(value, dict):
         if "__array__" in value:
             return np.asarray(value["__array__"], dtype=value["dtype"])
+        if "__state__" in value:
+            kind = _state_class(value["__state__"])
+            return kind(**{k: _from_jsonable(v) for k, v in value["fields"].items()})
+        if "__generator__" in value:
+            return RandomGeneratorState(**_from_jsonable(value["__generator__"]))
         return {k: _from_jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_jsonable(v) for v in value]
     return value
+
+
+def _state_class(name: str) -> type:
+    """The sampling-state class ``module:qualname``, from PyMC or this package only (a file
+    names classes, it does not get to import arbitrary code)."""
+    module_name, _, qualname = name.partition(":")
+    if module_name.split(".")[0] not in ("pymc", "bayesimpute"):
+        raise ValueError(f"a saved chain state names {name!r}, not a PyMC or bayesimpute state")
+    found: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    if not (isinstance(found, type) and issubclass(found, DataClassState)):
+        raise ValueError(f"a saved chain state names {name!r}, which is not a sampling state")
+    return found
 
 
 def _column_meta(series: pd.Series) -> dict:
@@ -137,7 +171,13 @@ def read_netcdf(path) -> Run:
     """Read a file written by :func:`write_netcdf` back into a :class:`Run`."""
     idata = az.from_netcdf(str(path), engine="h5netcdf")
     header = json.loads(idata.posterior.attrs.pop("bayesimpute"))
-    if header.get("format") != _FORMAT:
+    if header.get("format") in _EARLIER_FORMATS:
+        warn_user(f"{path} was written by an earlier version of bayesimpute: its results "
+                  "read back as they were; continuing it restarts each method's parameter "
+                  "chain from the last imputations, with its burn-in")
+        for saved in header["chain_states"]:
+            saved["methods"] = {}
+    elif header.get("format") != _FORMAT:
         raise ValueError(f"{path} was not written by bayesimpute's to_netcdf")
     data = _rebuild_data(idata, header)
     where = pd.DataFrame(False, index=data.index, columns=data.columns)

@@ -56,14 +56,13 @@ class _SteppedModel:
         self.gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         return self.stepper.advance(n_steps)
 
-    def get_state(self, prefix: str) -> dict[str, np.ndarray]:
-        state = {f"{prefix}point.{k}": np.asarray(v) for k, v in self.stepper.point.items()}
-        return {**state, **self.scale.get_state(f"{prefix}scale.")}
+    def get_state(self, prefix: str) -> dict:
+        """The stepper's ``sampling_state`` and the scale, under keys starting ``prefix``."""
+        return {f"{prefix}chain": self.stepper.sampling_state,
+                **self.scale.get_state(f"{prefix}scale.")}
 
     def set_state(self, state, prefix: str) -> None:
-        point_prefix = f"{prefix}point."
-        self.stepper.point = {k[len(point_prefix):]: np.asarray(v) for k, v in state.items()
-                              if k.startswith(point_prefix)}
+        self.stepper.sampling_state = state[f"{prefix}chain"]
         self.scale.set_state(state, f"{prefix}scale.")
 
 
@@ -158,7 +157,7 @@ class PoissonMixed(_SteppedModel):
     def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
                  intercept: bool, rng: np.random.Generator, *, tune: int = 150,
                  target_accept: float = 0.85, slope_sd: float = 2.5, re_scale: float = 1.0,
-                 informative: np.ndarray | None = None):
+                 informative: np.ndarray | None = None, continuing: bool = False):
         if not intercept:
             raise ValueError("PoissonMixed needs an intercept (column 0 of X)")
         self.random = np.asarray(random, dtype=int)
@@ -176,9 +175,12 @@ class PoissonMixed(_SteppedModel):
         compiled = compiled_model(key, lambda: self._build(
             self.scale.X(X), y, cluster, n_clusters, list(names), slope_sd, re_scale))
         self.model, self._extract = compiled.model, compiled.extract
-        point = compiled.initial_point(int(rng.integers(2**31 - 1)))
-        self.stepper = nuts_stepper(self.model, point, rng, tune=tune, target_accept=target_accept,
-                                    logp_dlogp=compiled.logp_dlogp)
+        # a continued chain gets its point and NUTS's generator from its saved state, and
+        # leaves the chain's generator alone, as the unbroken chain did after its first visit
+        seed_from = None if continuing else rng
+        point = compiled.initial_point(0 if seed_from is None else int(rng.integers(2**31 - 1)))
+        self.stepper = nuts_stepper(self.model, point, seed_from, tune=tune,
+                                    target_accept=target_accept, logp_dlogp=compiled.logp_dlogp)
 
     def _build(self, X_std, y, cluster, n_clusters: int, names: list[str], slope_sd: float,
                re_scale: float):

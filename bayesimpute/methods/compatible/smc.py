@@ -83,6 +83,7 @@ from bayesimpute.methods.gaussian.linear_mixed import (
 )
 from bayesimpute.methods.logistic.polya_gamma import LogitPriors
 from bayesimpute.methods.options import OneOf, Option
+from bayesimpute.methods.core.stepping import ResumableChain
 from bayesimpute.methods.registry import get_method, register_method
 
 __all__ = ["TwoLevelCompatible", "Compatible", "ANALYSIS_PREFIX", "analysis_response"]
@@ -94,7 +95,7 @@ LOW_ACCEPTANCE = 0.05
 _FAMILY_OF_KIND = {VariableKind.CONTINUOUS: "gaussian", VariableKind.BINARY: "binomial"}
 
 
-class _CompatibleMethod(ImputationMethod):
+class _CompatibleMethod(ResumableChain, ImputationMethod):
     """Shared machinery of ``2l.smc`` and ``smc`` (the module docstring has the model)."""
 
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY, VariableKind.CATEGORICAL,
@@ -145,7 +146,6 @@ class _CompatibleMethod(ImputationMethod):
         self._analysis: GaussianMixed | LogitMixed | None = None
         self._covariate: GaussianMixed | LogitMixed | None = None
         self._latent: np.ndarray | None = None
-        self._pending_state: dict[str, np.ndarray] | None = None
         self._warned_acceptance = False
 
     # --- checks before sampling --------------------------------------------------------------
@@ -293,7 +293,8 @@ class _CompatibleMethod(ImputationMethod):
     def _setup(self, data: MethodData, rng: np.random.Generator) -> None:
         if self.multilevel and data.cluster is None:
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
-        self._start_latent(data)
+        saved = self.take_saved_state()
+        self._start_latent(data, saved)
         self.formula = self.parse(data.codecs, self._working(data))
         self.response = self.formula.response
         self.outcome_mode = data.target == self.response
@@ -312,18 +313,18 @@ class _CompatibleMethod(ImputationMethod):
             self.covariate_random = (np.asarray(data.random, dtype=int) if self.multilevel
                                      else np.array([], dtype=int))
             self.covariate_name = self.covariate_family(data.kind)
-            self._covariate = self._make_covariate(data, working, rng)
+            self._covariate = self._make_covariate(data, working, rng,
+                                                   continuing=saved is not None)
             self.exact_normal = (self.covariate_name == "normal"
                                  and self.family_name == "gaussian"
                                  and self.formula.degree(data.target) <= 1)
-        if self._pending_state is not None:
-            self._restore(self._pending_state)
-            self._pending_state = None
+        if saved is not None:
+            self._restore(saved)
 
-    def _start_latent(self, data: MethodData) -> None:
+    def _start_latent(self, data: MethodData, saved: dict | None) -> None:
         self.rows = np.flatnonzero(data.impute)
-        if self._pending_state is not None and "latent" in self._pending_state:
-            self._latent = np.asarray(self._pending_state["latent"], dtype=float).copy()
+        if saved is not None:
+            self._latent = np.asarray(saved["latent"], dtype=float).copy()
         else:  # the chain's starting values: observed values, or the initial fill
             self._latent = np.asarray(data.y[self.rows], dtype=float).copy()
 
@@ -348,8 +349,8 @@ class _CompatibleMethod(ImputationMethod):
             return "logit"
         return "normal" if wanted == "auto" else wanted
 
-    def _make_covariate(self, data: MethodData, working,
-                        rng) -> GaussianMixed | LogitMixed | PoissonMixed:
+    def _make_covariate(self, data: MethodData, working, rng, *,
+                        continuing: bool) -> GaussianMixed | LogitMixed | PoissonMixed:
         rows = self.fit_rows
         x = working[data.target][rows]
         args = (data.X[rows], x, self.cluster[rows], self.n_clusters, self.covariate_random,
@@ -363,6 +364,7 @@ class _CompatibleMethod(ImputationMethod):
             # counts differ, must build the same model): unobserved cells at their mean
             expected = np.where(data.observed[rows], data.y[rows], observed.mean())
             return PoissonMixed(*args, rng=rng, tune=int(self.options["covariate_tune"]),
+                                continuing=continuing,
                                 informative=informative_count_clusters(
                                     expected, self.cluster[rows], self.n_clusters))
         if self.covariate_name == "normal":
@@ -382,7 +384,7 @@ class _CompatibleMethod(ImputationMethod):
     def update(self, data: MethodData, rng: np.random.Generator) -> Draw:
         cycles = int(self.options["cycles"])
         if self._analysis is None:
-            fresh = self._pending_state is None  # a continued chain does not burn in again
+            fresh = not self.continuing  # a continued chain does not burn in again
             self._setup(data, rng)
             if fresh:
                 cycles = max(cycles, int(self.options["burn"]))
@@ -528,7 +530,8 @@ class _CompatibleMethod(ImputationMethod):
         return dims
 
     # --- continuing a chain ----------------------------------------------------------------------
-    def get_state(self) -> dict[str, np.ndarray]:
+    def chain_state(self) -> dict:
+        """The latent draws and both models' states (``analysis.`` and ``covariate.``)."""
         if self._analysis is None:
             return {}
         state = {"latent": self._latent.copy(), **self._analysis.get_state("analysis.")}
@@ -536,9 +539,8 @@ class _CompatibleMethod(ImputationMethod):
             state.update(self._covariate.get_state("covariate."))
         return state
 
-    def set_state(self, state) -> None:
-        # applied at the next visit, once the models are built for that visit's data
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
+    def discard_chain(self) -> None:
+        self._analysis = self._covariate = None
 
     def _restore(self, state) -> None:
         self._analysis.set_state(state, "analysis.")

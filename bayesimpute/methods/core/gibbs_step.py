@@ -6,7 +6,9 @@ drive it alike:
 
 - ``stats_dtypes_shapes`` declares what every transition reports (here the sweep count);
 - ``set_rng`` gives it its generator (the FCS loop hands it the chain's own generator at
-  every visit, so every draw of a chain flows from one stream);
+  every visit, so every draw of a chain flows from one stream; a restored
+  ``sampling_state`` holds a copy of that generator, which the next visit replaces by the
+  chain's own again);
 - ``vars`` is checked against the model: a Gibbs sweep updates all of the model's free
   variables jointly, so it accepts exactly those;
 - ``sampling_state`` (a ``@dataclass_state`` class) saves and restores what the step

@@ -21,7 +21,8 @@ effects 0, unit scales; count models centre the intercept at the observed log-me
 models start the cutpoints at the observed cumulative logits) and its first visit runs
 ``tune`` adapting NUTS transitions (default 150): they are the burn-in, and the first
 imputation is made after them. Every visit then runs ``n_steps`` transitions (default 1).
-A continued chain starts at its saved point and adapts again.
+A continued chain goes on from its saved state (point, adapted step size and mass matrix,
+NUTS's generator) exactly as the unbroken chain would.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
-from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
 
 __all__ = ["NutsGlmmMethod", "partially_centred_effects"]
 
@@ -59,7 +60,7 @@ def partially_centred_effects(chol, q: int, informative: np.ndarray):
     return pm.Deterministic("u", u, dims=("cluster", "re"))
 
 
-class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
+class NutsGlmmMethod(ResumableChain, ImputationMethod):
     """Base class: a GLMM on the observed rows, eta = X beta + Z u_j, advanced by NUTS."""
 
     random_effects: ClassVar[bool] = False
@@ -82,7 +83,6 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
         self._stepper: ChainStepper | None = None
-        self._pending_state: dict[str, np.ndarray] | None = None
 
     # --- hooks ------------------------------------------------------------------------------
     @abstractmethod
@@ -113,7 +113,10 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
         y_obs = np.asarray(data.y[obs])
         self._check_y(y_obs, data)
         self._prepare(y_obs)
-        pending = self._start_scaler(Standardiser(data.X))
+        saved = self.take_saved_state()
+        self.scaler = Standardiser(data.X)
+        if saved is not None:  # a continued chain keeps the scale it started with
+            self.scaler.set_state(saved)
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
@@ -122,13 +125,19 @@ class NutsGlmmMethod(ScaledStepperState, ImputationMethod):
                                   lambda: self._build_compiled(data, y_obs))
         self.model, self._extract = compiled.model, compiled.extract
         self._output_names = compiled.extras["output_names"]
-        point = compiled.initial_point(int(rng.integers(2**31 - 1)))
-        if pending is not None:
-            point = {k: pending.get(k, v) for k, v in point.items()}
+        if saved is None:
+            point, chain = compiled.initial_point(int(rng.integers(2**31 - 1))), None
+        else:  # the saved state holds the point; the chain's generator is left alone
+            chain = saved["chain"]
+            point = chain.point
         self._stepper = nuts_stepper(
             self.model, point, rng, tune=int(self.options["tune"]),
             target_accept=float(self.options["target_accept"]), logp_dlogp=compiled.logp_dlogp,
+            saved=chain,
         )
+
+    def chain_constants(self) -> dict[str, np.ndarray]:
+        return self.scaler.get_state()
 
     def _prepare(self, y_obs: np.ndarray) -> None:
         """Constants the family takes from the observed values (subclasses)."""

@@ -8,14 +8,33 @@ call and no re-compilation inside the loop.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pymc as pm
+from pymc.step_methods.state import DataClassState, WithSamplingState, dataclass_state
 
-__all__ = ["ChainStepper", "ScaledStepperState", "nuts_stepper"]
+__all__ = ["ChainStepper", "ChainStepperState", "ResumableChain", "nuts_stepper"]
 
 
-class ChainStepper:
+@dataclass_state
+class ChainStepperState(DataClassState):
+    """What a :class:`ChainStepper` needs to continue its chain: the point, the tuning
+    transitions still due and the step method's own ``sampling_state`` (NUTS: its adapted
+    step size and mass matrix and its generator; a Gibbs step: its sweep count and the
+    latent variables it carries)."""
+
+    point: dict
+    tune_remaining: int
+    step: DataClassState
+
+
+class ChainStepper(WithSamplingState):
     """Holds a step method and the chain's current point.
+
+    Its ``sampling_state`` (PyMC's convention, a :class:`ChainStepperState`) is everything
+    that continues the chain: set it on a stepper built on the same model and the chain goes
+    on as if it had never stopped, for NUTS as for the exact steps.
 
     Parameters
     ----------
@@ -25,7 +44,23 @@ class ChainStepper:
         Starting point in the model's value-variable space.
     tune : int
         Transitions run with adaptation on at the first visit (NUTS); 0 for exact steps.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> with pm.Model() as model:
+    ...     mu = pm.Normal("mu")
+    >>> stepper = ChainStepper(pm.Metropolis(model=model, rng=1), {"mu": np.array(0.0)})
+    >>> saved = stepper.sampling_state
+    >>> _ = stepper.advance(3)
+    >>> first = stepper.point["mu"]
+    >>> stepper.sampling_state = saved  # back to where it was saved: the same three steps
+    >>> _ = stepper.advance(3)
+    >>> bool(stepper.point["mu"] == first)
+    True
     """
+
+    _state_class = ChainStepperState
 
     def __init__(self, step, point: dict, *, tune: int = 0):
         self.step = step
@@ -49,6 +84,12 @@ class ChainStepper:
             collected.extend(stats or [])
         return _summarise(collected)
 
+    def continued(self, saved: ChainStepperState | None) -> ChainStepper:
+        """This stepper, moved to ``saved`` when a saved chain is continued (None: as built)."""
+        if saved is not None:
+            self.sampling_state = saved
+        return self
+
 
 def _summarise(stats: list[dict]) -> dict[str, float]:
     if not stats:
@@ -64,50 +105,74 @@ def _summarise(stats: list[dict]) -> dict[str, float]:
 
 
 def nuts_stepper(
-    model: pm.Model, point: dict, rng: np.random.Generator, *, tune: int, target_accept: float,
-    logp_dlogp=None,
+    model: pm.Model, point: dict, rng: np.random.Generator | None, *, tune: int,
+    target_accept: float,
+    logp_dlogp=None, saved: ChainStepperState | None = None,
 ) -> ChainStepper:
     """A NUTS stepper for ``model`` (adapts during the first visit). ``logp_dlogp``: the
     model's compiled log-density and gradient over all value variables, when another chain
-    compiled it already (:mod:`bayesimpute.methods.core.compiled`); None compiles it here."""
-    seed = int(rng.integers(2**31 - 1))
+    compiled it already (:mod:`bayesimpute.methods.core.compiled`); None compiles it here.
+    ``saved``: the state of a chain to continue, which holds NUTS's own generator and
+    adaptation; the chain's generator is then left alone, as an unbroken chain drew NUTS's
+    seed from it at its first visit only (``rng=None`` does the same for a caller that sets
+    the saved state itself)."""
+    seed = 0 if saved is not None or rng is None else int(rng.integers(2**31 - 1))
     shared = {} if logp_dlogp is None else {"logp_dlogp_func": logp_dlogp}
     with model:
         step = pm.NUTS(
             vars=model.value_vars, target_accept=target_accept, rng=seed, initial_point=point,
             **shared,
         )
-    return ChainStepper(step, point, tune=tune)
+    return ChainStepper(step, point, tune=tune).continued(saved)
 
 
-class ScaledStepperState:
-    """``get_state`` / ``set_state`` of a method that keeps a :class:`ChainStepper` in
-    ``self._stepper`` and a predictor scaler in ``self.scaler`` (mean, sd).
+class ResumableChain:
+    """``get_state`` / ``set_state`` of a method whose chain lives in a :class:`ChainStepper`
+    (``self._stepper``), built at the method's first visit.
 
-    The saved state is the chain's point plus the scaling constants; ``set_state`` keeps it
-    pending until the next visit builds the model, which then starts from it. For exact
-    Gibbs steps a restored chain continues bit-identically; NUTS adapts again, which gives
-    a valid continuation, not an identical one.
+    The saved state is the stepper's ``sampling_state`` (key ``"chain"``) plus the
+    constants the method fixed at its first visit (:meth:`chain_constants`: its
+    standardiser's, for instance). A method is restored before any visit, when no model
+    exists yet to take the state (the model is built for the visit's data), so
+    ``set_state`` holds the state until the next visit's set-up takes it
+    (:meth:`take_saved_state`); a state held and not yet taken is what ``get_state``
+    returns, so a chain saved again before its next visit loses nothing. Methods whose
+    chain is not one stepper (2l.smc's two models, the ml.* sweeps) override
+    :meth:`chain_state` and :meth:`discard_chain` and keep the rest.
     """
 
-    def _start_scaler(self, scaler) -> dict[str, np.ndarray] | None:
-        """Keep ``scaler`` (fitted on this visit's X) or, when continuing a saved chain,
-        overwrite its constants with the saved ones; returns the rest of the saved state
-        (the chain's point) or None."""
-        self.scaler = scaler
-        pending, self._pending_state = self._pending_state, None
-        if pending is not None:  # continuing a saved chain: same scale, same point
-            self.scaler.mean = np.asarray(pending.pop("scale.x_mean"), dtype=float)
-            self.scaler.sd = np.asarray(pending.pop("scale.x_sd"), dtype=float)
-        return pending
+    _stepper: ChainStepper | None = None
+    _saved_state: dict[str, Any] | None = None
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def chain_constants(self) -> dict[str, np.ndarray]:
+        """Constants fixed at the first visit that the continued chain must reuse."""
+        return {}
+
+    def chain_state(self) -> dict[str, Any]:
+        """The running chain's state; {} before the first visit."""
         if self._stepper is None:
             return {}
-        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["scale.x_mean"] = self.scaler.mean.copy()
-        state["scale.x_sd"] = self.scaler.sd.copy()
-        return state
+        return {"chain": self._stepper.sampling_state, **self.chain_constants()}
+
+    def get_state(self) -> dict[str, Any]:
+        if self._saved_state is not None:
+            return dict(self._saved_state)
+        return self.chain_state()
 
     def set_state(self, state) -> None:
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
+        self._saved_state = dict(state)
+        self.discard_chain()
+
+    def discard_chain(self) -> None:
+        """Forget the built chain, so that the next visit rebuilds it from the held state."""
+        self._stepper = None
+
+    @property
+    def continuing(self) -> bool:
+        """Whether the next set-up continues a saved chain."""
+        return self._saved_state is not None
+
+    def take_saved_state(self) -> dict[str, Any] | None:
+        """The held state, handed over once to the set-up that continues from it."""
+        saved, self._saved_state = self._saved_state, None
+        return saved

@@ -35,12 +35,12 @@ from bayesimpute.methods.core.matching import DONOR_RULES
 from bayesimpute.methods.core.standardise import Standardiser
 from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.registry import register_method
-from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
 
 __all__ = ["Norm", "Pmm", "TwoLevelNorm", "TwoLevelPmm"]
 
 
-class _LinearGaussianMethod(ImputationMethod):
+class _LinearGaussianMethod(ResumableChain, ImputationMethod):
     """Shared machinery; subclasses fix whether there are random effects and matching."""
 
     kinds = frozenset({VariableKind.CONTINUOUS})
@@ -89,7 +89,6 @@ class _LinearGaussianMethod(ImputationMethod):
         super().__init__(variable, options)
         self.priors = self._priors(self.options)
         self._stepper: ChainStepper | None = None
-        self._pending_state: dict[str, np.ndarray] | None = None
 
     # --- set-up at the first visit --------------------------------------------------------
     def _random_columns(self, data: MethodData) -> np.ndarray:
@@ -102,9 +101,10 @@ class _LinearGaussianMethod(ImputationMethod):
             raise MethodError(f"{self.name} needs at least 2 observed values of {data.target!r}")
         if self.random_effects and data.cluster is None:
             raise MethodError(f"{self.name} needs a cluster identifier (predictor code -2)")
+        saved = self.take_saved_state()
         self.scale = Standardiser(data.X, data.y[data.observed])
-        if self._pending_state is not None:
-            self.scale.set_state(self._pending_state)
+        if saved is not None:  # a continued chain keeps the scale it started with
+            self.scale.set_state(saved)
         self.random = self._random_columns(data)
         self.n_clusters = data.n_clusters if self.random_effects else 1
         obs = data.observed
@@ -125,17 +125,14 @@ class _LinearGaussianMethod(ImputationMethod):
         # a fresh chain starts at the moment fit of the observed rows and runs ``burn``
         # exact sweeps before its first imputation; a continued chain starts where it was
         point, burn = gibbs.initial_point(), int(self.options["burn"])
-        if self._pending_state is not None:
-            point = {k: np.asarray(v) for k, v in self._pending_state.items()
-                     if not k.startswith("scale.")}
-            self._pending_state, burn = None, 0
+        chain = None if saved is None else saved["chain"]
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
-                target_accept=float(self.options["target_accept"]),
+                target_accept=float(self.options["target_accept"]), saved=chain,
             )
         else:
-            self._stepper = ChainStepper(gibbs, point, tune=burn)
+            self._stepper = ChainStepper(gibbs, point, tune=burn).continued(chain)
 
     def _cluster(self, data: MethodData) -> np.ndarray:
         if self.random_effects:
@@ -224,16 +221,9 @@ class _LinearGaussianMethod(ImputationMethod):
             dims["u"] = (("cluster", labels), ("re", re))
         return dims
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        if self._stepper is None:
-            return {}
-        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state.update(self.scale.get_state())
-        return state
+    def chain_constants(self) -> dict[str, np.ndarray]:
+        return self.scale.get_state()
 
-    def set_state(self, state) -> None:
-        # applied at the next visit, once the model is built for that visit's data
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
 
 def _read_only(array: np.ndarray) -> np.ndarray:
     """``array``, no longer writeable (the model's containers are only ever replaced)."""

@@ -69,7 +69,7 @@ from bayesimpute.methods.core.matching import match_donors
 from bayesimpute.methods.core.priors import Prior, huang_wand
 from bayesimpute.methods.options import OneOf, Option, Parsed
 from bayesimpute.methods.registry import register_method
-from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
 
 __all__ = ["TwoLevelHeckman", "heckman_design", "draw_outcome"]
 
@@ -106,7 +106,7 @@ def draw_outcome(mu_s: np.ndarray, mu_o: np.ndarray, sigma: np.ndarray, rho: flo
 
 
 @register_method("2l.heckman", aliases=("2l.2stage.heckman",))
-class TwoLevelHeckman(ImputationMethod):
+class TwoLevelHeckman(ResumableChain, ImputationMethod):
     """Bayesian two-level Heckman selection model (continuous or binary target)."""
 
     kinds = frozenset({VariableKind.CONTINUOUS, VariableKind.BINARY})
@@ -145,21 +145,22 @@ class TwoLevelHeckman(ImputationMethod):
         super().__init__(variable, options)  # checks rho_prior (its declared Parsed constraint)
         self.priors = HeckmanPriors(rho=RhoPrior.parse(self.options["rho_prior"]))
         self._stepper: ChainStepper | None = None
-        self._pending_state: dict[str, np.ndarray] | None = None
         self._rho_history: list[float] = []
         self._warned_boundary = False
 
     # --- set-up at the first visit ------------------------------------------------------------
     def _setup(self, data: MethodData, rng: np.random.Generator) -> list[str]:
-        """Build the model and its stepper; a pending saved state (``set_state``) makes the
+        """Build the model and its stepper; a held saved state (``set_state``) makes the
         chain continue from it, with the saved scale, point and latents and no burn-in."""
         self._check(data)
         self.binary = data.kind == VariableKind.BINARY
         self.design = heckman_design(data, random_exclusion=bool(self.options["random_exclusion"]))
         self.scale = Standardiser(data.X, None if self.binary else data.y[data.observed])
-        pending, self._pending_state = self._pending_state, None
-        if pending is not None:
-            self.scale.set_state(pending)
+        saved = self.take_saved_state()
+        if saved is not None:  # a continued chain keeps the scale it started with
+            self.scale.set_state(saved)
+            self._rho_history = [float(r) for r in saved["rho_history"]]
+            self._warned_boundary = bool(saved["warned_boundary"])
         self.model = build_heckman_model(
             self.scale.X(data.X), self.scale.y(data.y), data.observed, data.cluster,
             data.n_clusters, self.design, binary=self.binary, priors=self.priors,
@@ -169,15 +170,15 @@ class TwoLevelHeckman(ImputationMethod):
         self._gibbs = HeckmanGibbs(model=self.model, design=self.design, priors=self.priors,
                                    binary=self.binary, rng=rng)
         point, burn = self._gibbs.initial_point(), int(self.options["burn"])
-        if pending is not None:
-            point, burn = self._restore(pending), 0
+        chain = None if saved is None else saved["chain"]
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(self.model, point, rng, tune=int(self.options["tune"]),
-                                         target_accept=float(self.options["target_accept"]))
-        else:
-            self._stepper = ChainStepper(self._gibbs, point, tune=burn)
+                                         target_accept=float(self.options["target_accept"]),
+                                         saved=chain)
+        else:  # the step's own state carries its latent selection values
+            self._stepper = ChainStepper(self._gibbs, point, tune=burn).continued(chain)
         # a continued chain logged its identification events when it started
-        return self._identification_events(data) if pending is None else []
+        return self._identification_events(data) if saved is None else []
 
     def _check(self, data: MethodData) -> None:
         if data.cluster is None:
@@ -290,30 +291,7 @@ class TwoLevelHeckman(ImputationMethod):
             dims["psi"] = (("heckman_re", design.re_names), ("heckman_re_bis", design.re_names))
         return dims
 
-    def get_state(self) -> dict[str, np.ndarray]:
-        """The chain's point, the latent selection values, the scale and the rho history."""
-        if self._stepper is None:
-            return {}
-        state = {k: np.asarray(v) for k, v in self._stepper.point.items()}
-        state["_latent_z"] = np.asarray(self._gibbs.sampler.z, dtype=float).copy()
-        state["_latent_ystar"] = np.asarray(self._gibbs.sampler.ystar, dtype=float).copy()
-        state["_rho_history"] = np.asarray(self._rho_history, dtype=float)
-        state["_warned_boundary"] = np.asarray(self._warned_boundary)
-        state.update(self.scale.get_state())
-        return state
-
-    def set_state(self, state) -> None:
-        """Continue from ``get_state``'s output: applied when the next visit builds the
-        model (a restored chain skips the burn-in; NUTS adapts again)."""
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
-        if self._stepper is not None:  # already built: rebuild at the next visit
-            self._stepper = None
-
-    def _restore(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Put the saved latents and history in place; return the saved point."""
-        state = dict(state)
-        self._gibbs.sampler.z = np.asarray(state.pop("_latent_z"), dtype=float)
-        self._gibbs.sampler.ystar = np.asarray(state.pop("_latent_ystar"), dtype=float)
-        self._rho_history = [float(r) for r in state.pop("_rho_history", [])]
-        self._warned_boundary = bool(state.pop("_warned_boundary", False))
-        return {k: np.asarray(v) for k, v in state.items() if not k.startswith("scale.")}
+    def chain_constants(self) -> dict[str, np.ndarray]:
+        """The scale, and the rho history behind the boundary warning."""
+        return {**self.scale.get_state(), "rho_history": np.asarray(self._rho_history, dtype=float),
+                "warned_boundary": np.asarray(self._warned_boundary)}

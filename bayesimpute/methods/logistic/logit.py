@@ -34,7 +34,7 @@ from bayesimpute.methods.logistic.polya_gamma import (
 )
 from bayesimpute.methods.options import OneOf, Option
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.core.stepping import ChainStepper, ScaledStepperState, nuts_stepper
+from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
 
 __all__ = ["LogitMethod"]
 
@@ -43,7 +43,7 @@ __all__ = ["LogitMethod"]
 LARGE_COEFFICIENT = 8.0
 
 
-class LogitMethod(ScaledStepperState, ImputationMethod):
+class LogitMethod(ResumableChain, ImputationMethod):
     """Base class; subclasses set ``random_effects`` and ``kinds``."""
 
     random_effects: ClassVar[bool] = False
@@ -70,7 +70,6 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
         super().__init__(variable, options)
         self.priors = self._priors(self.options)
         self._stepper: ChainStepper | None = None
-        self._pending_state: dict[str, np.ndarray] | None = None
         self._warned_large = False
 
     # --- set-up at the first visit ---------------------------------------------------------
@@ -89,7 +88,10 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
             raise MethodError(
                 f"{self.name}: observed values of {data.target!r} must be codes 0..{self.K - 1}"
             )
-        pending = self._start_scaler(Standardiser(data.X))
+        saved = self.take_saved_state()
+        self.scaler = Standardiser(data.X)
+        if saved is not None:  # a continued chain keeps the scale it started with
+            self.scaler.set_state(saved)
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
@@ -101,17 +103,15 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
         self._gibbs = LogisticMixedGibbs(model=self.model, priors=self.priors, rng=rng)
         # a fresh chain starts at the quick fits of the observed rows and runs ``burn``
         # exact sweeps before its first imputation; a continued chain starts where it was
-        if pending is None:
-            point, burn = self._gibbs.initial_point(), int(self.options["burn"])
-        else:
-            point, burn = pending, 0
+        point, burn = self._gibbs.initial_point(), int(self.options["burn"])
+        chain = None if saved is None else saved["chain"]
         if self.options["sampler"] == "nuts":
             self._stepper = nuts_stepper(
                 self.model, point, rng, tune=int(self.options["tune"]),
-                target_accept=float(self.options["target_accept"]),
+                target_accept=float(self.options["target_accept"]), saved=chain,
             )
         else:
-            self._stepper = ChainStepper(self._gibbs, point, tune=burn)
+            self._stepper = ChainStepper(self._gibbs, point, tune=burn).continued(chain)
         events = separation_events(X_std[obs], y_obs, list(data.x_names), data.target, self.K)
         missing = sorted(set(range(self.K)) - set(np.unique(y_obs).astype(int)))
         if missing:
@@ -120,6 +120,9 @@ class LogitMethod(ScaledStepperState, ImputationMethod):
                 "come from the prior and stay small"
             )
         return events
+
+    def chain_constants(self) -> dict[str, np.ndarray]:
+        return self.scaler.get_state()
 
     def _cluster(self, data: MethodData) -> np.ndarray:
         if self.random_effects:

@@ -63,6 +63,7 @@ from bayesimpute.methods.multilevel.ml_model import (
     MultilevelState,
     logit_sweep,
 )
+from bayesimpute.methods.core.stepping import ResumableChain
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.core.start_values import PSI_FLOOR, SIGMA2_FLOOR, logit_start
 
@@ -178,7 +179,7 @@ class UnitLayout:
 
 
 # --- shared machinery ---------------------------------------------------------------------------------
-class _MultilevelMethod(ImputationMethod):
+class _MultilevelMethod(ResumableChain, ImputationMethod):
     multilevel = True
     max_levels: ClassVar[int | None] = None
 
@@ -189,7 +190,7 @@ class _MultilevelMethod(ImputationMethod):
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
         self._ready = False
-        self._pending_state: dict[str, np.ndarray] | None = None
+        self.state = None
 
     def _setup(self, data: MethodData) -> list[str]:
         if not data.cluster_levels:
@@ -254,8 +255,8 @@ class _MultilevelMethod(ImputationMethod):
         return dims
 
     # --- checkpoints -----------------------------------------------------------------------------------
-    def set_state(self, state) -> None:
-        self._pending_state = {k: np.asarray(v) for k, v in state.items()}
+    def discard_chain(self) -> None:
+        self._ready, self.state = False, None
 
     def _save_scaler(self) -> dict[str, np.ndarray]:
         return {"scale.x_mean": self.scaler.x_mean.copy(),
@@ -305,8 +306,9 @@ class _MultilevelGaussian(_MultilevelMethod):
             y_obs = y[observed]
             self.y_mean, self.y_sd = float(np.mean(y_obs)), float(np.std(y_obs)) or 1.0
             self.state = MultilevelState.start(X_std.shape[1], self.chains)
-            if self._pending_state is not None:
-                self._restore(self._pending_state)
+            saved = self.take_saved_state()
+            if saved is not None:
+                self._restore(saved)
                 X_std = self.scaler(self.layout.aggregate(data)[0])
             else:
                 self._start_at_least_squares(X_std[obs], (y[obs] - self.y_mean) / self.y_sd)
@@ -345,7 +347,7 @@ class _MultilevelGaussian(_MultilevelMethod):
     def parameter_dims(self, data: MethodData):
         return {"beta": (("x", list(self.x_names)),), "sigma2": (), **self._level_dims(data)}
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def chain_state(self) -> dict[str, np.ndarray]:
         if self.state is None:
             return {}
         return {"beta": self.state.beta.copy(), "sigma2": np.asarray(self.state.sigma2),
@@ -360,7 +362,6 @@ class _MultilevelGaussian(_MultilevelMethod):
             np.asarray(saved["beta"], dtype=float), float(saved["sigma2"]),
             _unflatten("u", saved, self.state.effects), _unflatten("psi", saved, self.state.psi),
             _unflatten("hyper", saved, self.state.hyper))
-        self._pending_state = None
 
 
 @register_method("ml.norm")
@@ -414,8 +415,9 @@ class _MultilevelLogit(_MultilevelMethod):
                 raise MethodError(f"{self.name}: observed values of {data.target!r} must be "
                                   f"codes 0..{K - 1}")
             self.state = MultilevelLogitState.start(K - 1, X_std.shape[1], self.chains)
-            if self._pending_state is not None:
-                self._restore(self._pending_state)
+            saved = self.take_saved_state()
+            if saved is not None:
+                self._restore(saved)
                 X_std = self.scaler(self.layout.aggregate(data)[0])
             else:
                 self._start_at_logistic_fits(X_std[obs], y_obs.astype(int))
@@ -469,7 +471,7 @@ class _MultilevelLogit(_MultilevelMethod):
         return {"beta": (*category, ("x", list(self.x_names))),
                 **self._level_dims(data, category)}
 
-    def get_state(self) -> dict[str, np.ndarray]:
+    def chain_state(self) -> dict[str, np.ndarray]:
         if self.state is None:
             return {}
         out = {"beta": self.state.beta.copy(), **self._save_scaler()}
@@ -487,7 +489,6 @@ class _MultilevelLogit(_MultilevelMethod):
             [_unflatten(f"u{k}", saved, self.state.effects[k]) for k in range(n_free)],
             [_unflatten(f"psi{k}", saved, self.state.psi[k]) for k in range(n_free)],
             [_unflatten(f"hyper{k}", saved, self.state.hyper[k]) for k in range(n_free)])
-        self._pending_state = None
 
 
 @register_method("ml.bin")

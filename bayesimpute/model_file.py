@@ -60,6 +60,7 @@ from bayesimpute.analysis.families import FAMILIES
 from bayesimpute.defaults import find_default_method
 from bayesimpute.engine.spec import ROLE_NAMES, make_method, make_predictor_matrix
 from bayesimpute.methods import get_method
+from bayesimpute.validation import check_columns, check_one_of
 
 __all__ = ["ModelFile", "ModelFileError", "load_model_file", "BUNDLED_DATASETS", "KEYS"]
 
@@ -152,10 +153,18 @@ class _Checker:
         return value
 
     def columns(self, names: list[str], data: pd.DataFrame, where: str, key: str) -> None:
-        unknown = [c for c in names if c not in data.columns]
-        if unknown:
-            raise self.fail(where, f"{key} names column(s) not in the data: {unknown}; "
-                                   f"columns: {list(data.columns)}")
+        """The package's one column check, its message placed in the file."""
+        try:
+            check_columns(data, names, f"{key}:")
+        except ValueError as error:
+            raise self.fail(where, str(error)) from None
+
+    def one_of(self, value: Any, choices, where: str, key: str) -> Any:
+        """The package's one "must be one of" check, its message placed in the file."""
+        try:
+            return check_one_of(value, choices, name=key)
+        except ValueError as error:
+            raise self.fail(where, str(error)) from None
 
 
 # --- [data] ---------------------------------------------------------------------------------------
@@ -294,8 +303,7 @@ def _methods(imputation: dict, data: pd.DataFrame, cluster: str | None,
         base = pd.Series("", index=data.columns, dtype=object)
     else:
         check.string(choice, "imputation", "defaults")
-        if choice not in DEFAULTS:
-            raise check.fail("imputation", f"defaults = {choice!r}; use one of {sorted(DEFAULTS)}")
+        check.one_of(choice, sorted(DEFAULTS), "imputation", "defaults")
         if choice == "find_default_method" and cluster is None:
             raise check.fail("imputation", 'defaults = "find_default_method" needs [data] '
                                            "cluster")
@@ -343,9 +351,8 @@ def _analysis(section: Any, check: _Checker) -> dict[str, Any]:
     check.keys(section, "analysis")
     if "formula" in section:
         check.string(section["formula"], "analysis", "formula")
-    if "family" in section and section["family"] not in FAMILIES:
-        raise check.fail("analysis", f"family = {section['family']!r}; use one of "
-                                     f"{list(FAMILIES)}")
+    if "family" in section:
+        check.one_of(section["family"], list(FAMILIES), "analysis", "family")
     if "family" in section and "formula" not in section:
         raise check.fail("analysis", "family given without a formula")
     return section

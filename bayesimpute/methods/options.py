@@ -28,7 +28,15 @@ __all__ = ["Constraint", "Integer", "Real", "OneOf", "Boolean", "Text", "NoneOr"
 
 
 class Constraint:
-    """What values an option takes: :meth:`accepts` a value, :meth:`describe` in words."""
+    """What values an option takes: :meth:`accepts` a value, :meth:`describe` in words.
+
+    Examples
+    --------
+    >>> Integer(1).accepts(0), Integer(1).describe()
+    (False, 'an integer >= 1')
+    >>> Integer(1).explain("donors", 0)
+    'donors must be an integer >= 1, got 0'
+    """
 
     def accepts(self, value: Any) -> bool:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
@@ -47,7 +55,13 @@ def _is_bool(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Integer(Constraint):
-    """An integer (not a bool) in ``[low, high]``; either end may be open (None)."""
+    """An integer (not a bool) in ``[low, high]``; either end may be open (None).
+
+    Examples
+    --------
+    >>> Integer(1).accepts(3), Integer(1).accepts(2.5), Integer(1).accepts(True)
+    (True, False, False)
+    """
 
     low: int | None = None
     high: int | None = None
@@ -63,7 +77,14 @@ class Integer(Constraint):
 
 @dataclass(frozen=True)
 class Real(Constraint):
-    """A finite real number in the interval; ``open_low`` / ``open_high`` exclude the ends."""
+    """A finite real number in the interval; ``open_low`` / ``open_high`` exclude the ends.
+
+    Examples
+    --------
+    >>> rate = Real(0.0, 1.0, open_low=True, open_high=True)
+    >>> rate.accepts(0.9), rate.accepts(1.0), rate.accepts(float("nan"))
+    (True, False, False)
+    """
 
     low: float | None = None
     high: float | None = None
@@ -93,7 +114,13 @@ def _bounds(low, high, open_low, open_high) -> str:
 
 @dataclass(frozen=True)
 class OneOf(Constraint):
-    """One of a fixed set of values."""
+    """One of a fixed set of values.
+
+    Examples
+    --------
+    >>> OneOf("gibbs", "nuts").accepts("nuts"), OneOf("gibbs", "nuts").accepts("hmc")
+    (True, False)
+    """
 
     choices: tuple
 
@@ -109,7 +136,13 @@ class OneOf(Constraint):
 
 @dataclass(frozen=True)
 class Boolean(Constraint):
-    """True or False."""
+    """True or False (a Python or NumPy bool; 1 and "yes" are refused).
+
+    Examples
+    --------
+    >>> Boolean().accepts(True), Boolean().accepts(1)
+    (True, False)
+    """
 
     def accepts(self, value: Any) -> bool:
         return _is_bool(value)
@@ -120,7 +153,13 @@ class Boolean(Constraint):
 
 @dataclass(frozen=True)
 class Text(Constraint):
-    """A string (a column or level name, a formula)."""
+    """A string (a column or level name, a formula).
+
+    Examples
+    --------
+    >>> Text("an lme4 formula").accepts("y ~ x + (1 | g)"), Text("a name").accepts(3)
+    (True, False)
+    """
 
     what: str = "a string"
 
@@ -133,7 +172,19 @@ class Text(Constraint):
 
 @dataclass(frozen=True)
 class Parsed(Constraint):
-    """What ``parse`` accepts without a ValueError (a prior's own parser, say)."""
+    """What ``parse`` accepts without a ValueError (a prior's own parser, say); a refused
+    value is explained in the parser's own words.
+
+    Examples
+    --------
+    >>> def positive(value):
+    ...     if not value > 0:
+    ...         raise ValueError(f"scale must be positive, got {value}")
+    ...     return value
+    >>> scale = Parsed(positive, "a positive number")
+    >>> scale.accepts(2.0), scale.explain("scale", -1)
+    (True, 'scale must be positive, got -1')
+    """
 
     parse: Callable[[Any], Any]
     what: str
@@ -159,7 +210,13 @@ class Parsed(Constraint):
 
 @dataclass(frozen=True)
 class NoneOr(Constraint):
-    """None, or what ``inner`` accepts."""
+    """None, or what ``inner`` accepts.
+
+    Examples
+    --------
+    >>> NoneOr(Text("a level name")).accepts(None), NoneOr(Text("a level name")).describe()
+    (True, 'None or a level name')
+    """
 
     inner: Constraint
 
@@ -172,7 +229,13 @@ class NoneOr(Constraint):
 
 @dataclass(frozen=True)
 class Option:
-    """An option's constraint and its meaning (one line)."""
+    """An option's constraint and its meaning (one line).
+
+    Examples
+    --------
+    >>> OPTIONS["donors"].constraint.describe()
+    'an integer >= 1'
+    """
 
     constraint: Constraint
     doc: str
@@ -213,11 +276,26 @@ OPTIONS: dict[str, Option] = {
     "pmm": Option(Boolean(), "match the selection model's draws to observed values (micemd)"),
     "random_exclusion": Option(Boolean(), "random effects on the exclusion restrictions"),
     "beta_sd": Option(POSITIVE, "prior sd of the standardised regression coefficients"),
+    "sigma2_shape": Option(POSITIVE, "shape a of the residual variance's InvGamma(a, b) prior "
+                                     "(standardised scale; not with heterogeneous=True)"),
+    "sigma2_rate": Option(POSITIVE, "rate b of the residual variance's InvGamma(a, b) prior"),
+    "log_sigma_mu_sd": Option(POSITIVE, "prior sd of the mean of the clusters' log residual sds"),
+    "log_sigma_tau_sd": Option(POSITIVE, "half-normal prior scale of the spread of the "
+                                         "clusters' log residual sds"),
+    "inv_alpha_sd": Option(POSITIVE, "half-normal prior scale of the negative binomial's "
+                                     "overdispersion 1/alpha"),
 }
 
 
 def declared_constraint(method: type, option: str) -> Option | None:
-    """The declaration of ``option`` for ``method``: its own first, then :data:`OPTIONS`."""
+    """The declaration of ``option`` for ``method``: its own first, then :data:`OPTIONS`.
+
+    Examples
+    --------
+    >>> from bayesimpute.methods import get_method
+    >>> declared_constraint(get_method("2l.heckman"), "systematic").constraint.describe()
+    "one of 'population', 'selection'"
+    """
     for cls in method.__mro__:
         own = cls.__dict__.get("option_constraints", {})
         if option in own:
@@ -227,7 +305,32 @@ def declared_constraint(method: type, option: str) -> Option | None:
 
 
 def check_option(method: type, variable: str, option: str, value: Any) -> None:
-    """Raise a ValueError in the one format unless ``value`` is valid for ``option``."""
+    """Raise a ValueError in the one format unless ``value`` is valid for ``option``.
+
+    Parameters
+    ----------
+    method : type
+        A registered method class.
+    variable : str
+        The column the option is given for (named in the message).
+    option, value :
+        The option and the value given.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is refused; the message names the variable, the method and the option.
+    TypeError
+        ``method`` does not declare ``option`` (a fault of the method, not of the user).
+
+    Examples
+    --------
+    >>> from bayesimpute.methods import get_method
+    >>> check_option(get_method("2l.pmm"), "popular", "donors", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: method_options for 'popular' (2l.pmm): donors must be an integer >= 1, got 0
+    """
     declared = declared_constraint(method, option)
     if declared is None:
         raise TypeError(f"{method.__name__} ({getattr(method, 'name', '?')}) does not declare "
@@ -238,13 +341,27 @@ def check_option(method: type, variable: str, option: str, value: Any) -> None:
 
 
 def undeclared_options(method: type) -> list[str]:
-    """Options of ``method`` that nothing declares (the contract suite wants none)."""
+    """Options of ``method`` that nothing declares (the contract suite wants none).
+
+    Examples
+    --------
+    >>> from bayesimpute.methods import get_method
+    >>> undeclared_options(get_method("2l.norm"))
+    []
+    """
     return [name for name in method.default_options()
             if declared_constraint(method, name) is None]
 
 
 def option_table(method: type) -> list[Mapping[str, Any]]:
-    """One row per option of ``method``: name, default, constraint, meaning."""
+    """One row per option of ``method``: name, default, constraint, meaning.
+
+    Examples
+    --------
+    >>> from bayesimpute.methods import get_method
+    >>> option_table(get_method("2l.pmm"))[0]["option"]
+    'n_steps'
+    """
     rows = []
     for name, default in method.default_options().items():
         declared = declared_constraint(method, name)

@@ -80,9 +80,35 @@ def test_priors_are_declared_and_name_real_options(name):
     cls = get_method(name)
     priors = cls.declared_priors()
     assert priors, f"{name} declares no priors"
+    defaults = cls.default_options()
     for prior in priors:
-        assert prior.option is None or prior.option in cls.default_options(), prior
+        assert set(prior.options) <= set(defaults), prior
     assert str(bi.describe_method(name)).startswith(name)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_the_options_a_prior_names_change_it(name):
+    """A prior that names an option is set by it (a user's override reaches the prior)."""
+    cls = get_method(name)
+    defaults = cls.default_options()
+    priors = cls.declared_priors()
+    for option in {o for prior in priors for o in prior.options}:
+        named = {p.parameter: p.distribution for p in priors if option in p.options}
+        changed = {p.parameter: p.distribution
+                   for p in cls.declared_priors({option: other_value(option, defaults[option])})}
+        assert any(changed[parameter] != was for parameter, was in named.items()), option
+
+
+def other_value(option, default):
+    """A value of a prior option far from its default: a prior scale a thousandth of it, a
+    variance prior (shape and rate) of a thousand prior observations, a fixed rho, every
+    Gaussian model's coefficient scale a thousandth (2l.smc's settings by name: both models
+    of the reference cases are Gaussian)."""
+    if option == "rho_prior":
+        return ("fixed", 0.9)
+    if option.endswith("_priors"):
+        return {"beta_sd": 1e-3}
+    return default * 1e4 if option.startswith("sigma2") else default * 1e-3
 
 
 def test_a_method_that_does_not_declare_its_options_fails_the_contract():
@@ -198,3 +224,25 @@ def test_a_run_read_back_from_netcdf_continues_the_chain(name, runs, tmp_path):
         path = run(name, maxit=1).to_netcdf(tmp_path / "run.nc")
         continued = bi.MultipleImputation.from_netcdf(path).iterate(1)
     pd.testing.assert_frame_equal(continued.complete("long"), straight.complete("long"))
+
+
+#: methods advanced by NUTS: each prior option there is a new compiled graph (seconds), so
+#: the draws check below takes the option added with NUTS's last prior only
+NUTS_METHODS = {"polr", "2l.polr", "2l.pois", "2l.nb", "2lonly.polr"}
+PRIOR_OPTIONS = sorted({
+    (name, option) for name in BUILT_IN for prior in get_method(name).declared_priors()
+    for option in prior.options
+    if name not in NUTS_METHODS or (name, option) == ("2l.nb", "inv_alpha_sd")
+})
+
+
+@pytest.mark.parametrize("name, option", PRIOR_OPTIONS)
+def test_a_prior_option_reaches_the_model(name, option, runs):
+    """Setting a prior's option moves the imputations: the override reaches the model."""
+    case = method_draws.CASES[name]
+    other = other_value(option, get_method(name).default_options()[option])
+    changed = {**case, "options": {**case.get("options", {}), option: other}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imp = method_draws.run(name, changed)
+    assert not imp.complete("long").equals(imputation(runs, name).complete("long")), option

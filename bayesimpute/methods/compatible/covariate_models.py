@@ -37,7 +37,54 @@ from bayesimpute.methods.count.poisson import count_log_offset, informative_coun
 from bayesimpute.methods.core.standardise import MixedParameters, Standardiser
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
-__all__ = ["GaussianMixed", "LogitMixed", "PoissonMixed"]
+__all__ = ["GaussianMixed", "LogitMixed", "PoissonMixed", "PRIOR_SETTINGS", "prior_settings",
+           "gaussian_priors", "logit_priors"]
+
+
+def _gaussian_defaults() -> dict[str, float]:
+    priors = linear_mixed.LinearMixedPriors()
+    return {"beta_sd": priors.beta_sd, "re_scale": priors.covariance.scale,
+            "sigma2_shape": priors.sigma2_shape, "sigma2_rate": priors.sigma2_rate}
+
+
+def _logit_defaults() -> dict[str, float]:
+    priors = _logistic.LogitPriors()
+    return {"intercept_sd": priors.intercept_sd, "slope_sd": priors.slope_sd,
+            "re_scale": priors.re_scale}
+
+
+#: the prior settings each reused model takes, at their defaults (2l.smc's
+#: ``analysis_priors`` / ``covariate_priors`` override them by name)
+PRIOR_SETTINGS: dict[str, dict[str, float]] = {
+    "gaussian": _gaussian_defaults(), "normal": _gaussian_defaults(),
+    "binomial": _logit_defaults(), "logit": _logit_defaults(),
+    "poisson": {"slope_sd": 2.5, "re_scale": 1.0},
+}
+
+
+def prior_settings(family: str, given) -> dict[str, float]:
+    """The prior settings of ``family``'s model with the user's ``given`` ones; a setting
+    the family's model does not take is refused."""
+    defaults = PRIOR_SETTINGS[family]
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"the {family} model's priors take {sorted(defaults)}; got {unknown}")
+    return {**defaults, **{k: float(v) for k, v in (given or {}).items()}}
+
+
+def gaussian_priors(settings: dict[str, float]) -> linear_mixed.LinearMixedPriors:
+    """:class:`LinearMixedPriors` from ``prior_settings("gaussian", ...)``."""
+    return linear_mixed.LinearMixedPriors(
+        beta_sd=settings["beta_sd"], sigma2_shape=settings["sigma2_shape"],
+        sigma2_rate=settings["sigma2_rate"],
+        covariance=CovariancePrior(df=linear_mixed.LinearMixedPriors().covariance.df,
+                                   scale=settings["re_scale"]))
+
+
+def logit_priors(settings: dict[str, float]) -> _logistic.LogitPriors:
+    """:class:`LogitPriors` from ``prior_settings("logit", ...)``."""
+    return _logistic.LogitPriors(intercept_sd=settings["intercept_sd"],
+                                 slope_sd=settings["slope_sd"], re_scale=settings["re_scale"])
 
 
 class _SteppedModel:
@@ -82,13 +129,16 @@ class GaussianMixed(_SteppedModel):
     intercept : bool
         Whether column 0 of ``X`` is the intercept.
     rng : numpy Generator
+    priors : LinearMixedPriors, optional
+        The model's priors (default: the Gaussian methods' defaults).
     """
 
     def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
-                 intercept: bool, rng: np.random.Generator):
+                 intercept: bool, rng: np.random.Generator,
+                 priors: linear_mixed.LinearMixedPriors | None = None):
         self.random = np.asarray(random, dtype=int)
         self.scale = Standardiser(X, y, self.random, intercept)
-        self.priors = linear_mixed.LinearMixedPriors()
+        self.priors = priors or linear_mixed.LinearMixedPriors()
         model = linear_mixed.build_pymc_model(
             self.scale.X(X), self.scale.y(y), cluster, n_clusters, self.random,
             priors=self.priors, x_names=list(names),
@@ -109,16 +159,18 @@ class GaussianMixed(_SteppedModel):
 class LogitMixed(_SteppedModel):
     """Logit (K = 2) or multinomial logit (K > 2) mixed model and its Pólya–Gamma step.
 
-    ``y`` holds codes 0..K-1 (category 0 the reference); other parameters as
+    ``y`` holds codes 0..K-1 (category 0 the reference); ``priors`` a
+    :class:`LogitPriors` (default: the logistic methods' defaults); other parameters as
     :class:`GaussianMixed`.
     """
 
     def __init__(self, X, y, cluster, n_clusters: int, random, names: list[str],
-                 intercept: bool, n_categories: int, rng: np.random.Generator):
+                 intercept: bool, n_categories: int, rng: np.random.Generator,
+                 priors: _logistic.LogitPriors | None = None):
         self.random = np.asarray(random, dtype=int)
         self.n_categories = int(n_categories)
         self.scale = Standardiser(X, None, self.random, intercept)
-        self.priors = _logistic.LogitPriors()
+        self.priors = priors or _logistic.LogitPriors()
         model = _logistic.build_pymc_model(
             self.scale.X(X), np.asarray(y).astype(int), cluster, n_clusters, self.random,
             self.n_categories, priors=self.priors, x_names=list(names),

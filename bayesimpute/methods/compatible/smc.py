@@ -47,6 +47,8 @@ The analysis model's parameters are recorded on the data's scale (``<x>_analysis
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -70,9 +72,13 @@ from bayesimpute.methods.compatible.smc_draws import (
     metropolis_normal_prior,
 )
 from bayesimpute.methods.compatible.covariate_models import (
+    PRIOR_SETTINGS,
     GaussianMixed,
     LogitMixed,
     PoissonMixed,
+    gaussian_priors,
+    logit_priors,
+    prior_settings,
 )
 from bayesimpute.methods.core.standardise import MixedParameters
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError, SetupContext
@@ -82,7 +88,8 @@ from bayesimpute.methods.gaussian.linear_mixed import (
     describe_linear_mixed_priors,
 )
 from bayesimpute.methods.logistic.polya_gamma import LogitPriors
-from bayesimpute.methods.options import OneOf, Option
+from bayesimpute.methods.options import OneOf, Option, Parsed
+from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.stepping import ResumableChain
 from bayesimpute.methods.registry import get_method, register_method
 
@@ -93,6 +100,26 @@ ANALYSIS_PREFIX = "analysis_"
 #: acceptance rate of the Metropolis steps below which an event is logged (once per chain)
 LOW_ACCEPTANCE = 0.05
 _FAMILY_OF_KIND = {VariableKind.CONTINUOUS: "gaussian", VariableKind.BINARY: "binomial"}
+
+
+PRIOR_SETTINGS_FORM = ("None or a dict of positive numbers by setting name (beta_sd, "
+                       "intercept_sd, slope_sd, re_scale, sigma2_shape, sigma2_rate)")
+
+
+def _prior_settings_given(value):
+    """``value`` if it is None or a mapping of known prior settings to positive numbers."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"prior settings must be {PRIOR_SETTINGS_FORM}, got {value!r}")
+    known = set().union(*PRIOR_SETTINGS.values())
+    for name, number in value.items():
+        if name not in known:
+            raise ValueError(f"unknown prior setting {name!r}; the settings are {sorted(known)}")
+        if isinstance(number, bool) or not isinstance(number, numbers.Real) \
+                or not math.isfinite(number) or number <= 0:
+            raise ValueError(f"prior setting {name!r} must be a positive number, got {number!r}")
+    return dict(value)
 
 
 class _CompatibleMethod(ResumableChain, ImputationMethod):
@@ -106,19 +133,39 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                          "the analysis model's family (auto: by its response's kind)"),
         "covariate": Option(OneOf("auto", "normal", "poisson"),
                             "the covariate model (auto: by the variable's kind)"),
+        "analysis_priors": Option(Parsed(_prior_settings_given, PRIOR_SETTINGS_FORM),
+                                  "the analysis model's prior settings by name (the ones "
+                                  "its family takes; describe_method lists them)"),
+        "covariate_priors": Option(Parsed(_prior_settings_given, PRIOR_SETTINGS_FORM),
+                                   "the covariate model's prior settings by name"),
     }
 
     @classmethod
     def declared_priors(cls, options=None):
-        """The reused steps' priors: the analysis model's (Gaussian or logistic) and the
-        covariate model's (normal, logit, or a Poisson model with ``covariate="poisson"``)."""
-        def tagged(model, priors):
-            return [replace(p, parameter=f"{model}: {p.parameter}") for p in priors]
-        gaussian = describe_linear_mixed_priors(LinearMixedPriors(), random_effects=True,
-                                                heterogeneous=False, options=False)
-        logit = LogitPriors().describe(random_effects=True, options=False)
-        return [*tagged("analysis (gaussian)", gaussian), *tagged("analysis (binomial)", logit),
-                *tagged("covariate (normal)", gaussian), *tagged("covariate (logit)", logit)]
+        """The reused models' priors: the analysis model's (Gaussian or logistic) and the
+        covariate model's (normal, logit, or Poisson with ``covariate="poisson"``), with
+        the settings of ``analysis_priors`` / ``covariate_priors`` that apply to each."""
+        resolved = cls.resolved_options(options)
+
+        def family_priors(role: str, family: str) -> list[Prior]:
+            given = resolved[f"{role}_priors"] or {}
+            settings = prior_settings(family, {k: v for k, v in given.items()
+                                               if k in PRIOR_SETTINGS[family]})
+            if family in ("gaussian", "normal"):
+                declared = describe_linear_mixed_priors(
+                    gaussian_priors(settings), random_effects=True, heterogeneous=False,
+                    options=False)
+            elif family == "poisson":
+                declared = [Prior("beta", f"Normal(0, {settings['slope_sd']:g})"),
+                            huang_wand("psi", CovariancePrior(2.0, settings["re_scale"]), None)]
+            else:
+                declared = logit_priors(settings).describe(random_effects=True, options=False)
+            return [replace(p, parameter=f"{role} ({family}): {p.parameter}",
+                            option=f"{role}_priors") for p in declared]
+
+        return [*family_priors("analysis", "gaussian"), *family_priors("analysis", "binomial"),
+                *family_priors("covariate", "normal"), *family_priors("covariate", "logit"),
+                *family_priors("covariate", "poisson")]
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -138,6 +185,8 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
             # the imputations start from random observed values, which ignore the outcome,
             # and the coupled parameters and imputations leave them slowly
             "burn": 20,
+            "analysis_priors": None,  # None or {setting: value}: the families' defaults
+            "covariate_priors": None,
         }
 
     def __init__(self, variable: str, options: Mapping[str, Any] | None = None):
@@ -193,13 +242,16 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                 "another method, or add it to the analysis model"
             )
         self._check_group(formula, context.cluster)
-        self.family(context.codecs[response].kind)
+        family = self.family(context.codecs[response].kind)
+        self._check_prior_settings("analysis", family)
         if target == response and self.options["covariate"] != "auto":
             raise ValueError(
                 f"{self.name} for {target!r}: the covariate option sets the covariate model of "
                 f"an incomplete predictor, but {target!r} is the analysis model's response "
                 "(imputed from the analysis model itself)")
         if target != response:
+            self._check_prior_settings(
+                "covariate", self.covariate_family(context.codecs[target].kind))
             self._check_covariate(context)
             code = int(context.predictor_matrix.at[target, response])
             if code != 0:
@@ -212,6 +264,13 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                 )
             self._check_row_level(context)
         return self._check_incomplete_variables(formula, context)
+
+    def _check_prior_settings(self, role: str, family: str) -> None:
+        try:
+            prior_settings(family, self.options[f"{role}_priors"])
+        except ValueError as error:
+            raise ValueError(f"method_options for {self.variable!r} ({self.name}): "
+                             f"{role}_priors: {error}") from None
 
     def _check_covariate(self, context: SetupContext) -> None:
         """The covariate model against the variable: its kind, and counts for Poisson."""
@@ -334,9 +393,10 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
         y = working[self.response][rows]
         args = (X, y, self.cluster[rows], self.n_clusters, self.formula.random,
                 self.formula.names, self.formula.intercept)
+        settings = prior_settings(self.family_name, self.options["analysis_priors"])
         if self.family_name == "gaussian":
-            return GaussianMixed(*args, rng=rng)
-        return LogitMixed(*args, n_categories=2, rng=rng)
+            return GaussianMixed(*args, rng=rng, priors=gaussian_priors(settings))
+        return LogitMixed(*args, n_categories=2, rng=rng, priors=logit_priors(settings))
 
     def covariate_family(self, kind: VariableKind) -> str:
         """``"normal"``, ``"poisson"`` or ``"logit"``: the covariate model of the variable."""
@@ -352,6 +412,7 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
     def _make_covariate(self, data: MethodData, working, rng, *,
                         continuing: bool) -> GaussianMixed | LogitMixed | PoissonMixed:
         rows = self.fit_rows
+        settings = prior_settings(self.covariate_name, self.options["covariate_priors"])
         x = working[data.target][rows]
         args = (data.X[rows], x, self.cluster[rows], self.n_clusters, self.covariate_random,
                 list(data.x_names), True)
@@ -364,13 +425,15 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
             # counts differ, must build the same model): unobserved cells at their mean
             expected = np.where(data.observed[rows], data.y[rows], observed.mean())
             return PoissonMixed(*args, rng=rng, tune=int(self.options["covariate_tune"]),
-                                continuing=continuing,
+                                continuing=continuing, slope_sd=settings["slope_sd"],
+                                re_scale=settings["re_scale"],
                                 informative=informative_count_clusters(
                                     expected, self.cluster[rows], self.n_clusters))
         if self.covariate_name == "normal":
-            return GaussianMixed(*args, rng=rng)
+            return GaussianMixed(*args, rng=rng, priors=gaussian_priors(settings))
         n_categories = 2 if data.n_categories in (0, 2) else int(data.n_categories)
-        return LogitMixed(*args, n_categories=n_categories, rng=rng)
+        return LogitMixed(*args, n_categories=n_categories, rng=rng,
+                          priors=logit_priors(settings))
 
     def _working(self, data: MethodData) -> dict[str, np.ndarray]:
         """The run's working columns with this variable's own latest draws on its rows."""

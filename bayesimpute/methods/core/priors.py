@@ -50,7 +50,8 @@ class Prior:
         The distribution, with its parameters, e.g. ``"Normal(0, 10)"``; on the standardised
         scale of target and predictors unless ``scale`` says otherwise.
     option : str or None
-        The ``method_options`` key that sets it (None: fixed).
+        The ``method_options`` key that sets it, or keys separated by ", " when several
+        do (None: fixed).
     scale : str
         The scale the prior is stated on.
 
@@ -64,6 +65,11 @@ class Prior:
     distribution: str
     option: str | None = None
     scale: str = "standardised"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The ``method_options`` keys that set this prior (empty: fixed)."""
+        return tuple(self.option.split(", ")) if self.option else ()
 
     def __str__(self) -> str:
         where = f"  [method_options: {self.option}]" if self.option else ""

@@ -12,6 +12,8 @@ others. Clusters where the count is never observed get effects drawn from N(0, P
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -91,11 +93,17 @@ class TwoLevelNegBin(_CountMethod):
     """Negative binomial mixed model (overdispersed counts)."""
 
     @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {**super().default_options(), "inv_alpha_sd": 1.0}
+
+    @classmethod
     def declared_priors(cls, options=None):
-        return [*super().declared_priors(options), Prior("inv_alpha", "HalfNormal(1)")]
+        sd = float(cls.resolved_options(options)["inv_alpha_sd"])
+        return [*super().declared_priors(options),
+                Prior("inv_alpha", f"HalfNormal({sd:g})", option="inv_alpha_sd")]
 
     def _family(self, log_mu, y_data):
-        inv_alpha = pm.HalfNormal("inv_alpha", 1.0)
+        inv_alpha = pm.HalfNormal("inv_alpha", float(self.options["inv_alpha_sd"]))
         pm.NegativeBinomial("y_obs", mu=pt.exp(log_mu), alpha=1.0 / inv_alpha,
                             observed=y_data)
         return [("inv_alpha", inv_alpha)]

@@ -66,13 +66,14 @@ class LinearMixedPriors:
 def describe_linear_mixed_priors(priors: LinearMixedPriors, *, random_effects: bool,
                                  heterogeneous: bool, options: bool = True) -> list[Prior]:
     """The Gaussian models' priors as declared :class:`Prior` objects (``options``: whether
-    ``beta_sd`` / ``re_scale`` set them)."""
+    ``beta_sd``, ``re_scale``, ``sigma2_shape`` / ``sigma2_rate`` set them)."""
     out = [Prior("beta", f"Normal(0, {priors.beta_sd:g})", option="beta_sd" if options else None)]
     if heterogeneous:
         out += [Prior("sigma2_j", f"InvGamma({priors.cluster_sigma2_shape:g}, s)"),
                 Prior("s", f"Gamma({priors.scale_shape:g}, rate={priors.scale_rate:g})")]
     else:
-        out.append(Prior("sigma2", f"InvGamma({priors.sigma2_shape:g}, {priors.sigma2_rate:g})"))
+        out.append(Prior("sigma2", f"InvGamma({priors.sigma2_shape:g}, {priors.sigma2_rate:g})",
+                         option="sigma2_shape, sigma2_rate" if options else None))
     if random_effects:
         out.append(huang_wand("psi", priors.covariance, "re_scale" if options else None))
     return out

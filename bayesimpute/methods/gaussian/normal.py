@@ -53,7 +53,9 @@ class _LinearGaussianMethod(ResumableChain, ImputationMethod):
     def default_options(cls) -> dict[str, Any]:
         defaults = LinearMixedPriors()
         options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "burn": 5, "tune": 200,
-                                   "target_accept": 0.9, "beta_sd": defaults.beta_sd}
+                                   "target_accept": 0.9, "beta_sd": defaults.beta_sd,
+                                   "sigma2_shape": defaults.sigma2_shape,
+                                   "sigma2_rate": defaults.sigma2_rate}
         if cls.random_effects:
             options["heterogeneous"] = False
             options["re_scale"] = defaults.covariance.scale
@@ -76,7 +78,9 @@ class _LinearGaussianMethod(ResumableChain, ImputationMethod):
         defaults = LinearMixedPriors()
         covariance = (CovariancePrior(df=defaults.covariance.df, scale=float(options["re_scale"]))
                       if cls.random_effects else defaults.covariance)
-        return LinearMixedPriors(beta_sd=float(options["beta_sd"]), covariance=covariance)
+        return LinearMixedPriors(beta_sd=float(options["beta_sd"]), covariance=covariance,
+                                 sigma2_shape=float(options["sigma2_shape"]),
+                                 sigma2_rate=float(options["sigma2_rate"]))
 
     @classmethod
     def declared_priors(cls, options=None):

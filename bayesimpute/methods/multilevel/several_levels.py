@@ -57,6 +57,7 @@ from bayesimpute.methods.gaussian.linear_mixed import (
     describe_linear_mixed_priors,
 )
 from bayesimpute.methods.core.matching import match_donors
+from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelLogitState,
@@ -284,19 +285,31 @@ class _MultilevelGaussian(_MultilevelMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        options = {**super().default_options(), "burn": 30}
+        defaults = LinearMixedPriors()
+        options = {**super().default_options(), "burn": 30, "beta_sd": defaults.beta_sd,
+                   "re_scale": defaults.covariance.scale, "sigma2_shape": defaults.sigma2_shape,
+                   "sigma2_rate": defaults.sigma2_rate}
         if cls.matching:
             options["donors"] = 5
         return options
 
     @classmethod
+    def _priors(cls, options: dict[str, Any]) -> LinearMixedPriors:
+        return LinearMixedPriors(
+            beta_sd=float(options["beta_sd"]),
+            covariance=CovariancePrior(df=LinearMixedPriors().covariance.df,
+                                       scale=float(options["re_scale"])),
+            sigma2_shape=float(options["sigma2_shape"]),
+            sigma2_rate=float(options["sigma2_rate"]))
+
+    @classmethod
     def declared_priors(cls, options=None):
-        return describe_linear_mixed_priors(LinearMixedPriors(), random_effects=True,
-                                            heterogeneous=False, options=False)
+        return describe_linear_mixed_priors(cls._priors(cls.resolved_options(options)),
+                                            random_effects=True, heterogeneous=False)
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        self.priors = LinearMixedPriors()
+        self.priors = self._priors(self.options)
         self.state: MultilevelState | None = None
 
     def _visit(self, X_std, y, observed, impute, data, rng):

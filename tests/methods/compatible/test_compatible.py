@@ -277,3 +277,16 @@ def test_covariate_option_is_for_predictors_only():
                   method_options={"y": {"covariate": "poisson"}})
     with pytest.raises(ValueError, match="covariate"):
         count_run(data, covariate="gamma")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"analysis_priors": {"beta_sd": -1}}, "positive number"),
+    ({"analysis_priors": {"bogus": 1}}, "unknown prior setting 'bogus'"),
+    ({"analysis_priors": [1, 2]}, "prior settings must be"),
+    ({"analysis_priors": {"slope_sd": 1.0}}, "gaussian model's priors take"),
+    ({"covariate_priors": {"sigma2_rate": 1.0}}, "poisson model's priors take"),
+])
+def test_prior_settings_are_checked_before_sampling(options, message):
+    data, _ = count_data()
+    with pytest.raises(ValueError, match=message):
+        count_run(data, **options)

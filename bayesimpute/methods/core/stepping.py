@@ -139,6 +139,28 @@ class ResumableChain:
     returns, so a chain saved again before its next visit loses nothing. Methods whose
     chain is not one stepper (2l.smc's two models, the ml.* sweeps) override
     :meth:`chain_state` and :meth:`discard_chain` and keep the rest.
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> class Walk(ResumableChain):  # a method's chain, built at its first visit
+    ...     def visit(self):
+    ...         if self._stepper is None:
+    ...             with pm.Model() as model:
+    ...                 pm.Normal("mu")
+    ...             saved = self.take_saved_state()
+    ...             step = pm.Metropolis(model=model, rng=1)
+    ...             start = {"mu": np.array(0.0)}
+    ...             self._stepper = ChainStepper(step, start).continued(
+    ...                 None if saved is None else saved["chain"])
+    ...         self._stepper.advance(2)
+    ...         return float(self._stepper.point["mu"])
+    >>> unbroken, first = Walk(), Walk()
+    >>> _ = unbroken.visit(), first.visit()
+    >>> restored = Walk()
+    >>> restored.set_state(first.get_state())  # as a checkpoint's resume does
+    >>> restored.visit() == unbroken.visit()
+    True
     """
 
     _stepper: ChainStepper | None = None

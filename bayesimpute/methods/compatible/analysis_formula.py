@@ -226,6 +226,29 @@ def _decoded_sample(codecs: Mapping[str, ColumnCodec], values: Mapping[str, np.n
     return pd.DataFrame(decoded), encoded
 
 
+def _outside_identity(formula: str) -> str:
+    """``formula`` without its ``I(...)`` terms (where ``**`` is Python's power).
+
+    Examples
+    --------
+    >>> _outside_identity("y ~ I(x**2) + x**2")
+    'y ~  + x**2'
+    """
+    out, depth, i = [], 0, 0
+    while i < len(formula):
+        starts_identity = (formula.startswith("I(", i)
+                           and (i == 0 or not (formula[i - 1].isalnum() or formula[i - 1] in "._")))
+        if depth == 0 and starts_identity:
+            depth, i = 1, i + 2
+            continue
+        if depth:
+            depth += {"(": 1, ")": -1}.get(formula[i], 0)
+        else:
+            out.append(formula[i])
+        i += 1
+    return "".join(out)
+
+
 def parse_analysis_formula(formula: str, codecs: Mapping[str, ColumnCodec],
                            values: Mapping[str, np.ndarray]) -> AnalysisFormula:
     """Parse an lme4 analysis formula against the data it will be evaluated on.
@@ -255,7 +278,9 @@ def parse_analysis_formula(formula: str, codecs: Mapping[str, ColumnCodec],
     """
     if not isinstance(formula, str):
         raise TypeError(f"analysis_model must be a formula string, got {formula!r}")
-    if "^" in formula:
+    if "^" in formula or "**" in _outside_identity(formula):
+        # formulaic reads a bare x**2 as x (Wilkinson's power of a term: its interactions
+        # up to order 2), which would drop the square silently
         raise ValueError(f"analysis model {formula!r}: write powers as I(x**2) (Python "
                          "syntax inside I(), as the analysis layer reads it)")
     try:

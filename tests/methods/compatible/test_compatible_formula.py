@@ -84,6 +84,8 @@ def test_random_effects_and_override(frame):
     ("y ~ np.log(x)", "not 'np.log(x)'"),
     ("y ~ x + (1 | g:w)", "vary by one column"),
     ("y ~ I(x^2)", "write powers as I"),
+    ("y ~ x + x**2 + (1 | g)", "write powers as I"),
+    ("y ~ (x + w)**2", "write powers as I"),
     ("log(y) ~ x", "the response"),
     ("y x", "y ~ terms"),
 ])

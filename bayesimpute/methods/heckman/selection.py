@@ -197,7 +197,9 @@ class TwoLevelHeckman(ResumableChain, ImputationMethod):
         else:  # the step's own state carries its latent selection values
             self._stepper = ChainStepper(self._gibbs, point, tune=burn).continued(chain)
         # a continued chain logged its identification events when it started
-        return self._identification_events(data) if saved is None else []
+        if saved is not None:
+            return []
+        return self._identification_events(data) + self._category_events(data)
 
     def _check(self, data: MethodData) -> None:
         if data.cluster is None:
@@ -218,6 +220,16 @@ class TwoLevelHeckman(ResumableChain, ImputationMethod):
             "exclusion restriction) is given, so rho is identified only through the "
             "normality assumption (weak identification); its prior matters a lot"
         )]
+
+    def _category_events(self, data: MethodData) -> list[str]:
+        """A binary outcome observed at one value only: the other comes from the prior."""
+        seen = np.unique(data.y[data.observed])
+        if not self.binary or len(seen) > 1:
+            return []
+        never = [value for value in (0, 1) if value not in seen]
+        return [self._warn(
+            f"2l.heckman for {data.target!r}: category {never} never observed; its "
+            "probability comes from the prior and the selection model alone")]
 
     @staticmethod
     def _warn(message: str) -> str:

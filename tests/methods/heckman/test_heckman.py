@@ -442,3 +442,19 @@ def test_clusters_missing_by_design_keep_the_whole_outcome_variance(pmm):
         truth = _within_cluster_variance(y_true[never], cluster[never])
         z.append((truth - np.mean(imputed)) / np.std(imputed, ddof=1))
     assert abs(np.mean(z)) < 3.3 / np.sqrt(len(z)), z
+
+
+def test_a_binary_outcome_observed_at_one_value_warns_and_logs():
+    from bayesimpute.methods.heckman.selection import TwoLevelHeckman
+
+    X, y, observed, cluster, J = simulate(n_clusters=4, per_cluster=60, binary=True)
+    y = np.ones_like(y)  # every observed value is 1
+    data = make_data(X, y, observed, cluster, J, [2, 1, -3], kind=VariableKind.BINARY)
+    with pytest.warns(UserWarning, match=r"category \[0\] never observed"):
+        draw = TwoLevelHeckman("y", {"burn": 2}).update(data, np.random.default_rng(0))
+    assert any("never observed" in event for event in draw.events)
+    both = make_data(*simulate(n_clusters=4, per_cluster=60, binary=True), [2, 1, -3],
+                     kind=VariableKind.BINARY)
+    assert not any("never observed" in e
+                   for e in TwoLevelHeckman("y", {"burn": 2}).update(
+                       both, np.random.default_rng(0)).events)

@@ -28,7 +28,7 @@ NUTS's generator) exactly as the unbroken chain would.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pymc as pm
@@ -40,7 +40,7 @@ from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodE
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
 from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
 
-__all__ = ["NutsGlmmMethod", "partially_centred_effects"]
+__all__ = ["NutsGlmmMethod", "FamilyPrior", "partially_centred_effects"]
 
 
 def partially_centred_effects(chol, q: int, informative: np.ndarray):
@@ -60,17 +60,43 @@ def partially_centred_effects(chol, q: int, informative: np.ndarray):
     return pm.Deterministic("u", u, dims=("cluster", "re"))
 
 
+class FamilyPrior(NamedTuple):
+    """The prior of a family's own parameter, set by one scale option.
+
+    Examples
+    --------
+    >>> prior = FamilyPrior("inv_alpha", "HalfNormal({:g})", "inv_alpha_sd", 1.0)
+    >>> prior.declared({"inv_alpha_sd": 2.0}).distribution
+    'HalfNormal(2)'
+    """
+
+    parameter: str
+    template: str  #: the distribution, its scale written ``{:g}``
+    option: str
+    default: float
+
+    def declared(self, options: dict[str, Any]) -> Prior:
+        """The prior at the scale ``options`` give."""
+        return Prior(self.parameter, self.template.format(float(options[self.option])),
+                     option=self.option)
+
+
 class NutsGlmmMethod(ResumableChain, ImputationMethod):
     """Base class: a GLMM on the observed rows, eta = X beta + Z u_j, advanced by NUTS."""
 
     random_effects: ClassVar[bool] = False
     #: drop the intercept column from X (ordinal models: the cutpoints take its place)
     drop_intercept: ClassVar[bool] = False
+    #: the family's own parameter's prior (cutpoints, overdispersion), if it has one
+    family_prior: ClassVar[FamilyPrior | None] = None
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {"n_steps": 1, "tune": 150, "target_accept": 0.85, "slope_sd": 2.5,
-                "re_scale": 1.0}
+        options = {"n_steps": 1, "tune": 150, "target_accept": 0.85, "slope_sd": 2.5,
+                   "re_scale": 1.0}
+        if cls.family_prior is not None:
+            options[cls.family_prior.option] = cls.family_prior.default
+        return options
 
     @classmethod
     def declared_priors(cls, options=None):
@@ -78,6 +104,8 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         out = [Prior("beta", f"Normal(0, {float(resolved['slope_sd']):g})", option="slope_sd")]
         if cls.random_effects:
             out.append(huang_wand("psi", CovariancePrior(df=2.0, scale=float(resolved["re_scale"]))))
+        if cls.family_prior is not None:
+            out.append(cls.family_prior.declared(resolved))
         return out
 
     def __init__(self, variable, options=None):

@@ -12,15 +12,12 @@ others. Clusters where the count is never observed get effects drawn from N(0, P
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from bayesimpute.design.coding import VariableKind, are_counts
-from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
-from bayesimpute.methods.core.priors import Prior
+from bayesimpute.methods.core.nuts_glmm import FamilyPrior, NutsGlmmMethod
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
@@ -92,15 +89,7 @@ class TwoLevelPois(_CountMethod):
 class TwoLevelNegBin(_CountMethod):
     """Negative binomial mixed model (overdispersed counts)."""
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(), "inv_alpha_sd": 1.0}
-
-    @classmethod
-    def declared_priors(cls, options=None):
-        sd = float(cls.resolved_options(options)["inv_alpha_sd"])
-        return [*super().declared_priors(options),
-                Prior("inv_alpha", f"HalfNormal({sd:g})", option="inv_alpha_sd")]
+    family_prior = FamilyPrior("inv_alpha", "HalfNormal({:g})", "inv_alpha_sd", 1.0)
 
     def _family(self, log_mu, y_data):
         inv_alpha = pm.HalfNormal("inv_alpha", float(self.options["inv_alpha_sd"]))

@@ -8,16 +8,13 @@ cutpoints, advanced by NUTS (:mod:`bayesimpute.methods.core.nuts_glmm`):
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pymc as pm
 from scipy import special
 
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
-from bayesimpute.methods.core.nuts_glmm import NutsGlmmMethod
-from bayesimpute.methods.core.priors import Prior
+from bayesimpute.methods.core.nuts_glmm import FamilyPrior, NutsGlmmMethod
 from bayesimpute.methods.logistic.polya_gamma import draw_categories
 from bayesimpute.methods.registry import register_method
 
@@ -35,15 +32,7 @@ class _OrderedLogit(NutsGlmmMethod):
     kinds = frozenset({VariableKind.ORDERED, VariableKind.CATEGORICAL, VariableKind.BINARY})
     drop_intercept = True
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(), "cutpoint_sd": 5.0}
-
-    @classmethod
-    def declared_priors(cls, options=None):
-        sd = float(cls.resolved_options(options)["cutpoint_sd"])
-        return [*super().declared_priors(options),
-                Prior("cutpoints", f"Normal(0, {sd:g}), ordered", option="cutpoint_sd")]
+    family_prior = FamilyPrior("cutpoints", "Normal(0, {:g}), ordered", "cutpoint_sd", 5.0)
 
     def _n_categories(self, data: MethodData) -> int:
         return 2 if data.n_categories in (0, 2) else int(data.n_categories)

@@ -184,6 +184,9 @@ class Parsed(Constraint):
     >>> scale = Parsed(positive, "a positive number")
     >>> scale.accepts(2.0), scale.explain("scale", -1)
     (True, 'scale must be positive, got -1')
+    >>> scale.explain("prior_scale", -1)
+    'prior_scale: scale must be positive, got -1'
+
     """
 
     parse: Callable[[Any], Any]
@@ -200,11 +203,13 @@ class Parsed(Constraint):
         return self.what
 
     def explain(self, option: str, value: Any) -> str:
-        """The parser's own words, which say more than the list of forms."""
+        """The parser's own words, which say more than the list of forms, led by the
+        option's name unless they start with it."""
         try:
             self.parse(value)
         except (ValueError, TypeError) as error:
-            return str(error)
+            message = str(error)
+            return message if message.startswith(option) else f"{option}: {message}"
         return super().explain(option, value)  # pragma: no cover - only for refused values
 
 

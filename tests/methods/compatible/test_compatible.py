@@ -288,5 +288,6 @@ def test_covariate_option_is_for_predictors_only():
 ])
 def test_prior_settings_are_checked_before_sampling(options, message):
     data, _ = count_data()
-    with pytest.raises(ValueError, match=message):
+    role = next(iter(options))  # the check's prefix: refused by the spec, before sampling
+    with pytest.raises(ValueError, match=rf"method_options for 'x' \(2l.smc\): {role}: .*{message}"):
         count_run(data, **options)

@@ -64,7 +64,17 @@ PRIOR_SETTINGS: dict[str, dict[str, float]] = {
 
 def prior_settings(family: str, given) -> dict[str, float]:
     """The prior settings of ``family``'s model with the user's ``given`` ones; a setting
-    the family's model does not take is refused."""
+    the family's model does not take is refused.
+
+    Examples
+    --------
+    >>> prior_settings("gaussian", {"beta_sd": 5})["beta_sd"]
+    5.0
+    >>> prior_settings("poisson", {"sigma2_rate": 1.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: the poisson model's priors take ['re_scale', 'slope_sd']; got ['sigma2_rate']
+    """
     defaults = PRIOR_SETTINGS[family]
     unknown = sorted(set(given or {}) - set(defaults))
     if unknown:
@@ -73,7 +83,13 @@ def prior_settings(family: str, given) -> dict[str, float]:
 
 
 def gaussian_priors(settings: dict[str, float]) -> linear_mixed.LinearMixedPriors:
-    """:class:`LinearMixedPriors` from ``prior_settings("gaussian", ...)``."""
+    """:class:`LinearMixedPriors` from ``prior_settings("gaussian", ...)``.
+
+    Examples
+    --------
+    >>> gaussian_priors(prior_settings("gaussian", {"re_scale": 0.25})).covariance.scale
+    0.25
+    """
     return linear_mixed.LinearMixedPriors(
         beta_sd=settings["beta_sd"], sigma2_shape=settings["sigma2_shape"],
         sigma2_rate=settings["sigma2_rate"],
@@ -82,7 +98,13 @@ def gaussian_priors(settings: dict[str, float]) -> linear_mixed.LinearMixedPrior
 
 
 def logit_priors(settings: dict[str, float]) -> _logistic.LogitPriors:
-    """:class:`LogitPriors` from ``prior_settings("logit", ...)``."""
+    """:class:`LogitPriors` from ``prior_settings("logit", ...)``.
+
+    Examples
+    --------
+    >>> logit_priors(prior_settings("logit", {"slope_sd": 1})).slope_sd
+    1.0
+    """
     return _logistic.LogitPriors(intercept_sd=settings["intercept_sd"],
                                  slope_sd=settings["slope_sd"], re_scale=settings["re_scale"])
 

@@ -68,7 +68,13 @@ class Prior:
 
     @property
     def options(self) -> tuple[str, ...]:
-        """The ``method_options`` keys that set this prior (empty: fixed)."""
+        """The ``method_options`` keys that set this prior (empty: fixed).
+
+        Examples
+        --------
+        >>> Prior("sigma2", "InvGamma(0.01, 0.01)", option="sigma2_shape, sigma2_rate").options
+        ('sigma2_shape', 'sigma2_rate')
+        """
         return tuple(self.option.split(", ")) if self.option else ()
 
     def __str__(self) -> str:

@@ -115,7 +115,23 @@ def nuts_stepper(
     ``saved``: the state of a chain to continue, which holds NUTS's own generator and
     adaptation; the chain's generator is then left alone, as an unbroken chain drew NUTS's
     seed from it at its first visit only (``rng=None`` does the same for a caller that sets
-    the saved state itself)."""
+    the saved state itself).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> with pm.Model() as model:
+    ...     mu = pm.Normal("mu")
+    >>> rng = np.random.default_rng(1)
+    >>> stepper = nuts_stepper(model, {"mu": np.array(0.0)}, rng, tune=20, target_accept=0.8)
+    >>> _ = stepper.advance(2)
+    >>> saved = stepper.sampling_state
+    >>> later = nuts_stepper(model, {"mu": np.array(0.0)}, rng, tune=20, target_accept=0.8,
+    ...                      saved=saved)  # takes nothing from rng
+    >>> _ = stepper.advance(1), later.advance(1)
+    >>> bool(stepper.point["mu"] == later.point["mu"])
+    True
+    """
     seed = 0 if saved is not None or rng is None else int(rng.integers(2**31 - 1))
     shared = {} if logp_dlogp is None else {"logp_dlogp_func": logp_dlogp}
     with model:

@@ -37,27 +37,15 @@ from bayesimpute.methods.count.poisson import count_log_offset, informative_coun
 from bayesimpute.methods.core.standardise import MixedParameters, Standardiser
 from bayesimpute.methods.core.stepping import ChainStepper, nuts_stepper
 
-__all__ = ["GaussianMixed", "LogitMixed", "PoissonMixed", "PRIOR_SETTINGS", "prior_settings",
-           "gaussian_priors", "logit_priors"]
-
-
-def _gaussian_defaults() -> dict[str, float]:
-    priors = linear_mixed.LinearMixedPriors()
-    return {"beta_sd": priors.beta_sd, "re_scale": priors.covariance.scale,
-            "sigma2_shape": priors.sigma2_shape, "sigma2_rate": priors.sigma2_rate}
-
-
-def _logit_defaults() -> dict[str, float]:
-    priors = _logistic.LogitPriors()
-    return {"intercept_sd": priors.intercept_sd, "slope_sd": priors.slope_sd,
-            "re_scale": priors.re_scale}
+__all__ = ["GaussianMixed", "LogitMixed", "PoissonMixed", "PRIOR_SETTINGS", "prior_settings"]
 
 
 #: the prior settings each reused model takes, at their defaults (2l.smc's
 #: ``analysis_priors`` / ``covariate_priors`` override them by name)
 PRIOR_SETTINGS: dict[str, dict[str, float]] = {
-    "gaussian": _gaussian_defaults(), "normal": _gaussian_defaults(),
-    "binomial": _logit_defaults(), "logit": _logit_defaults(),
+    "gaussian": linear_mixed.LinearMixedPriors().settings(),
+    "normal": linear_mixed.LinearMixedPriors().settings(),
+    "binomial": _logistic.LogitPriors().settings(), "logit": _logistic.LogitPriors().settings(),
     "poisson": {"slope_sd": 2.5, "re_scale": 1.0},
 }
 
@@ -80,33 +68,6 @@ def prior_settings(family: str, given) -> dict[str, float]:
     if unknown:
         raise ValueError(f"the {family} model's priors take {sorted(defaults)}; got {unknown}")
     return {**defaults, **{k: float(v) for k, v in (given or {}).items()}}
-
-
-def gaussian_priors(settings: dict[str, float]) -> linear_mixed.LinearMixedPriors:
-    """:class:`LinearMixedPriors` from ``prior_settings("gaussian", ...)``.
-
-    Examples
-    --------
-    >>> gaussian_priors(prior_settings("gaussian", {"re_scale": 0.25})).covariance.scale
-    0.25
-    """
-    return linear_mixed.LinearMixedPriors(
-        beta_sd=settings["beta_sd"], sigma2_shape=settings["sigma2_shape"],
-        sigma2_rate=settings["sigma2_rate"],
-        covariance=CovariancePrior(df=linear_mixed.LinearMixedPriors().covariance.df,
-                                   scale=settings["re_scale"]))
-
-
-def logit_priors(settings: dict[str, float]) -> _logistic.LogitPriors:
-    """:class:`LogitPriors` from ``prior_settings("logit", ...)``.
-
-    Examples
-    --------
-    >>> logit_priors(prior_settings("logit", {"slope_sd": 1})).slope_sd
-    1.0
-    """
-    return _logistic.LogitPriors(intercept_sd=settings["intercept_sd"],
-                                 slope_sd=settings["slope_sd"], re_scale=settings["re_scale"])
 
 
 class _SteppedModel:

@@ -47,8 +47,6 @@ The analysis model's parameters are recorded on the data's scale (``<x>_analysis
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -76,8 +74,6 @@ from bayesimpute.methods.compatible.covariate_models import (
     GaussianMixed,
     LogitMixed,
     PoissonMixed,
-    gaussian_priors,
-    logit_priors,
     prior_settings,
 )
 from bayesimpute.methods.core.standardise import MixedParameters
@@ -88,7 +84,7 @@ from bayesimpute.methods.gaussian.linear_mixed import (
     describe_linear_mixed_priors,
 )
 from bayesimpute.methods.logistic.polya_gamma import LogitPriors
-from bayesimpute.methods.options import OneOf, Option, Parsed
+from bayesimpute.methods.options import POSITIVE, OneOf, Option, Parsed
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.stepping import ResumableChain
 from bayesimpute.methods.registry import get_method, register_method
@@ -116,8 +112,7 @@ def _prior_settings_given(value):
     for name, number in value.items():
         if name not in known:
             raise ValueError(f"unknown prior setting {name!r}; the settings are {sorted(known)}")
-        if isinstance(number, bool) or not isinstance(number, numbers.Real) \
-                or not math.isfinite(number) or number <= 0:
+        if not POSITIVE.accepts(number):
             raise ValueError(f"prior setting {name!r} must be a positive number, got {number!r}")
     return dict(value)
 
@@ -153,13 +148,13 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                                                if k in PRIOR_SETTINGS[family]})
             if family in ("gaussian", "normal"):
                 declared = describe_linear_mixed_priors(
-                    gaussian_priors(settings), random_effects=True, heterogeneous=False,
+                    LinearMixedPriors.with_settings(settings), random_effects=True, heterogeneous=False,
                     options=False)
             elif family == "poisson":
                 declared = [Prior("beta", f"Normal(0, {settings['slope_sd']:g})"),
                             huang_wand("psi", CovariancePrior(2.0, settings["re_scale"]), None)]
             else:
-                declared = logit_priors(settings).describe(random_effects=True, options=False)
+                declared = LogitPriors.with_settings(settings).describe(random_effects=True, options=False)
             return [replace(p, parameter=f"{role} ({family}): {p.parameter}",
                             option=f"{role}_priors") for p in declared]
 
@@ -395,8 +390,8 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                 self.formula.names, self.formula.intercept)
         settings = prior_settings(self.family_name, self.options["analysis_priors"])
         if self.family_name == "gaussian":
-            return GaussianMixed(*args, rng=rng, priors=gaussian_priors(settings))
-        return LogitMixed(*args, n_categories=2, rng=rng, priors=logit_priors(settings))
+            return GaussianMixed(*args, rng=rng, priors=LinearMixedPriors.with_settings(settings))
+        return LogitMixed(*args, n_categories=2, rng=rng, priors=LogitPriors.with_settings(settings))
 
     def covariate_family(self, kind: VariableKind) -> str:
         """``"normal"``, ``"poisson"`` or ``"logit"``: the covariate model of the variable."""
@@ -430,10 +425,10 @@ class _CompatibleMethod(ResumableChain, ImputationMethod):
                                 informative=informative_count_clusters(
                                     expected, self.cluster[rows], self.n_clusters))
         if self.covariate_name == "normal":
-            return GaussianMixed(*args, rng=rng, priors=gaussian_priors(settings))
+            return GaussianMixed(*args, rng=rng, priors=LinearMixedPriors.with_settings(settings))
         n_categories = 2 if data.n_categories in (0, 2) else int(data.n_categories)
         return LogitMixed(*args, n_categories=n_categories, rng=rng,
-                          priors=logit_priors(settings))
+                          priors=LogitPriors.with_settings(settings))
 
     def _working(self, data: MethodData) -> dict[str, np.ndarray]:
         """The run's working columns with this variable's own latest draws on its rows."""

@@ -62,6 +62,33 @@ class LinearMixedPriors:
     scale_shape: float = 1.0  # s ~ Gamma(1, rate 1)
     scale_rate: float = 1.0
 
+    def settings(self) -> dict[str, float]:
+        """The settings a user may give (method options of these names), at these values.
+
+        Examples
+        --------
+        >>> LinearMixedPriors().settings()["re_scale"]
+        0.5
+        """
+        return {"beta_sd": self.beta_sd, "re_scale": self.covariance.scale,
+                "sigma2_shape": self.sigma2_shape, "sigma2_rate": self.sigma2_rate}
+
+    @classmethod
+    def with_settings(cls, given) -> LinearMixedPriors:
+        """The priors with those of :meth:`settings` that ``given`` names (a method's options
+        or a dict of settings; other keys are ignored), the defaults for the rest.
+
+        Examples
+        --------
+        >>> LinearMixedPriors.with_settings({"beta_sd": 5, "donors": 3}).beta_sd
+        5.0
+        """
+        value = {**cls().settings(), **{k: float(v) for k, v in given.items()
+                                        if k in cls().settings()}}
+        return cls(beta_sd=value["beta_sd"], sigma2_shape=value["sigma2_shape"],
+                   sigma2_rate=value["sigma2_rate"],
+                   covariance=CovariancePrior(df=cls().covariance.df, scale=value["re_scale"]))
+
 
 def describe_linear_mixed_priors(priors: LinearMixedPriors, *, random_effects: bool,
                                  heterogeneous: bool, options: bool = True) -> list[Prior]:

@@ -19,11 +19,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import pymc as pm
 
 from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
-from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.gaussian.linear_mixed import (
     describe_linear_mixed_priors,
     LinearMixedGibbs,
@@ -51,14 +49,13 @@ class _LinearGaussianMethod(ResumableChain, ImputationMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        defaults = LinearMixedPriors()
+        priors = LinearMixedPriors().settings()
+        if not cls.random_effects:  # no random-effect covariance to set a prior on
+            del priors["re_scale"]
         options: dict[str, Any] = {"n_steps": 2, "sampler": "gibbs", "burn": 5, "tune": 200,
-                                   "target_accept": 0.9, "beta_sd": defaults.beta_sd,
-                                   "sigma2_shape": defaults.sigma2_shape,
-                                   "sigma2_rate": defaults.sigma2_rate}
+                                   "target_accept": 0.9, **priors}
         if cls.random_effects:
             options["heterogeneous"] = False
-            options["re_scale"] = defaults.covariance.scale
         if cls.matching:
             options["donors"] = 5
             # mice's pmm matches the posterior-mean prediction of donors against the drawn
@@ -75,12 +72,7 @@ class _LinearGaussianMethod(ResumableChain, ImputationMethod):
 
     @classmethod
     def _priors(cls, options: dict[str, Any]) -> LinearMixedPriors:
-        defaults = LinearMixedPriors()
-        covariance = (CovariancePrior(df=defaults.covariance.df, scale=float(options["re_scale"]))
-                      if cls.random_effects else defaults.covariance)
-        return LinearMixedPriors(beta_sd=float(options["beta_sd"]), covariance=covariance,
-                                 sigma2_shape=float(options["sigma2_shape"]),
-                                 sigma2_rate=float(options["sigma2_rate"]))
+        return LinearMixedPriors.with_settings(options)
 
     @classmethod
     def declared_priors(cls, options=None):

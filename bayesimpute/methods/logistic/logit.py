@@ -57,9 +57,7 @@ class LogitMethod(ResumableChain, ImputationMethod):
 
     @staticmethod
     def _priors(options: dict[str, Any]) -> LogitPriors:
-        return LogitPriors(intercept_sd=float(options["intercept_sd"]),
-                           slope_sd=float(options["slope_sd"]),
-                           re_scale=float(options["re_scale"]))
+        return LogitPriors.with_settings(options)
 
     @classmethod
     def declared_priors(cls, options=None):

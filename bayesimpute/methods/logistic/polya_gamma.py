@@ -67,6 +67,29 @@ class LogitPriors:
     re_df: float = 2.0  # Huang-Wand nu: half-t(2) sds, uniform correlations
     re_scale: float = 1.0  # Huang-Wand A: a random-effect sd of 1 on the logit scale
 
+    def settings(self) -> dict[str, float]:
+        """The settings a user may give (method options of these names), at these values.
+
+        Examples
+        --------
+        >>> LogitPriors().settings()
+        {'intercept_sd': 5.0, 'slope_sd': 2.5, 're_scale': 1.0}
+        """
+        return {"intercept_sd": self.intercept_sd, "slope_sd": self.slope_sd,
+                "re_scale": self.re_scale}
+
+    @classmethod
+    def with_settings(cls, given) -> LogitPriors:
+        """The priors with those of :meth:`settings` that ``given`` names (other keys are
+        ignored), the defaults for the rest.
+
+        Examples
+        --------
+        >>> LogitPriors.with_settings({"slope_sd": 1, "burn": 50}).slope_sd
+        1.0
+        """
+        return cls(**{k: float(v) for k, v in given.items() if k in cls().settings()})
+
     def beta_sd(self, p: int) -> np.ndarray:
         sd = np.full(p, self.slope_sd)
         sd[0] = self.intercept_sd

@@ -57,7 +57,6 @@ from bayesimpute.methods.gaussian.linear_mixed import (
     describe_linear_mixed_priors,
 )
 from bayesimpute.methods.core.matching import match_donors
-from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.multilevel.ml_model import (
     GaussianSweep,
     MultilevelLogitState,
@@ -285,31 +284,20 @@ class _MultilevelGaussian(_MultilevelMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        defaults = LinearMixedPriors()
-        options = {**super().default_options(), "burn": 30, "beta_sd": defaults.beta_sd,
-                   "re_scale": defaults.covariance.scale, "sigma2_shape": defaults.sigma2_shape,
-                   "sigma2_rate": defaults.sigma2_rate}
+        options = {**super().default_options(), "burn": 30, **LinearMixedPriors().settings()}
         if cls.matching:
             options["donors"] = 5
         return options
 
     @classmethod
-    def _priors(cls, options: dict[str, Any]) -> LinearMixedPriors:
-        return LinearMixedPriors(
-            beta_sd=float(options["beta_sd"]),
-            covariance=CovariancePrior(df=LinearMixedPriors().covariance.df,
-                                       scale=float(options["re_scale"])),
-            sigma2_shape=float(options["sigma2_shape"]),
-            sigma2_rate=float(options["sigma2_rate"]))
-
-    @classmethod
     def declared_priors(cls, options=None):
-        return describe_linear_mixed_priors(cls._priors(cls.resolved_options(options)),
-                                            random_effects=True, heterogeneous=False)
+        return describe_linear_mixed_priors(
+            LinearMixedPriors.with_settings(cls.resolved_options(options)),
+            random_effects=True, heterogeneous=False)
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        self.priors = self._priors(self.options)
+        self.priors = LinearMixedPriors.with_settings(self.options)
         self.state: MultilevelState | None = None
 
     def _visit(self, X_std, y, observed, impute, data, rng):
@@ -398,21 +386,16 @@ class _MultilevelLogit(_MultilevelMethod):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(), "slope_sd": 2.5, "intercept_sd": 5.0,
-                "re_scale": 1.0, "burn": 50}
+        return {**super().default_options(), **LogitPriors().settings(), "burn": 50}
 
     @classmethod
     def declared_priors(cls, options=None):
-        resolved = cls.resolved_options(options)
-        return LogitPriors(intercept_sd=float(resolved["intercept_sd"]),
-                           slope_sd=float(resolved["slope_sd"]),
-                           re_scale=float(resolved["re_scale"])).describe(random_effects=True)
+        return LogitPriors.with_settings(cls.resolved_options(options)).describe(
+            random_effects=True)
 
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
-        self.priors = LogitPriors(intercept_sd=float(self.options["intercept_sd"]),
-                                  slope_sd=float(self.options["slope_sd"]),
-                                  re_scale=float(self.options["re_scale"]))
+        self.priors = LogitPriors.with_settings(self.options)
         self.state: MultilevelLogitState | None = None
 
     def n_categories(self, data: MethodData) -> int:

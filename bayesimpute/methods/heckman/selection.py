@@ -66,7 +66,7 @@ from bayesimpute.methods.heckman.selection_model import (
 )
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.matching import match_donors
-from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
+from bayesimpute.methods.core.priors import Prior, huang_wand
 from bayesimpute.methods.options import OneOf, Option, Parsed
 from bayesimpute.methods.registry import register_method
 from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
@@ -105,12 +105,6 @@ def draw_outcome(mu_s: np.ndarray, mu_o: np.ndarray, sigma: np.ndarray, rho: flo
     return mean + sd * rng.standard_normal(len(mu_o))
 
 
-def _prior_options(priors: HeckmanPriors) -> dict[str, float]:
-    """The prior scales a user may set, at their defaults."""
-    return {"beta_sd": priors.beta_sd, "re_scale": priors.covariance.scale,
-            "log_sigma_mu_sd": priors.log_sigma_mu_sd, "log_sigma_tau_sd": priors.log_sigma_tau_sd}
-
-
 @register_method("2l.heckman", aliases=("2l.2stage.heckman",))
 class TwoLevelHeckman(ResumableChain, ImputationMethod):
     """Bayesian two-level Heckman selection model (continuous or binary target)."""
@@ -134,18 +128,11 @@ class TwoLevelHeckman(ResumableChain, ImputationMethod):
         return {"rho_prior": ("normal_atanh", 0.0, 1.0), "sampler": "gibbs", "n_steps": 3,
                 "burn": 40, "tune": 300, "target_accept": 0.9, "pmm": False, "donors": 5,
                 "random_exclusion": False, "systematic": "population",
-                **_prior_options(HeckmanPriors())}
+                **HeckmanPriors().settings()}
 
     @classmethod
     def _priors(cls, options: dict[str, Any]) -> HeckmanPriors:
-        defaults = HeckmanPriors()
-        return HeckmanPriors(
-            beta_sd=float(options["beta_sd"]),
-            covariance=CovariancePrior(df=defaults.covariance.df,
-                                       scale=float(options["re_scale"])),
-            log_sigma_mu_sd=float(options["log_sigma_mu_sd"]),
-            log_sigma_tau_sd=float(options["log_sigma_tau_sd"]),
-            rho=RhoPrior.parse(options["rho_prior"]))
+        return HeckmanPriors.with_settings(options, rho=RhoPrior.parse(options["rho_prior"]))
 
     @classmethod
     def declared_priors(cls, options=None):

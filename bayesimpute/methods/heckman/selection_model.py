@@ -139,6 +139,34 @@ class HeckmanPriors:
     log_sigma_tau_sd: float = 0.5
     rho: RhoPrior = RhoPrior()
 
+    def settings(self) -> dict[str, float]:
+        """The prior scales a user may set (method options of these names; rho has its own
+        ``rho_prior``), at these values.
+
+        Examples
+        --------
+        >>> HeckmanPriors().settings()["log_sigma_tau_sd"]
+        0.5
+        """
+        return {"beta_sd": self.beta_sd, "re_scale": self.covariance.scale,
+                "log_sigma_mu_sd": self.log_sigma_mu_sd, "log_sigma_tau_sd": self.log_sigma_tau_sd}
+
+    @classmethod
+    def with_settings(cls, given, rho: RhoPrior | None = None) -> HeckmanPriors:
+        """The priors with those of :meth:`settings` that ``given`` names (other keys are
+        ignored), the defaults for the rest, and ``rho``'s prior.
+
+        Examples
+        --------
+        >>> HeckmanPriors.with_settings({"beta_sd": 3, "pmm": False}).beta_sd
+        3.0
+        """
+        value = {**cls().settings(), **{k: float(v) for k, v in given.items()
+                                        if k in cls().settings()}}
+        return cls(beta_sd=value["beta_sd"], log_sigma_mu_sd=value["log_sigma_mu_sd"],
+                   log_sigma_tau_sd=value["log_sigma_tau_sd"], rho=rho or RhoPrior(),
+                   covariance=CovariancePrior(df=cls().covariance.df, scale=value["re_scale"]))
+
 
 @dataclass
 class HeckmanDesign:

@@ -132,6 +132,25 @@ def test_netcdf_round_trip(mixed_frame, tmp_path):
     pd.testing.assert_frame_equal(continued, imp.iterate(1).complete(0))
 
 
+def test_a_file_of_the_earlier_format_reads_back_and_continues_with_a_warning(
+        mixed_frame, tmp_path, monkeypatch):
+    from bayesimpute.engine import io
+
+    imp = run(mixed_frame)
+    monkeypatch.setattr(io, "_FORMAT", "bayesimpute-1")  # as the earlier version wrote it
+    path = imp.to_netcdf(tmp_path / "old.nc")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="earlier version of bayesimpute"):
+        back = bi.MultipleImputation.from_netcdf(path)
+    for i in range(imp.m):
+        pd.testing.assert_frame_equal(back.complete(i), imp.complete(i))
+    continued = back.iterate(1)  # the parameter chains start again, from the imputations
+    assert continued.iterations == imp.iterations + 1
+    assert not continued.complete("long").isna().any().any()
+    # a restart, not the exact continuation that a file of this version gives
+    assert not continued.complete("long").equals(imp.iterate(1).complete("long"))
+
+
 def test_maxit_zero_only_fills_starting_values(mixed_frame):
     imp = run(mixed_frame, maxit=0)
     completed = imp.complete(0)

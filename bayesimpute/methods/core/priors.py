@@ -132,8 +132,13 @@ class CovariancePrior:
         q, n_clusters = effects.shape[1], effects.shape[0]
         scale = np.diag(self.wishart_scale(hyper)) + effects.T @ effects
         psi = draw_inverse_wishart(self.wishart_df(q) + n_clusters, scale, rng)
+        return psi, self.draw_hyper_given(psi, rng)
+
+    def draw_hyper_given(self, psi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """a | Psi ~ InvGamma((nu + q) / 2, nu (Psi^-1)_kk + 1 / A^2), shape (q,)."""
+        q = len(psi)
         rate = 1.0 / self.scale**2 + self.df * np.diag(np.linalg.inv(psi))
-        return psi, rate / rng.gamma(0.5 * (self.df + q), size=q)
+        return rate / rng.gamma(0.5 * (self.df + q), size=q)
 
     # --- PyMC variables (the models) ------------------------------------------------------
     def declare(self, q: int, *, hyper_dims=None, batch: tuple[int, ...] = (),

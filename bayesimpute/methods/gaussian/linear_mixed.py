@@ -30,6 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
+from bayesimpute.methods.core.scale_moves import draw_collapsed_scales
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.start_values import linear_mixed_start
 from bayesimpute.methods.core.linalg import (
@@ -201,22 +202,34 @@ def _quadratic_form_planes(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def _effect_covariances(stats: ClusterStatistics, sigma2, psi: np.ndarray) -> np.ndarray:
+    """M_j^-1 = (sigma2_j Psi^-1 + Z_j'Z_j)^-1 per cluster, planes (q, q, J)."""
+    psi_inv = np.linalg.inv(psi)[:, :, None]
+    M_inv = np.empty((stats.q, stats.q, stats.n_clusters))
+    for block in stats.blocks():
+        M_inv[..., block] = spd_inverse_planes(
+            _restrict(sigma2, block) * psi_inv + stats.ZZ[..., block])
+    return M_inv
+
+
 def _sweep(
     stats: ClusterStatistics,
     state: LinearMixedState,
     priors: LinearMixedPriors,
     rng: np.random.Generator,
 ) -> LinearMixedState:
-    """One exact blocked Gibbs transition: (beta, u) | rest, Psi | u, sigma2 | rest.
+    """One exact blocked Gibbs transition: beta | sigma2, Psi and the scales of Psi | beta,
+    sigma2 with u integrated out (:func:`~bayesimpute.methods.core.scale_moves.
+    draw_collapsed_scales`), then u | beta, Psi, sigma2, Psi | u and sigma2 | rest.
 
     Per cluster j, with M_j = sigma2_j Psi^-1 + Z_j'Z_j: beta | sigma2, Psi, with u
     integrated out, has precision sum_j (X_j'X_j - X_j'Z_j M_j^-1 Z_j'X_j) / sigma2_j
     + I / beta_sd^2 and linear term sum_j (X_j'y_j - X_j'Z_j M_j^-1 Z_j'y_j) / sigma2_j;
     then u_j | beta ~ N(M_j^-1 Z_j'(y_j - X_j beta), sigma2_j M_j^-1), independently.
     The per-cluster algebra runs on planes over blocks of clusters (vector arithmetic: with
-    q = 1 the M_j are scalars). The random numbers are drawn in the order of the batched
-    matrix form this replaced (beta, then the effects cluster by cluster, Psi, sigma2), so
-    the same generator state gives the same draws.
+    q = 1 the M_j are scalars). The random numbers are drawn in a fixed order (beta, the
+    scales, the effects cluster by cluster, Psi, sigma2), so the same generator state gives
+    the same draws.
     """
     n_clusters, p, q = stats.n_clusters, stats.p, stats.q
     homoscedastic = len(state.sigma2) == 1
@@ -225,11 +238,8 @@ def _sweep(
 
     precision, linear = stats.weighted_totals(weight)
     if q:
-        psi_inv = np.linalg.inv(state.psi)[:, :, None]
-        M_inv = np.empty((q, q, n_clusters))
+        M_inv = _effect_covariances(stats, sigma2, state.psi)
         for block in stats.blocks():
-            M_inv[..., block] = spd_inverse_planes(
-                _restrict(sigma2, block) * psi_inv + stats.ZZ[..., block])
             XZ = stats.XZ[..., block]
             XZ_Minv = matmul_planes(XZ, M_inv[..., block])  # (p, q, block)
             w = _restrict(weight, block)
@@ -241,19 +251,23 @@ def _sweep(
 
     ssr = stats.residual_sums_of_squares(beta)
     if q:
-        z = rng.standard_normal((n_clusters, q))  # cluster-major, as the batched form drew
+        residual = stats.Zy - np.einsum("p,pqj->qj", beta, stats.XZ)  # Z'(y - Xb), (q, J)
+        # Psi's scales with u integrated out: they mix where Psi is near zero
+        w = np.broadcast_to(weight, (n_clusters,))
+        psi, hyper = draw_collapsed_scales(
+            state.psi, state.psi_hyper, priors.covariance,
+            np.moveaxis(stats.ZZ, -1, 0) * w[:, None, None], residual.T * w[:, None], rng)
+        M_inv = _effect_covariances(stats, sigma2, psi)
+        z = rng.standard_normal((n_clusters, q))  # cluster-major
         u = np.empty((n_clusters, q))
         for block in stats.blocks():
-            XZ, M_inv_block = stats.XZ[..., block], M_inv[..., block]
-            residual = stats.Zy[..., block] - np.einsum("p,pqj->qj", beta, XZ)  # Z'(y - Xb)
+            M_inv_block = M_inv[..., block]
             factor = cholesky_planes(_restrict(sigma2, block) * M_inv_block)
-            effects = matvec_planes(M_inv_block, residual) + matvec_planes(factor, z[block].T)
-            u[block] = effects.T
-            # (y - Xb - Zu)'(y - Xb - Zu) = ssr(b) - 2 u'Z'(y - Xb) + u'Z'Z u
-            ssr[block] += (_quadratic_form_planes(stats.ZZ[..., block], effects)
-                           - 2.0 * np.sum(residual * effects, axis=0))
-        hyper = np.ones(q) if state.psi_hyper is None else state.psi_hyper
+            u[block] = (matvec_planes(M_inv_block, residual[:, block])
+                        + matvec_planes(factor, z[block].T)).T
         psi, hyper = priors.covariance.update(u, hyper, rng)
+        # (y - Xb - Zu)'(y - Xb - Zu) = ssr(b) - 2 u'Z'(y - Xb) + u'Z'Z u
+        ssr += _quadratic_form_planes(stats.ZZ, u.T) - 2.0 * np.sum(residual * u.T, axis=0)
     else:
         u, psi, hyper = state.u, state.psi, state.psi_hyper
     ssr = np.maximum(ssr, 0.0)  # guards round-off on exactly fitted clusters

@@ -9,8 +9,10 @@ observed row a second, ``y - gamma_j z = mu_o - gamma_j mu_s + nu``. Both are li
 ``theta = (beta_sel, beta_out)`` and ``u_j``, so one sweep draws
 
 1. ``z`` (and ``y*`` for a binary outcome) from their truncated normal conditionals;
-2. ``theta`` with the random effects integrated out, then ``u_j | theta`` (Gaussian), from
-   per-cluster cross-products: O(n p) work for the cross-products, O(J p^3) for the rest;
+2. ``theta`` with the random effects integrated out, then the scales of ``Psi`` with them
+   integrated out (:mod:`~bayesimpute.methods.core.scale_moves`), then ``u_j | theta, Psi``
+   (Gaussian), from per-cluster cross-products: O(n p) work for the cross-products,
+   O(J p^3) for the rest;
 3. ``Psi | u`` and its Huang-Wand auxiliaries (inverse Wishart, inverse gamma);
 4. ``atanh(rho)``, ``log sigma_j``, their hyper-parameters, by slice sampling on per-cluster
    residual sums of squares and products (O(J) per density evaluation).
@@ -18,7 +20,6 @@ observed row a second, ``y - gamma_j z = mu_o - gamma_j mu_s + nu``. Both are li
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,6 +29,8 @@ from scipy import sparse, special
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, GibbsStepState, log_value_name
 from bayesimpute.methods.heckman.selection_model import HeckmanDesign, HeckmanPriors, truncated_normal
+from bayesimpute.methods.core.scale_moves import draw_collapsed_scales
+from bayesimpute.methods.core.slice_sampling import slice_sample
 from bayesimpute.methods.core.linalg import (
     draw_batched_mvn,
     draw_mvn_from_precision,
@@ -36,7 +39,7 @@ from bayesimpute.methods.core.linalg import (
     unpack_cholesky,
 )
 
-__all__ = ["HeckmanState", "HeckmanSampler", "HeckmanGibbs", "slice_sample"]
+__all__ = ["HeckmanState", "HeckmanSampler", "HeckmanGibbs"]
 
 
 @dataclass
@@ -55,48 +58,6 @@ class HeckmanState:
     @property
     def rho(self) -> float:
         return float(np.tanh(self.rho_atanh))
-
-
-def slice_sample(
-    x0: np.ndarray,
-    log_density: Callable[[np.ndarray], np.ndarray],
-    width: np.ndarray | float,
-    rng: np.random.Generator,
-    max_steps: int = 30,
-) -> np.ndarray:
-    """One slice-sampling update (Neal 2003, stepping out + shrinkage) of each element.
-
-    The elements must be conditionally independent: ``log_density`` maps an array of
-    shape ``x0.shape`` to the element-wise log densities.
-    """
-    x0 = np.asarray(x0, dtype=float)
-    width = np.broadcast_to(np.asarray(width, dtype=float), x0.shape)
-    level = log_density(x0) - rng.exponential(size=x0.shape)
-    left = x0 - width * rng.uniform(size=x0.shape)
-    right = left + width
-    for _ in range(max_steps):
-        grow = log_density(left) > level
-        if not grow.any():
-            break
-        left = np.where(grow, left - width, left)
-    for _ in range(max_steps):
-        grow = log_density(right) > level
-        if not grow.any():
-            break
-        right = np.where(grow, right + width, right)
-    x1 = x0.copy()
-    pending = np.ones(x0.shape, dtype=bool)
-    for _ in range(200):
-        proposal = left + (right - left) * rng.uniform(size=x0.shape)
-        accept = pending & (log_density(proposal) > level)
-        x1 = np.where(accept, proposal, x1)
-        pending &= ~accept
-        if not pending.any():
-            break
-        below = proposal < x0
-        left = np.where(pending & below, proposal, left)
-        right = np.where(pending & ~below, proposal, right)
-    return x1
 
 
 class HeckmanSampler:
@@ -234,9 +195,12 @@ class HeckmanSampler:
         precision = (XX - XZ_Minv @ np.swapaxes(XZ, 1, 2)).sum(0) + prior_precision
         linear = (Xy - np.einsum("jpq,jq->jp", XZ_Minv, Zy)).sum(0)
         beta = draw_mvn_from_precision(precision, linear, rng)
-        u_mean = np.einsum("jab,jb->ja", M_inv, Zy - np.einsum("jpq,p->jq", XZ, beta))
-        u = draw_batched_mvn(u_mean, M_inv, rng)
-        hyper = np.ones(len(R)) if state.psi_hyper is None else state.psi_hyper
+        residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
+        # Psi's scales with u integrated out (they mix near zero), then u given them
+        psi, hyper = draw_collapsed_scales(state.psi, state.psi_hyper, self.priors.covariance,
+                                           ZZ, residual, rng)
+        M_inv = np.linalg.inv(symmetrize(np.linalg.inv(psi)[None] + ZZ))
+        u = draw_batched_mvn(np.einsum("jab,jb->ja", M_inv, residual), M_inv, rng)
         psi, hyper = self.priors.covariance.update(u, hyper, rng)
         return replace(state, beta=beta, u=u, psi=psi, psi_hyper=hyper)
 

@@ -19,7 +19,9 @@ using Pólya–Gamma data augmentation (Polson, Scott & Windle 2013; Holmes & He
 the multinomial case: category k given the others is a logistic regression with offset
 ``log sum_{l != k} exp(eta_il)``). Given the Pólya–Gamma variables the model is a weighted
 Gaussian linear mixed model, so (beta_k, u_k) are drawn jointly (beta with the random
-effects integrated out, then u given beta) from per-cluster cross-products: a transition
+effects integrated out, then the scales of Psi_k with them integrated out
+(:mod:`~bayesimpute.methods.core.scale_moves`), then u given both) from per-cluster
+cross-products: a transition
 costs a few passes over the data, whatever the number of clusters. Clusters with no
 observed value contribute no cross-products, so their effects are drawn from N(0, Psi_k):
 that is how systematically missing clusters are handled.
@@ -37,6 +39,7 @@ from scipy import special
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
+from bayesimpute.methods.core.scale_moves import draw_collapsed_scales
 from bayesimpute.methods.core.start_values import logit_start
 from bayesimpute.methods.core.linalg import (
     cluster_crossproducts,
@@ -238,10 +241,14 @@ def _draw_block(
     P_j = XX - XZ_Minv @ np.swapaxes(XZ, 1, 2)
     b_j = Xy - np.einsum("jpq,jq->jp", XZ_Minv, Zy)
     beta = draw_mvn_from_precision(P_j.sum(0) + prior_precision, b_j.sum(0), rng)
-    u_mean = np.einsum("jab,jb->ja", M_inv, Zy - np.einsum("jpq,p->jq", XZ, beta))
-    u = draw_batched_mvn(u_mean, M_inv, rng)
+    residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
+    # Psi's scales given beta and omega with u integrated out: they mix near zero
+    psi, hyper = draw_collapsed_scales(state.psi[k], state.hyper[k], priors.covariance, ZZ,
+                                       residual, rng)
+    M_inv = np.linalg.inv(symmetrize(np.linalg.inv(psi)[None] + ZZ))
+    u = draw_batched_mvn(np.einsum("jab,jb->ja", M_inv, residual), M_inv, rng)
     # Psi | u, a (conjugate inverse-Wishart), then a | Psi (inverse gamma), Huang-Wand
-    psi, hyper = priors.covariance.update(u, state.hyper[k], rng)
+    psi, hyper = priors.covariance.update(u, hyper, rng)
     state.beta[k], state.u[k], state.psi[k], state.hyper[k] = beta, u, psi, hyper
 
 

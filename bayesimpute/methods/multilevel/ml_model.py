@@ -16,7 +16,9 @@ u_{k,l,c}`` and each level's ``Psi_{k,l}`` has Huang & Wand's prior, exactly as 
 
 Transitions (:func:`gaussian_sweep`, :func:`logit_sweep`) draw (beta, u) per chain of
 nested levels exactly (:func:`bayesimpute.methods.multilevel.sweeps.draw_chain`), then each
-``Psi_l`` and its Huang–Wand auxiliaries from their conditionals and ``sigma2`` from its inverse-gamma one; the
+``Psi_l`` and its Huang–Wand auxiliaries from their conditionals, the interweaving move of
+each level's effects and ``Psi_l`` (:mod:`~bayesimpute.methods.core.scale_moves`: it keeps a
+variance near zero mixing) and ``sigma2`` from its inverse-gamma conditional; the
 logistic sweep first draws the Pólya–Gamma variables given the current linear predictor.
 Each costs a few passes over the rows plus work linear in the clusters.
 
@@ -35,6 +37,8 @@ import pytensor.tensor as pt
 from polyagamma import random_polyagamma
 
 from bayesimpute.methods.core.linalg import draw_mvn_from_precision
+from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.scale_moves import interweave
 from bayesimpute.methods.logistic.polya_gamma import LogitPriors
 from bayesimpute.methods.multilevel.sweeps import EffectChain, chain_offset, cluster_sums, draw_chain
 from bayesimpute.methods.gaussian.linear_mixed import LinearMixedPriors
@@ -117,6 +121,28 @@ def _draw_blocks(X, weights, weighted_v, chains, effects, psi_inverses, prior_pr
     return beta, effects
 
 
+def _interweave_levels(X, weights, weighted_v, beta, chains, effects, psi, hyper,
+                       prior: CovariancePrior, rng) -> None:
+    """The interweaving move of every level's effects and Psi, in place.
+
+    At each level the effects and ``Psi_l`` are rescaled jointly given the non-centred
+    effects (:func:`~bayesimpute.methods.core.scale_moves.interweave`), after the centred
+    draw ``Psi_l | u_l``: it keeps a variance near zero (a class level inside schools)
+    mixing. The rescaled effects' log-likelihood comes from the rows: with ``f_i`` the
+    level's random part per effect column and ``r_i`` the residual without it,
+    ``G = sum_i w_i f_i f_i'`` and ``h = sum_i w_i r_i f_i``.
+    """
+    eta = linear_predictor(X, beta, chains, effects)
+    for g, chain in enumerate(chains):
+        for l, level in enumerate(chain.levels):
+            parts = X[:, level.random] * effects[g][l][level.codes]  # (n, q)
+            weighted_residual = weighted_v - weights * (eta - parts.sum(axis=1))
+            G = (parts * weights[:, None]).T @ parts
+            effects[g][l], psi[g][l], hyper[g][l] = interweave(
+                effects[g][l], psi[g][l], prior, G, parts.T @ weighted_residual, rng)
+            eta += (X[:, level.random] * effects[g][l][level.codes]).sum(axis=1) - parts.sum(1)
+
+
 class GaussianSweep:
     """Exact Gibbs transitions of the Gaussian model on fixed X (one FCS visit).
 
@@ -147,6 +173,8 @@ def gaussian_sweep(X, y, chains, state: MultilevelState, priors: LinearMixedPrio
                for chain_effects, chain_hyper in zip(effects, state.hyper)]
     psi = [[psi_l for psi_l, _ in chain] for chain in updates]
     hyper = [[a_l for _, a_l in chain] for chain in updates]
+    _interweave_levels(X, np.full(n, 1.0 / sigma2), y / sigma2, beta, chains, effects, psi,
+                       hyper, priors.covariance, rng)
     residual = y - linear_predictor(X, beta, chains, effects)
     shape = priors.sigma2_shape + 0.5 * n
     rate = priors.sigma2_rate + 0.5 * float(residual @ residual)
@@ -194,6 +222,8 @@ def logit_sweep(X: np.ndarray, y: np.ndarray, chains: Sequence[EffectChain],
             for l, level in enumerate(chain.levels):
                 psi[k][g][l], hyper[k][g][l] = priors.covariance.update(
                     effects[k][g][l], hyper[k][g][l], rng)
+        _interweave_levels(X, omega, kappa + omega * offset, beta[k], chains, effects[k],
+                           psi[k], hyper[k], priors.covariance, rng)
     return current
 
 

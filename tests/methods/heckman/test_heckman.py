@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from bayesimpute.design.coding import VariableKind
-from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs, slice_sample
+from bayesimpute.methods.core.slice_sampling import slice_sample
+from bayesimpute.methods.heckman.selection_gibbs import HeckmanGibbs
 from bayesimpute.methods.heckman.selection_model import (
     HeckmanDesign,
     RhoPrior,

@@ -114,11 +114,12 @@ def test_nested_with_random_slope_matches_nuts():
     assert_same_posterior(gibbs_summaries(X, y, chains), nuts_summaries(X, y, chains))
 
 
-def test_one_level_ml_sweep_is_the_2l_norm_chain_up_to_rounding():
-    """With one level, ml's nested sweep and 2l.norm's sweep draw the same posterior with
-    the random numbers in the same order (beta, effects, Psi, sigma2): the same chain, up
-    to the rounding of their different algebra (planes and spd inverses vs bincount sums
-    and batched inverses), so it cannot drift apart over many sweeps."""
+def test_one_level_ml_sweep_samples_the_2l_norm_posterior():
+    """With one level, ml's nested sweep (with the interweaving move) and 2l.norm's sweep
+    (with the collapsed scale move) are different chains on the same posterior: their long
+    runs agree within Monte Carlo error (5 s.e. of the difference, from ArviZ's ESS)."""
+    import arviz as az
+
     from bayesimpute.methods.core.linalg import cluster_crossproduct_planes
     from bayesimpute.methods.gaussian.linear_mixed import (
         ClusterStatistics,
@@ -141,12 +142,16 @@ def test_one_level_ml_sweep_is_the_2l_norm_chain_up_to_rounding():
     two = LinearMixedState(np.zeros(3), np.array([0.5]), np.zeros((J, 2)), np.eye(2) * 0.25)
     ml = MultilevelState(np.zeros(3), 0.5, [[np.zeros((J, 2))]], [[np.eye(2) * 0.25]],
                          [[np.ones(2)]])
-    rng_two, rng_ml = np.random.default_rng(5), np.random.default_rng(5)
-    for _ in range(200):
+    rng_two, rng_ml = np.random.default_rng(5), np.random.default_rng(6)
+    draws_two, draws_ml = [], []
+    for i in range(3200):
         two = _sweep(stats, two, priors, rng_two)
         ml = gaussian_sweep(X, y, [chain], ml, priors, rng_ml)
-    np.testing.assert_allclose(two.beta, ml.beta, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(two.u, ml.effects[0][0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(two.psi, ml.psi[0][0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(two.sigma2[0], ml.sigma2, rtol=1e-12)
-    assert rng_two.random() == rng_ml.random()  # the same numbers were consumed
+        if i >= 200:
+            draws_two.append([*two.beta, *np.sqrt(np.diag(two.psi)), two.sigma2[0]])
+            draws_ml.append([*ml.beta, *np.sqrt(np.diag(ml.psi[0][0])), ml.sigma2])
+    a, b = np.array(draws_two), np.array(draws_ml)
+    ess = [np.array([az.ess(d[None, :, k]) for k in range(d.shape[1])]) for d in (a, b)]
+    se = np.sqrt(a.var(0) / ess[0] + b.var(0) / ess[1])
+    assert np.all(np.abs(a.mean(0) - b.mean(0)) < 5 * se), (a.mean(0), b.mean(0), se)
+    assert np.allclose(a.std(0), b.std(0), rtol=0.15)

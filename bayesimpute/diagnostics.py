@@ -31,6 +31,7 @@ independent chains to about 0.01 from 10 iterations on). It is about 1.26 for m 
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -50,6 +51,7 @@ __all__ = [
     "diagnostics_of",
     "summary_diagnostics",
     "parameter_elements",
+    "parameter_diagnostics",
     "rhat_threshold",
     "warn_if_not_converged",
     "NotConvergedWarning",
@@ -213,6 +215,20 @@ def _per_variable(summary: pd.DataFrame, imp) -> pd.DataFrame:
     return table.reindex(imp.variables)[["rhat_mean", "rhat_var", "ess_mean", "traced"]]
 
 
+def _worst_parameters(by_parameter: pd.DataFrame, imp) -> pd.DataFrame:
+    """Per imputed variable: its model's largest parameter R-hat, smallest bulk ESS, and
+    the parameter with that R-hat (NaN / None for a model without recorded parameters)."""
+    rows = {}
+    for variable, group in by_parameter.groupby("variable", sort=False):
+        rhat = group["rhat"]
+        worst = rhat.idxmax() if rhat.notna().any() else None
+        rows[variable] = {
+            "rhat_parameters": rhat.max(), "ess_parameters": group["ess_bulk"].min(),
+            "worst_parameter": None if worst is None else worst[len(variable) + 1:]}
+    columns = ["rhat_parameters", "ess_parameters", "worst_parameter"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).reindex(imp.variables)
+
+
 def _explain_missing_rhat(imp) -> None:
     m, n = imp.m, imp.iterations
     if m >= MIN_CHAINS and n >= MIN_ITERATIONS:
@@ -250,8 +266,12 @@ def convergence(imp, *, parameters: bool = False, method: str = "rank") -> pd.Da
         ``parameters=False``: index = imputed variables; ``rhat_mean`` (R-hat of the mean of
         the imputed values; for factors the largest R-hat among the level shares),
         ``rhat_var`` (of their variance; NaN for binary variables and factors, whose
-        shares say it all), ``ess_mean`` (bulk ESS of the mean; smallest among the shares)
-        and ``traced`` (what was computed). ``parameters=True``: ``variable``,
+        shares say it all), ``ess_mean`` (bulk ESS of the mean; smallest among the shares),
+        ``traced`` (what was computed), and beside them the variable's model parameters
+        (:func:`parameter_diagnostics`: fixed effects, variance components and
+        correlations, residual variances, cutpoints; not the per-cluster effects):
+        ``rhat_parameters`` (the largest R-hat), ``ess_parameters`` (the smallest bulk ESS)
+        and ``worst_parameter`` (the one with that R-hat). ``parameters=True``: ``variable``,
         ``parameter``, ``rhat``, ``ess_bulk``, ``ess_tail``, ``elements`` (values
         summarised in the row) and ``above_threshold`` (how many of them exceed it).
         ``attrs["rhat_threshold"]`` holds :func:`rhat_threshold` for the rows shown.
@@ -268,8 +288,9 @@ def convergence(imp, *, parameters: bool = False, method: str = "rank") -> pd.Da
         n_quantities = int(table["elements"].sum()) if len(table) else 1
     else:
         summary = summary_diagnostics(imp, method)
-        table = _per_variable(summary, imp)
-        n_quantities = len(summary)
+        by_parameter = parameter_diagnostics(imp, method)
+        table = _per_variable(summary, imp).join(_worst_parameters(by_parameter, imp))
+        n_quantities = len(summary) + len(by_parameter)
     table.attrs["rhat_threshold"] = rhat_threshold(imp.m, imp.iterations, n_quantities)
     return table
 
@@ -312,7 +333,8 @@ def _label(array: xr.DataArray, dims: list[str], index: tuple, stars: Sequence[s
 
 
 def _cluster_dims(array: xr.DataArray) -> list[str]:
-    return [d for d in array.dims if str(d).endswith("_cluster")]
+    """Dims with one entry per cluster: ``y_cluster``, and ``y_cluster_klass`` of ml.*."""
+    return [d for d in array.dims if re.search(r"_cluster(_|$)", str(d))]
 
 
 def parameter_elements(imp, variables: Sequence[str] | None = None) -> xr.Dataset:
@@ -334,6 +356,32 @@ def parameter_elements(imp, variables: Sequence[str] | None = None) -> xr.Datase
             element = array.isel(dict(zip(dims, index))).drop_vars(dims, errors="ignore")
             data_vars[f"{name}{_label(array, dims, index)}"] = element
     return xr.Dataset(data_vars)
+
+
+def parameter_diagnostics(imp, method: str = "rank") -> pd.DataFrame:
+    """R-hat and bulk ESS of every scalar parameter element (:func:`parameter_elements`).
+
+    Index = the element's name (``y_beta[x]``, ``y_psi[Intercept,Intercept]``); columns
+    ``variable`` (the imputed variable whose model it belongs to), ``rhat``, ``ess_bulk``.
+    The per-cluster effects are left out (:func:`convergence` with ``parameters=True``
+    summarises them). The warning after a run and :func:`convergence`'s per-variable table
+    read this.
+
+    Examples
+    --------
+    >>> import bayesimpute as bi
+    >>> data = bi.datasets.load_popmis()[["school", "popular", "sex", "texp"]].iloc[:300]
+    >>> imp = bi.impute(data, cluster="school", m=2, maxit=5, seed=1)
+    >>> sorted(set(parameter_diagnostics(imp)["variable"]))
+    ['popular']
+    """
+    elements = parameter_elements(imp)
+    diagnosed = diagnostics_of(elements, method=method)
+    rows = {name: {"variable": _owner(name, imp.variables),
+                   "rhat": float(diagnosed[name].sel(statistic="rhat", drop=True)),
+                   "ess_bulk": float(diagnosed[name].sel(statistic="ess_bulk", drop=True))}
+            for name in elements.data_vars}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["variable", "rhat", "ess_bulk"])
 
 
 def _parameter_table(imp, method: str) -> pd.DataFrame:
@@ -380,34 +428,50 @@ def _parameter_table(imp, method: str) -> pd.DataFrame:
 
 # --- the warning after a run ----------------------------------------------------------------------
 def warn_if_not_converged(imp) -> list[str]:
-    """Warn once when the run's imputations have not converged; return the variables named.
+    """Warn once when the run has not converged; return what was named.
 
     Computed on the traced quantities of every imputed variable (the mean and variance of
-    its imputed values, the level shares of a factor: :func:`convergence`'s table), over
-    all iterations of the run, against :func:`rhat_threshold` for the run's m, iterations
-    and number of quantities. Nothing is said when R-hat cannot be computed (m = 1, fewer
-    than 4 iterations): :func:`convergence` explains that when asked.
+    its imputed values, the level shares of a factor: :func:`convergence`'s table) and on
+    every scalar parameter of every variable's model (:func:`parameter_diagnostics`: an
+    imputation drawn while a variance component still wanders is not a posterior
+    predictive draw, however settled the imputed values' mean looks), over all iterations
+    of the run, against :func:`rhat_threshold` for the run's m, iterations and number of
+    quantities. Returns the variables whose imputations and the parameters (``y_psi[...]``)
+    that exceed it. Nothing is said when R-hat cannot be computed (m = 1, fewer than 4
+    iterations): :func:`convergence` explains that when asked.
     """
     if imp.m < MIN_CHAINS or imp.iterations < MIN_ITERATIONS or not imp.variables:
         return []
     summary = summary_diagnostics(imp, "rank")
-    threshold = rhat_threshold(imp.m, imp.iterations, len(summary))
+    by_parameter = parameter_diagnostics(imp, "rank")
+    n_quantities = len(summary) + len(by_parameter)
+    threshold = rhat_threshold(imp.m, imp.iterations, n_quantities)
     worst = summary.groupby("variable", sort=False)["rhat"].max()
     flagged = worst[worst > threshold].sort_values(ascending=False)
-    if flagged.empty:
+    parameters = by_parameter["rhat"][by_parameter["rhat"] > threshold].sort_values(
+        ascending=False)
+    if flagged.empty and parameters.empty:
         return []
-    names = ", ".join(f"{v} ({r:.2f})" for v, r in flagged.items())
+    parts = []
+    if not flagged.empty:
+        parts.append("the imputations of " + ", ".join(f"{v} ({r:.2f})"
+                                                      for v, r in flagged.items()))
+    if not parameters.empty:
+        parts.append("the parameters " + ", ".join(f"{p} ({r:.2f})"
+                                                  for p, r in parameters.items()))
     warn_user(
-        f"the imputations have not converged after {imp.iterations} iterations: R-hat above "
-        f"{threshold:.3f} for {names}. R-hat is computed across the m = {imp.m} imputations, "
-        "over all iterations, on what the trace plots show (the mean and variance of a "
-        "continuous variable's imputed values, the share of each level of a factor or of "
-        f"the second value of a binary variable); {threshold:.3f} is the larger of "
+        f"the imputation chains have not converged after {imp.iterations} iterations: R-hat "
+        f"above {threshold:.3f} for {' and '.join(parts)}. R-hat is computed across the "
+        f"m = {imp.m} imputations, over all iterations, on what the trace plots show (the "
+        "mean and variance of a continuous variable's imputed values, the share of each "
+        "level of a factor or of the second value of a binary variable) and on every "
+        "parameter of the imputation models (fixed effects, variance components, residual "
+        f"variances, cutpoints); {threshold:.3f} is the larger of "
         f"{settings['convergence.rhat_floor']} and what independent draws would exceed "
         f"with probability {settings['convergence.false_alarm']:.0%} over "
-        f"the {len(summary)} quantities. Continue the run, e.g. imp = imp.iterate("
+        f"the {n_quantities} quantities. Continue the run, e.g. imp = imp.iterate("
         f"{max(imp.iterations, 10)}), and check bi.convergence(imp), imp.plot_trace() and "
         "bi.convergence(imp, parameters=True).",
         NotConvergedWarning,
     )
-    return list(flagged.index)
+    return list(flagged.index) + list(parameters.index)

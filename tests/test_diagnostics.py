@@ -15,7 +15,9 @@ from bayesimpute.diagnostics import (
     RHAT_FLOOR,
     NotConvergedWarning,
     diagnostics_of,
+    parameter_diagnostics,
     rhat_threshold,
+    warn_if_not_converged,
 )
 
 
@@ -137,7 +139,8 @@ def mixed_run():
 def test_factor_is_judged_on_the_share_of_each_level(mixed_run):
     table = bi.convergence(mixed_run)
     assert list(table.index) == mixed_run.variables
-    assert list(table.columns) == ["rhat_mean", "rhat_var", "ess_mean", "traced"]
+    assert list(table.columns) == ["rhat_mean", "rhat_var", "ess_mean", "traced",
+                                   "rhat_parameters", "ess_parameters", "worst_parameter"]
     assert table.at["band", "traced"] == "shares of 3 levels"
     assert table.at["sex", "traced"] == "share of 1"
     assert table.at["popular", "traced"] == "mean, variance"
@@ -176,6 +179,42 @@ def test_parameter_table_covers_every_element(mixed_run):
     # the factor's model: one set of coefficients per non-reference level
     assert "band_beta[mid,Intercept]" in table.index and "band_u[high,*,Intercept]" in table.index
     assert table["rhat"].notna().all() and (table["ess_bulk"] > 0).all()
+
+
+def test_variable_table_shows_each_models_worst_parameter(mixed_run):
+    table = bi.convergence(mixed_run)
+    by_parameter = parameter_diagnostics(mixed_run)
+    popular = by_parameter[by_parameter["variable"] == "popular"]
+    assert table.at["popular", "rhat_parameters"] == popular["rhat"].max()
+    assert table.at["popular", "ess_parameters"] == popular["ess_bulk"].min()
+    assert f"popular_{table.at['popular', 'worst_parameter']}" == popular["rhat"].idxmax()
+    assert not any("_u[" in name for name in by_parameter.index)  # per-cluster effects out
+    beta = mixed_run.idata.posterior["popular_beta"].sel(popular_x="texp").values
+    assert by_parameter.at["popular_beta[texp]", "rhat"] == pytest.approx(float(az.rhat(beta)))
+
+
+def test_a_parameter_that_has_not_mixed_warns_and_is_named():
+    """Imputations that look settled while a variance component's chains disagree: one
+    chain's psi shifted away from the others (as a chain stuck near zero would be) must
+    warn, naming the parameter and not the variable."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(30), 10)
+    data = pd.DataFrame({"g": g, "x": rng.normal(size=300)})
+    data["y"] = data["x"] + rng.normal(0, 0.5, 30)[g] + rng.normal(size=300)
+    data.loc[rng.random(300) < 0.3, "y"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        imp = bi.impute(data, method={"y": "2l.norm"}, cluster="g", m=4, maxit=20, seed=3)
+    assert warn_if_not_converged(imp) == []  # this run has mixed
+    psi = imp.idata.posterior["y_psi"]
+    imp.idata.posterior["y_psi"] = psi + xr.DataArray([5.0, 0, 0, 0], dims="chain") * psi.std()
+    with pytest.warns(NotConvergedWarning, match=r"the parameters y_psi\[Intercept,Intercept\]"):
+        named = warn_if_not_converged(imp)
+    assert named == ["y_psi[Intercept,Intercept]"]
+    table = bi.convergence(imp)
+    assert table.at["y", "worst_parameter"] == "psi[Intercept,Intercept]"
+    assert table.at["y", "rhat_parameters"] > table.attrs["rhat_threshold"]
+    assert table.at["y", "rhat_mean"] <= table.attrs["rhat_threshold"]
 
 
 def test_diagnostics_of_masks_constant_and_short_chains():

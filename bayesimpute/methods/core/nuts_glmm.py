@@ -20,7 +20,9 @@ Start and burn-in: a chain starts at the model's initial point (coefficients 0, 
 effects 0, unit scales; count models centre the intercept at the observed log-mean, ordinal
 models start the cutpoints at the observed cumulative logits) and its first visit runs
 ``tune`` adapting NUTS transitions (default 150): they are the burn-in, and the first
-imputation is made after them. Every visit then runs ``n_steps`` transitions (default 1).
+imputation is made after them. Every visit then runs ``n_steps`` transitions (default 1)
+and, with random effects, the interweaving move of the effects' scales
+(:meth:`NutsGlmmMethod._interweave`), which keeps a variance near zero mixing.
 A continued chain goes on from its saved state (point, adapted step size and mass matrix,
 NUTS's generator) exactly as the unbroken chain would.
 """
@@ -35,7 +37,10 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayesimpute.methods.core.standardise import Standardiser
+from bayesimpute.methods.core.gibbs_step import log_value_name
+from bayesimpute.methods.core.linalg import pack_cholesky
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
+from bayesimpute.methods.core.scale_moves import interweave_likelihood
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
 from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
@@ -121,6 +126,12 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
     def _draw(self, eta: np.ndarray, extra: dict[str, np.ndarray], rng) -> np.ndarray:
         """Predictive draws for the imputed rows given their linear predictor."""
 
+    @abstractmethod
+    def _log_likelihood(self, eta: np.ndarray, y_obs: np.ndarray,
+                        params: dict[str, np.ndarray]) -> float:
+        """The family's log-likelihood of the observed values at linear predictor ``eta``
+        (numpy, up to a constant): what the interweaving move after NUTS evaluates."""
+
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
         """Validate the observed values (subclasses)."""
 
@@ -148,6 +159,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         self.random = np.asarray(data.random, dtype=int) if self.random_effects else np.array(
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
+        self._informative = self._informative_clusters(y_obs, self._cluster(data)[obs])
         # the chains of a run build the same graph: the first compiles it, the rest reuse it
         compiled = compiled_model(self._model_key(data, y_obs),
                                   lambda: self._build_compiled(data, y_obs))
@@ -228,6 +240,8 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
             pm.set_data({"X": X_std[obs], "y": np.asarray(data.y[obs]).astype("int64"),
                          "cluster_index": self._cluster(data)[obs]})
         stats = self._stepper.advance(int(self.options["n_steps"]))
+        if len(self.random):
+            self._interweave(X_std[obs], np.asarray(data.y[obs]), self._cluster(data)[obs], rng)
         values = self._extract(self._stepper.point)
         params = {name: np.asarray(v, dtype=float) for name, v in zip(self._output_names, values)}
         if not all(np.all(np.isfinite(v)) for v in params.values()):
@@ -242,6 +256,31 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
             events.append(f"{self.name} for {data.target!r}: {int(stats['diverging'])} "
                           "divergent NUTS transition(s)")
         return Draw(self._draw(eta, params, rng), params, stats, events)
+
+    def _interweave(self, X_obs: np.ndarray, y_obs: np.ndarray, cluster_obs: np.ndarray,
+                    rng: np.random.Generator) -> None:
+        """Rescale the effects and Psi jointly after the NUTS transitions (the interweaving
+        move of :func:`~bayesimpute.methods.core.scale_moves.interweave_likelihood`): NUTS
+        alone lets a variance near zero creep (ESS 0.02 per iteration at ICC 0.04). In the
+        chain's point ``u = u_raw L'`` keeps its ``u_raw`` (``L`` becomes ``D L``), the
+        centred effects and the packed factor of Psi are rescaled, ``a | Psi`` redrawn."""
+        point = dict(self._stepper.point)
+        params = {name: np.asarray(v, dtype=float)
+                  for name, v in zip(self._output_names, self._extract(point))}
+        parts = X_obs[:, self.random] * params["u"][cluster_obs]  # (n, q)
+        fixed = X_obs[:, self._columns(X_obs.shape[1])] @ params["beta"]
+
+        def log_likelihood(scales):
+            return self._log_likelihood(fixed + parts @ scales, y_obs, params)
+
+        prior = CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
+        u, psi, hyper = interweave_likelihood(params["u"], params["psi"], prior,
+                                              log_likelihood, rng)
+        if "u_centred" in point:
+            point["u_centred"] = u[self._informative]
+        point["psi_chol"] = pack_cholesky(psi)
+        point[log_value_name(self.model, "psi_hyper")] = np.log(hyper)
+        self._stepper.point = point
 
     def parameter_dims(self, data: MethodData):
         names = [data.x_names[c] for c in self._columns(data.X.shape[1])]

@@ -41,11 +41,14 @@ draw ``Psi | u`` that follows or precedes.
   move against 0.02 without it (``benchmarks/bench_mixing.py``).
 
 * :func:`interweave` (the nested and crossed sweeps of ``ml.*``, where the effects of one
-  level cannot be integrated out cheaply) rescales the effects with ``Psi``, ``u_jk -> c_k
-  u_jk``: the draw of the scales given the non-centred effects ``eta = D^-1 u``, interwoven
-  with the centred draw (Yu & Meng 2011, "ASIS"). Its likelihood is that of the rescaled
-  effects, ``-c'Gc / 2 + h'c`` (:func:`effect_quadratic`); the Jacobian of the effects'
-  rescaling cancels their prior's, so the conditional of ``t_k`` has the same prior terms.
+  level cannot be integrated out cheaply) and :func:`interweave_likelihood` (after the NUTS
+  transitions of the Poisson, negative binomial and ordinal models) rescale the effects
+  with ``Psi``, ``u_jk -> c_k u_jk``: the draw of the scales given the non-centred effects
+  ``eta = D^-1 u``, interwoven with the centred draw (Yu & Meng 2011, "ASIS"). Its
+  likelihood is that of the rescaled effects: ``-c'Gc / 2 + h'c`` (:func:`effect_quadratic`)
+  for a Gaussian working model, the family's own for the others. The Jacobian of the
+  effects' rescaling cancels their prior's, so the conditional of ``t_k`` has the same
+  prior terms.
 
 Each ``t_k`` is drawn by slice sampling (:func:`~bayesimpute.methods.core.slice_sampling.
 slice_sample`, stepping out and shrinkage, a handful of likelihood evaluations).
@@ -61,7 +64,7 @@ from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.core.slice_sampling import slice_sample
 
 __all__ = ["collapsed_log_likelihood", "draw_collapsed_scales", "effect_quadratic",
-           "interweave"]
+           "interweave", "interweave_likelihood"]
 
 #: slice-sampling width on the log scale: a factor of e, the spread of a scale's conditional
 LOG_SCALE_WIDTH = 1.0
@@ -169,6 +172,34 @@ def effect_quadratic(effects: np.ndarray, ZZ: np.ndarray, Zr: np.ndarray,
     return G, h
 
 
+def interweave_likelihood(effects: np.ndarray, psi: np.ndarray, prior: CovariancePrior,
+                          log_likelihood: Callable[[np.ndarray], float],
+                          rng: np.random.Generator
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interweaving move for any likelihood of the rescaled effects.
+
+    ``log_likelihood(c)`` is the model's log-likelihood (up to a constant) with every row's
+    random part ``z_i' u_j`` replaced by ``sum_k c_k z_ik u_jk``: a Poisson, negative
+    binomial or ordinal model's, whose effects cannot be integrated out (the NUTS methods:
+    :mod:`~bayesimpute.methods.core.nuts_glmm`). Returns ``(effects, Psi, a)`` as
+    :func:`interweave` does.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(3)
+    >>> u, psi = np.array([[0.1], [-0.2]]), np.array([[0.01]])
+    >>> counts, z = np.array([3, 0]), np.array([0.1, -0.2])
+    >>> def poisson(c):  # log-likelihood of two counts with log-means c * u_j
+    ...     return float(np.sum(counts * c[0] * z - np.exp(c[0] * z)))
+    >>> u2, psi2, _ = interweave_likelihood(u, psi, CovariancePrior(), poisson, rng)
+    >>> bool(np.isclose(psi2[0, 0] / psi[0, 0], (u2[0, 0] / u[0, 0]) ** 2))
+    True
+    """
+    scales = _draw_scales(log_likelihood, psi, prior, rng)
+    psi = psi * np.outer(scales, scales)
+    return effects * scales, psi, prior.draw_hyper_given(psi, rng)
+
+
 def interweave(effects: np.ndarray, psi: np.ndarray, prior: CovariancePrior, G: np.ndarray,
                h: np.ndarray, rng: np.random.Generator
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -184,6 +215,5 @@ def interweave(effects: np.ndarray, psi: np.ndarray, prior: CovariancePrior, G: 
     >>> bool(np.isclose(psi2[0, 0] / psi[0, 0], (u2[0, 0] / u[0, 0]) ** 2))
     True
     """
-    scales = _draw_scales(lambda c: float(-0.5 * c @ G @ c + h @ c), psi, prior, rng)
-    psi = psi * np.outer(scales, scales)
-    return effects * scales, psi, prior.draw_hyper_given(psi, rng)
+    return interweave_likelihood(effects, psi, prior,
+                                 lambda c: float(-0.5 * c @ G @ c + h @ c), rng)

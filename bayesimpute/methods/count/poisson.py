@@ -4,7 +4,8 @@
     beta ~ N(0, 2.5^2) (standardised X; log mu is offset by log(mean observed y + 0.5))
     u_j ~ N(0, Psi) non-centred,  1 / alpha ~ HalfNormal(1)
 
-advanced by NUTS (:mod:`bayesimpute.methods.core.nuts_glmm`), the effects centred in the
+advanced by NUTS and the interweaving move of the effects' scales
+(:mod:`bayesimpute.methods.core.nuts_glmm`), the effects centred in the
 clusters whose observed counts total at least CENTRED_CLUSTER_TOTAL and non-centred in the
 others. Clusters where the count is never observed get effects drawn from N(0, Psi)
 (systematic missingness).
@@ -72,6 +73,10 @@ class _CountMethod(NutsGlmmMethod):
         mu = np.exp(np.minimum(eta + self.log_offset, _MAX_LOG_MEAN))
         return self._sample(mu, extra, rng).astype(float)
 
+    def _log_likelihood(self, eta, y_obs, params):
+        return self._family_log_likelihood(np.minimum(eta + self.log_offset, _MAX_LOG_MEAN),
+                                           y_obs, params)
+
 
 @register_method("2l.pois", aliases=("2l.glm.pois",))
 class TwoLevelPois(_CountMethod):
@@ -83,6 +88,10 @@ class TwoLevelPois(_CountMethod):
 
     def _sample(self, mu, extra, rng):
         return rng.poisson(mu)
+
+    @staticmethod
+    def _family_log_likelihood(log_mu, y, params):
+        return float(np.sum(y * log_mu - np.exp(log_mu)))  # up to -log(y!)
 
 
 @register_method("2l.nb")
@@ -100,6 +109,12 @@ class TwoLevelNegBin(_CountMethod):
     def _sample(self, mu, extra, rng):
         alpha = 1.0 / float(extra["inv_alpha"])
         return rng.poisson(rng.gamma(alpha, mu / alpha))
+
+    @staticmethod
+    def _family_log_likelihood(log_mu, y, params):
+        # the terms of log NB(y | mu, alpha) that depend on mu
+        alpha = 1.0 / float(params["inv_alpha"])
+        return float(np.sum(y * log_mu - (y + alpha) * np.logaddexp(np.log(alpha), log_mu)))
 
     def _extra_dims(self, data):
         return {"inv_alpha": ()}

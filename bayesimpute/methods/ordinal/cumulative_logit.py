@@ -1,7 +1,8 @@
 """Ordered categorical methods: polr / 2l.polr.
 
 ``polr`` and ``2l.polr`` are cumulative-logit (proportional-odds) models with ordered
-cutpoints, advanced by NUTS (:mod:`bayesimpute.methods.core.nuts_glmm`):
+cutpoints, advanced by NUTS and, for 2l.polr, the interweaving move of the effects' scales
+(:mod:`bayesimpute.methods.core.nuts_glmm`):
 
     P(y <= k) = logistic(c_k - x' beta - z' u_j),   c ~ N(0, 5^2) ordered
 """
@@ -58,6 +59,15 @@ class _OrderedLogit(NutsGlmmMethod):
 
     def _draw(self, eta, extra, rng):
         return draw_categories(cumulative_probabilities(eta, extra["cutpoints"]), rng)
+
+    def _log_likelihood(self, eta, y_obs, params):
+        cuts = np.concatenate([[-np.inf], params["cutpoints"], [np.inf]])
+        k = y_obs.astype(int)
+        # log(F(c_k - eta) - F(c_{k-1} - eta)) with F the logistic cdf, as a difference of
+        # exponentials of log-cdfs so that the far tails do not round to log(0)
+        upper = -np.logaddexp(0.0, -(cuts[k + 1] - eta))
+        lower = -np.logaddexp(0.0, -(cuts[k] - eta))
+        return float(np.sum(upper + np.log1p(-np.exp(np.minimum(lower - upper, -1e-300)))))
 
     def _extra_dims(self, data):
         return {"cutpoints": (("cutpoint", list(range(1, self._n_categories(data)))),)}

@@ -17,6 +17,7 @@ from bayesimpute.methods.core.scale_moves import (
     draw_collapsed_scales,
     effect_quadratic,
     interweave,
+    interweave_likelihood,
 )
 
 PRIOR = CovariancePrior(df=2.0, scale=0.5)
@@ -95,3 +96,51 @@ def test_collapsed_likelihood_is_the_marginal_gaussian_likelihood():
     np.testing.assert_allclose(collapsed_log_likelihood(a, ZZ, Zr)
                                - collapsed_log_likelihood(b, ZZ, Zr), direct(a) - direct(b),
                                rtol=1e-10)
+
+
+def test_interweaving_with_a_poisson_likelihood_samples_the_variance_posterior():
+    """Counts y_ij ~ Poisson(exp(1 + u_j)): psi's exact posterior by a grid over psi and,
+    per cluster, over u_j; the chain draws each u_j by slice sampling, psi | u, then the
+    interweaving move with the Poisson log-likelihood (as the NUTS methods do)."""
+    from bayesimpute.methods.core.slice_sampling import slice_sample
+
+    rng = np.random.default_rng(6)
+    n_clusters = 12
+    cluster = np.repeat(np.arange(n_clusters), 6)
+    y = rng.poisson(np.exp(1.0 + rng.normal(0, 0.2, n_clusters)[cluster]))
+    totals = np.bincount(cluster, weights=y)
+    sizes = np.bincount(cluster).astype(float)
+
+    # exact: p(y_j | psi) = int exp(T_j (1 + u) - n_j e^(1 + u)) N(u; 0, psi) du on a grid
+    u_grid = np.linspace(-6, 6, 4001)
+    log_f = totals[:, None] * (1 + u_grid) - sizes[:, None] * np.exp(1 + u_grid)
+    t = np.linspace(-14, 3, 1201)
+    log_marginal = []
+    for p in np.exp(t):
+        log_w = log_f - 0.5 * u_grid**2 / p - 0.5 * np.log(p)
+        top = log_w.max(axis=1, keepdims=True)
+        log_marginal.append(float(np.sum(top[:, 0] + np.log(np.exp(log_w - top).sum(1)))))
+    nu, A = PRIOR.df, PRIOR.scale
+    log_post = (np.array(log_marginal) + 0.5 * t
+                - 0.5 * (nu + 1) * np.log1p(np.exp(t) / (nu * A**2)))
+    w = np.exp(log_post - log_post.max())
+    w /= w.sum()
+    mean = np.sum(w * t)
+    sd = np.sqrt(np.sum(w * (t - mean) ** 2))
+
+    psi, hyper, u, draws = np.array([[0.1]]), np.ones(1), np.zeros((n_clusters, 1)), []
+    for _ in range(5000):
+        def log_density(v, psi=psi):
+            return totals * v - sizes * np.exp(1 + v) - 0.5 * v**2 / psi[0, 0]
+        u = slice_sample(u[:, 0], log_density, 0.5, rng)[:, None]
+        psi, hyper = PRIOR.update(u, hyper, rng)
+
+        def log_likelihood(c, u=u):
+            eta = 1 + c[0] * u[cluster, 0]
+            return float(np.sum(y * eta - np.exp(eta)))
+        u, psi, hyper = interweave_likelihood(u, psi, PRIOR, log_likelihood, rng)
+        draws.append(psi[0, 0])
+    logs = np.log(np.array(draws[200:]))
+    se = logs.std() / np.sqrt(az.ess(logs[None, :]))
+    assert abs(logs.mean() - mean) < 5 * se, (logs.mean(), mean, se)
+    assert abs(logs.std() - sd) < 0.1 * sd, (logs.std(), sd)

@@ -143,7 +143,18 @@ def not_converging(data: pd.DataFrame, **arguments):
         return bi.impute(data, cluster="g", m=2, seed=3, **arguments)
 
 
-def test_not_converged_of_impute_iterate_and_resume_points_at_the_user(clustered, tmp_path):
+@pytest.fixture
+def any_rhat_warns(monkeypatch):
+    """Every R-hat above 1 warns: the test is about where the warning points, and the
+    false-alarm setting alone no longer gets there once the parameters count as quantities."""
+    from bayesimpute import diagnostics
+
+    monkeypatch.setattr(diagnostics, "rhat_threshold", lambda m, n, k=1: (
+        float("nan") if m < 2 or n < 4 else 1.000001))
+
+
+def test_not_converged_of_impute_iterate_and_resume_points_at_the_user(clustered, tmp_path,
+                                                                       any_rhat_warns):
     assert_at_this_file(caught(lambda: not_converging(clustered, maxit=4)), NotConvergedWarning)
     short = not_converging(clustered, maxit=2)  # too short for R-hat: no warning yet
     with bi.rc_context({"convergence.rhat_floor": 1.000001, "convergence.false_alarm": 0.999}):

@@ -60,10 +60,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bayesimpute.methods.core.linalg import draw_batched_mvn, symmetrize
 from bayesimpute.methods.core.priors import CovariancePrior
 from bayesimpute.methods.core.slice_sampling import slice_sample
 
-__all__ = ["collapsed_log_likelihood", "draw_collapsed_scales", "effect_quadratic",
+__all__ = ["collapsed_log_likelihood", "draw_collapsed_scales", "draw_effects_block",
+           "effect_quadratic",
            "interweave", "interweave_likelihood"]
 
 #: slice-sampling width on the log scale: a factor of e, the spread of a scale's conditional
@@ -123,33 +125,57 @@ def _draw_scales(log_likelihood: Callable[[np.ndarray], float], psi: np.ndarray,
     return scales
 
 
-def draw_collapsed_scales(psi: np.ndarray, hyper: np.ndarray, prior: CovariancePrior,
-                          ZZ: np.ndarray, Zr: np.ndarray, rng: np.random.Generator
+def draw_collapsed_scales(psi: np.ndarray, prior: CovariancePrior, ZZ: np.ndarray,
+                          Zr: np.ndarray, rng: np.random.Generator
                           ) -> tuple[np.ndarray, np.ndarray]:
     """``(Psi, a)`` after the collapsed scale move: ``Psi`` rescaled given the fixed effects
     and residual variances with the effects integrated out, ``a | Psi`` drawn again.
 
-    ``ZZ`` (J, q, q) and ``Zr`` (J, q) as in :func:`collapsed_log_likelihood`; ``hyper``
-    (the current auxiliaries) is replaced, not used: the move integrates it out.
+    ``ZZ`` (J, q, q) and ``Zr`` (J, q) as in :func:`collapsed_log_likelihood`. The current
+    auxiliaries are not needed: the move integrates them out.
 
     Examples
     --------
     >>> rng = np.random.default_rng(1)
     >>> ZZ, Zr = np.full((20, 1, 1), 5.0), rng.normal(0, 3, (20, 1))
-    >>> psi, hyper = np.array([[1e-4]]), np.ones(1)
+    >>> psi = np.array([[1e-4]])
     >>> for _ in range(5):
-    ...     psi, hyper = draw_collapsed_scales(psi, hyper, CovariancePrior(), ZZ, Zr, rng)
+    ...     psi, hyper = draw_collapsed_scales(psi, CovariancePrior(), ZZ, Zr, rng)
     >>> bool(psi[0, 0] > 0.01)  # a few moves take a tiny start to the clusters' spread
     True
     """
-    del hyper
-
     def log_likelihood(scales):
         return collapsed_log_likelihood(psi * np.outer(scales, scales), ZZ, Zr)
 
     scales = _draw_scales(log_likelihood, psi, prior, rng)
     psi = psi * np.outer(scales, scales)
     return psi, prior.draw_hyper_given(psi, rng)
+
+
+def draw_effects_block(beta: np.ndarray, XZ: np.ndarray, ZZ: np.ndarray, Zy: np.ndarray,
+                       psi: np.ndarray, hyper: np.ndarray, prior: CovariancePrior,
+                       rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Given beta, the collapsed scale move, then ``u | beta, Psi`` and ``(Psi, a) | u``:
+    the rest of a joint (beta, u, Psi) transition from precision-weighted per-cluster
+    cross-products ``X_j'W Z_j`` (J, p, q), ``Z_j'W Z_j`` (J, q, q), ``Z_j'W y_j`` (J, q)
+    (the Pólya–Gamma and Heckman steps). Returns ``(u, Psi, a)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(4)
+    >>> ZZ, XZ, Zy = np.full((6, 1, 1), 4.0), np.full((6, 1, 1), 4.0), rng.normal(0, 3, (6, 1))
+    >>> u, psi, hyper = draw_effects_block(np.zeros(1), XZ, ZZ, Zy, np.eye(1), np.ones(1),
+    ...                                    CovariancePrior(), rng)
+    >>> u.shape, psi.shape, hyper.shape
+    ((6, 1), (1, 1), (1,))
+    """
+    residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
+    psi, hyper = draw_collapsed_scales(psi, prior, ZZ, residual, rng)
+    M_inv = np.linalg.inv(symmetrize(np.linalg.inv(psi)[None] + ZZ))
+    u = draw_batched_mvn(np.einsum("jab,jb->ja", M_inv, residual), M_inv, rng)
+    psi, hyper = prior.update(u, hyper, rng)
+    return u, psi, hyper
 
 
 def effect_quadratic(effects: np.ndarray, ZZ: np.ndarray, Zr: np.ndarray,

@@ -255,7 +255,7 @@ def _sweep(
         # Psi's scales with u integrated out: they mix where Psi is near zero
         w = np.broadcast_to(weight, (n_clusters,))
         psi, hyper = draw_collapsed_scales(
-            state.psi, state.psi_hyper, priors.covariance,
+            state.psi, priors.covariance,
             np.moveaxis(stats.ZZ, -1, 0) * w[:, None, None], residual.T * w[:, None], rng)
         M_inv = _effect_covariances(stats, sigma2, psi)
         z = rng.standard_normal((n_clusters, q))  # cluster-major

@@ -29,10 +29,9 @@ from scipy import sparse, special
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, GibbsStepState, log_value_name
 from bayesimpute.methods.heckman.selection_model import HeckmanDesign, HeckmanPriors, truncated_normal
-from bayesimpute.methods.core.scale_moves import draw_collapsed_scales
+from bayesimpute.methods.core.scale_moves import draw_effects_block
 from bayesimpute.methods.core.slice_sampling import slice_sample
 from bayesimpute.methods.core.linalg import (
-    draw_batched_mvn,
     draw_mvn_from_precision,
     pack_cholesky,
     symmetrize,
@@ -195,13 +194,10 @@ class HeckmanSampler:
         precision = (XX - XZ_Minv @ np.swapaxes(XZ, 1, 2)).sum(0) + prior_precision
         linear = (Xy - np.einsum("jpq,jq->jp", XZ_Minv, Zy)).sum(0)
         beta = draw_mvn_from_precision(precision, linear, rng)
-        residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
-        # Psi's scales with u integrated out (they mix near zero), then u given them
-        psi, hyper = draw_collapsed_scales(state.psi, state.psi_hyper, self.priors.covariance,
-                                           ZZ, residual, rng)
-        M_inv = np.linalg.inv(symmetrize(np.linalg.inv(psi)[None] + ZZ))
-        u = draw_batched_mvn(np.einsum("jab,jb->ja", M_inv, residual), M_inv, rng)
-        psi, hyper = self.priors.covariance.update(u, hyper, rng)
+        # Psi's scales with u integrated out (they mix near zero), then u and Psi given them
+        hyper = np.ones(len(R)) if state.psi_hyper is None else state.psi_hyper
+        u, psi, hyper = draw_effects_block(beta, XZ, ZZ, Zy, state.psi, hyper,
+                                           self.priors.covariance, rng)
         return replace(state, beta=beta, u=u, psi=psi, psi_hyper=hyper)
 
     def _residual_stats(self, state: HeckmanState, y_latent) -> np.ndarray:

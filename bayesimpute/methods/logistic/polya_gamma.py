@@ -39,11 +39,10 @@ from scipy import special
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
-from bayesimpute.methods.core.scale_moves import draw_collapsed_scales
+from bayesimpute.methods.core.scale_moves import draw_effects_block
 from bayesimpute.methods.core.start_values import logit_start
 from bayesimpute.methods.core.linalg import (
     cluster_crossproducts,
-    draw_batched_mvn,
     draw_mvn_from_precision,
     pack_cholesky,
     symmetrize,
@@ -241,14 +240,10 @@ def _draw_block(
     P_j = XX - XZ_Minv @ np.swapaxes(XZ, 1, 2)
     b_j = Xy - np.einsum("jpq,jq->jp", XZ_Minv, Zy)
     beta = draw_mvn_from_precision(P_j.sum(0) + prior_precision, b_j.sum(0), rng)
-    residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
-    # Psi's scales given beta and omega with u integrated out: they mix near zero
-    psi, hyper = draw_collapsed_scales(state.psi[k], state.hyper[k], priors.covariance, ZZ,
-                                       residual, rng)
-    M_inv = np.linalg.inv(symmetrize(np.linalg.inv(psi)[None] + ZZ))
-    u = draw_batched_mvn(np.einsum("jab,jb->ja", M_inv, residual), M_inv, rng)
-    # Psi | u, a (conjugate inverse-Wishart), then a | Psi (inverse gamma), Huang-Wand
-    psi, hyper = priors.covariance.update(u, hyper, rng)
+    # Psi's scales given beta and omega with u integrated out (they mix near zero), then
+    # u | beta, Psi, then Psi | u, a (conjugate inverse-Wishart) and a | Psi (Huang-Wand)
+    u, psi, hyper = draw_effects_block(beta, XZ, ZZ, Zy, state.psi[k], state.hyper[k],
+                                       priors.covariance, rng)
     state.beta[k], state.u[k], state.psi[k], state.hyper[k] = beta, u, psi, hyper
 
 

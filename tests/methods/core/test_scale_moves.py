@@ -59,7 +59,7 @@ def test_collapsed_move_samples_the_variance_posterior(true_psi):
     rng = np.random.default_rng(2)
     psi, hyper, draws = np.array([[0.1]]), np.ones(1), []
     for _ in range(6000):
-        psi, hyper = draw_collapsed_scales(psi, hyper, PRIOR, ZZ, Zr, rng)
+        psi, hyper = draw_collapsed_scales(psi, PRIOR, ZZ, Zr, rng)
         draws.append(psi[0, 0])
     assert_matches(draws, ZZ, Zr)
 

@@ -132,7 +132,7 @@ def reference_sweep(stats, n_per_cluster, random, state, priors, rng):
     ssr = yy - 2.0 * Xy @ beta + np.einsum("p,jpr,r->j", beta, XX, beta)
     if q:
         residual = Zy - np.einsum("jpq,p->jq", XZ, beta)
-        psi, hyper = draw_collapsed_scales(state.psi, state.psi_hyper, priors.covariance,
+        psi, hyper = draw_collapsed_scales(state.psi, priors.covariance,
                                            ZZ / sigma2[:, None, None],
                                            residual / sigma2[:, None], rng)
         M_inv = np.linalg.inv(symmetrize(sigma2[:, None, None] * np.linalg.inv(psi)[None] + ZZ))

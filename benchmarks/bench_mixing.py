@@ -17,8 +17,10 @@ variance pi^2 / 3; count: the log-mean's random intercept has variance ICC / (1 
 
 Run: ``python benchmarks/bench_mixing.py LABEL [--families continuous,binary,...]
 [--chains 4] [--iterations 200] [--quick]``. Writes results/mixing_runs_LABEL.csv (one row per
-grid point) and results/mixing_LABEL.md (the table); ``--compare BEFORE AFTER`` writes
-results/mixing.md, the two labels side by side.
+grid point) and results/mixing_LABEL.md (the table); ``--compare BEFORE AFTER [NAME]`` writes
+results/NAME.md (default mixing.md), the two labels side by side. ``--sampler nuts`` runs the
+methods that have a ``sampler`` option with NUTS (``results/mixing_glmm.md``: the ordinal and
+count methods' exact Gibbs steps against NUTS).
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ def simulate(family: str, icc: float, n_clusters: int, size: int, seed: int) -> 
     return frame
 
 
-def impute_args(family: str, method: str) -> dict:
+def impute_args(family: str, method: str, sampler: str | None = None) -> dict:
     cluster = {"nested": ["g", "klass"], "crossed": ["g", "h"]}.get(family, "g")
-    return {"method": {"y": method}, "cluster": cluster}
+    options = {"method_options": {"y": {"sampler": sampler}}} if sampler else {}
+    return {"method": {"y": method}, "cluster": cluster, **options}
 
 
 def slowest(imp, burn: int) -> dict:
@@ -120,14 +123,14 @@ def slowest(imp, burn: int) -> dict:
 
 
 def run_point(family: str, icc: float, n_clusters: int, size: int, chains: int,
-              iterations: int, seed: int) -> dict:
+              iterations: int, seed: int, sampler: str | None = None) -> dict:
     method = FAMILIES[family][0]
     data = simulate(family, icc, n_clusters, size, seed)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         imp = bi.impute(data, m=chains, maxit=iterations, seed=seed,
-                        **impute_args(family, method))
+                        **impute_args(family, method, sampler))
     seconds = time.perf_counter() - start
     row = {"family": family, "method": method, "icc": icc, "clusters": n_clusters,
            "size": size, "seconds": seconds, **slowest(imp, iterations // 10)}
@@ -149,8 +152,8 @@ def grid(families, quick: bool):
 KEY = ["family", "method", "icc", "clusters", "size"]
 
 
-def compare(before: str, after: str) -> None:
-    """results/mixing.md: the two labels' runs side by side."""
+def compare(before: str, after: str, name: str = "mixing") -> None:
+    """results/NAME.md (default mixing.md): the two labels' runs side by side."""
     runs = [pd.read_csv(RESULTS / f"mixing_runs_{label}.csv") for label in (before, after)]
     merged = runs[0].merge(runs[1], on=KEY, how="right", suffixes=(f"_{before}", f"_{after}"))
     shown = merged[KEY].copy()
@@ -160,7 +163,7 @@ def compare(before: str, after: str) -> None:
             shown[f"{column} {label}"] = merged[f"{column}_{label}"].round(3)
     shown[f"slowest {after}"] = merged[f"slowest_{after}"]
     shown["seconds ratio"] = (merged[f"seconds_{after}"] / merged[f"seconds_{before}"]).round(2)
-    write_table("mixing", shown, [
+    write_table(name, shown, [
         f"`{before}` and `{after}`: `python benchmarks/bench_mixing.py LABEL` on each version "
         "(results/mixing_runs_LABEL.csv, their settings in results/mixing_LABEL.md); same "
         "data sets and seeds.",
@@ -174,7 +177,7 @@ def main(argv=None) -> None:
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "--compare":
-        return compare(argv[1], argv[2])
+        return compare(*argv[1:4])
     parser = argparse.ArgumentParser()
     parser.add_argument("label")
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -182,11 +185,14 @@ def main(argv=None) -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--sampler", choices=("gibbs", "nuts"), default=None,
+                        help="the sampler option of the methods that have one (default: theirs)")
     args = parser.parse_args(argv)
     rows = []
     with threadpool_limits(1):
         for point in grid(args.families.split(","), args.quick):
-            rows.append(run_point(*point, args.chains, args.iterations, args.seed))
+            rows.append(run_point(*point, args.chains, args.iterations, args.seed,
+                                  args.sampler))
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()},
                   flush=True)
     table = pd.DataFrame(rows)

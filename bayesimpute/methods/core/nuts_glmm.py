@@ -1,6 +1,11 @@
-"""Generalised linear mixed models sampled by NUTS (2l.polr, polr, 2l.pois, 2l.nb).
+"""Generalised linear mixed models (2l.polr, polr, 2l.pois, 2l.nb): one PyMC model, two samplers.
 
-These families have no convenient exact Gibbs step, so their PyMC model is advanced by
+By default the model is sampled by the family's exact Gibbs step
+(:mod:`~bayesimpute.methods.core.glmm_gibbs`: data augmentation for the ordinal and
+negative binomial models, blockwise Metropolis–Hastings at the exact conditional modes for
+the Poisson), which starts at coefficients and effects 0 and runs ``burn`` sweeps (default
+50) at the chain's first visit before its first imputation, then ``n_steps`` sweeps per
+visit. With ``sampler="nuts"`` the same model is advanced by
 NUTS, compiled once per variable and process (the chains there share the compiled model,
 :mod:`bayesimpute.methods.core.compiled`) and adapted during the first visit only
 (:func:`bayesimpute.methods.core.stepping.nuts_stepper`). Random effects are non-centred,
@@ -43,7 +48,9 @@ from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
 from bayesimpute.methods.core.scale_moves import interweave_likelihood
 from bayesimpute.methods.base import Draw, ImputationMethod, MethodData, MethodError
 from bayesimpute.methods.core.compiled import compiled_model, structure_key
+from bayesimpute.methods.core.glmm_gibbs import GlmmFamily, GlmmGibbs, GlmmState
 from bayesimpute.methods.core.stepping import ChainStepper, ResumableChain, nuts_stepper
+from bayesimpute.methods.options import OneOf, Option
 
 __all__ = ["NutsGlmmMethod", "FamilyPrior", "partially_centred_effects"]
 
@@ -94,11 +101,13 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
     drop_intercept: ClassVar[bool] = False
     #: the family's own parameter's prior (cutpoints, overdispersion), if it has one
     family_prior: ClassVar[FamilyPrior | None] = None
+    option_constraints = {"sampler": Option(OneOf("gibbs", "nuts"),
+                                            "the exact Gibbs step, or NUTS on the same PyMC model")}
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        options = {"n_steps": 1, "tune": 150, "target_accept": 0.85, "slope_sd": 2.5,
-                   "re_scale": 1.0}
+        options = {"n_steps": 1, "sampler": "gibbs", "burn": 50, "tune": 150,
+                   "target_accept": 0.85, "slope_sd": 2.5, "re_scale": 1.0}
         if cls.family_prior is not None:
             options[cls.family_prior.option] = cls.family_prior.default
         return options
@@ -116,6 +125,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
     def __init__(self, variable, options=None):
         super().__init__(variable, options)
         self._stepper: ChainStepper | None = None
+        self._gibbs: GlmmGibbs | None = None
 
     # --- hooks ------------------------------------------------------------------------------
     @abstractmethod
@@ -131,6 +141,10 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
                         params: dict[str, np.ndarray]) -> float:
         """The family's log-likelihood of the observed values at linear predictor ``eta``
         (numpy, up to a constant): what the interweaving move after NUTS evaluates."""
+
+    @abstractmethod
+    def _gibbs_family(self, data: MethodData, y_obs: np.ndarray) -> GlmmFamily:
+        """The family's part of the exact Gibbs step (:mod:`~bayesimpute.methods.core.glmm_gibbs`)."""
 
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
         """Validate the observed values (subclasses)."""
@@ -160,21 +174,42 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
             [], dtype=int)
         self.n_clusters = data.n_clusters if self.random_effects else 1
         self._informative = self._informative_clusters(y_obs, self._cluster(data)[obs])
+        chain = None if saved is None else saved["chain"]
+        if self.options["sampler"] == "gibbs":
+            self._setup_gibbs(data, y_obs, chain, rng)
+        else:
+            self._setup_nuts(data, y_obs, chain, rng)
+
+    def _setup_gibbs(self, data: MethodData, y_obs: np.ndarray, chain, rng) -> None:
+        self.model, _ = self._build(data, y_obs)  # the point's layout; nothing is compiled
+        self._gibbs = GlmmGibbs(
+            model=self.model, family=self._gibbs_family(data, y_obs),
+            fixed=self._columns(data.X.shape[1]), random=self.random,
+            informative=self._informative, slope_sd=float(self.options["slope_sd"]),
+            covariance=self._covariance_prior, rng=rng)
+        point = self._gibbs.initial_point()
+        self._stepper = ChainStepper(self._gibbs, point,
+                                     tune=int(self.options["burn"])).continued(chain)
+
+    def _setup_nuts(self, data: MethodData, y_obs: np.ndarray, chain, rng) -> None:
+        self._gibbs = None
         # the chains of a run build the same graph: the first compiles it, the rest reuse it
         compiled = compiled_model(self._model_key(data, y_obs),
                                   lambda: self._build_compiled(data, y_obs))
         self.model, self._extract = compiled.model, compiled.extract
         self._output_names = compiled.extras["output_names"]
-        if saved is None:
-            point, chain = compiled.initial_point(int(rng.integers(2**31 - 1))), None
-        else:  # the saved state holds the point; the chain's generator is left alone
-            chain = saved["chain"]
-            point = chain.point
+        # a continued chain's saved state holds the point; its generator is left alone
+        point = (compiled.initial_point(int(rng.integers(2**31 - 1))) if chain is None
+                 else chain.point)
         self._stepper = nuts_stepper(
             self.model, point, rng, tune=int(self.options["tune"]),
             target_accept=float(self.options["target_accept"]), logp_dlogp=compiled.logp_dlogp,
             saved=chain,
         )
+
+    @property
+    def _covariance_prior(self) -> CovariancePrior:
+        return CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
 
     def chain_constants(self) -> dict[str, np.ndarray]:
         return self.scaler.get_state()
@@ -220,8 +255,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         return model, outputs
 
     def _random_effects(self, q: int, informative: np.ndarray):
-        prior = CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
-        chol = prior.declare(q, hyper_dims="re")
+        chol = self._covariance_prior.declare(q, hyper_dims="re")
         pm.Deterministic("psi", pt.dot(chol, chol.T), dims=("re", "re_bis"))
         return partially_centred_effects(chol, q, informative)
 
@@ -239,11 +273,19 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         with self.model:  # every container: the model may be another chain's too
             pm.set_data({"X": X_std[obs], "y": np.asarray(data.y[obs]).astype("int64"),
                          "cluster_index": self._cluster(data)[obs]})
+        if self._gibbs is not None:
+            self._gibbs.refresh_data()
+            self._gibbs.set_rng(rng)  # all randomness flows from the chain's generator
         stats = self._stepper.advance(int(self.options["n_steps"]))
-        if len(self.random):
-            self._interweave(X_std[obs], np.asarray(data.y[obs]), self._cluster(data)[obs], rng)
-        values = self._extract(self._stepper.point)
-        params = {name: np.asarray(v, dtype=float) for name, v in zip(self._output_names, values)}
+        if self._gibbs is not None:
+            params = self._gibbs_parameters(self._gibbs.point_to_state(self._stepper.point))
+        else:
+            if len(self.random):
+                self._interweave(X_std[obs], np.asarray(data.y[obs]), self._cluster(data)[obs],
+                                 rng)
+            values = self._extract(self._stepper.point)
+            params = {name: np.asarray(v, dtype=float)
+                      for name, v in zip(self._output_names, values)}
         if not all(np.all(np.isfinite(v)) for v in params.values()):
             raise MethodError(f"{self.name}: non-finite parameters for {data.target!r}")
         wy = data.impute
@@ -256,6 +298,14 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
             events.append(f"{self.name} for {data.target!r}: {int(stats['diverging'])} "
                           "divergent NUTS transition(s)")
         return Draw(self._draw(eta, params, rng), params, stats, events)
+
+    def _gibbs_parameters(self, state: GlmmState) -> dict[str, np.ndarray]:
+        """What the posterior group records, as NUTS's outputs name it."""
+        params = {"beta": state.beta.copy()}
+        if len(self.random):
+            params.update(u=state.u.copy(), psi=state.psi.copy())
+        params.update({k: np.asarray(v, dtype=float) for k, v in state.family.items()})
+        return params
 
     def _interweave(self, X_obs: np.ndarray, y_obs: np.ndarray, cluster_obs: np.ndarray,
                     rng: np.random.Generator) -> None:
@@ -273,8 +323,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         def log_likelihood(scales):
             return self._log_likelihood(fixed + parts @ scales, y_obs, params)
 
-        prior = CovariancePrior(df=2.0, scale=float(self.options["re_scale"]))
-        u, psi, hyper = interweave_likelihood(params["u"], params["psi"], prior,
+        u, psi, hyper = interweave_likelihood(params["u"], params["psi"], self._covariance_prior,
                                               log_likelihood, rng)
         if "u_centred" in point:
             point["u_centred"] = u[self._informative]

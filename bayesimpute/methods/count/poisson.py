@@ -4,10 +4,12 @@
     beta ~ N(0, 2.5^2) (standardised X; log mu is offset by log(mean observed y + 0.5))
     u_j ~ N(0, Psi) non-centred,  1 / alpha ~ HalfNormal(1)
 
-advanced by NUTS and the interweaving move of the effects' scales
-(:mod:`bayesimpute.methods.core.nuts_glmm`), the effects centred in the
-clusters whose observed counts total at least CENTRED_CLUSTER_TOTAL and non-centred in the
-others. Clusters where the count is never observed get effects drawn from N(0, Psi)
+sampled by the exact Gibbs steps of :mod:`~bayesimpute.methods.count.count_steps`
+(Pólya–Gamma augmentation for the negative binomial, Metropolis–Hastings blocks at the exact
+conditional modes for the Poisson) or, with ``sampler="nuts"``, by NUTS and the
+interweaving move of the effects' scales (:mod:`bayesimpute.methods.core.nuts_glmm`). The
+PyMC model centres the effects in the clusters whose observed counts total at least
+CENTRED_CLUSTER_TOTAL and not in the others (what NUTS needs; the Gibbs steps do not care). Clusters where the count is never observed get effects drawn from N(0, Psi)
 (systematic missingness).
 """
 
@@ -19,6 +21,7 @@ import pytensor.tensor as pt
 
 from bayesimpute.design.coding import VariableKind, are_counts
 from bayesimpute.methods.core.nuts_glmm import FamilyPrior, NutsGlmmMethod
+from bayesimpute.methods.count.count_steps import NegBinAugmentation, PoissonBlocks
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
@@ -82,6 +85,9 @@ class _CountMethod(NutsGlmmMethod):
 class TwoLevelPois(_CountMethod):
     """Poisson mixed model with a random intercept (and slopes) per cluster."""
 
+    def _gibbs_family(self, data, y_obs):
+        return PoissonBlocks(self.log_offset)
+
     def _family(self, log_mu, y_data):
         pm.Poisson("y_obs", mu=pt.exp(log_mu), observed=y_data)
         return []
@@ -99,6 +105,9 @@ class TwoLevelNegBin(_CountMethod):
     """Negative binomial mixed model (overdispersed counts)."""
 
     family_prior = FamilyPrior("inv_alpha", "HalfNormal({:g})", "inv_alpha_sd", 1.0)
+
+    def _gibbs_family(self, data, y_obs):
+        return NegBinAugmentation(self.log_offset, float(self.options["inv_alpha_sd"]))
 
     def _family(self, log_mu, y_data):
         inv_alpha = pm.HalfNormal("inv_alpha", float(self.options["inv_alpha_sd"]))

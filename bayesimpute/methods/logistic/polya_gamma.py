@@ -39,15 +39,9 @@ from scipy import special
 
 from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.priors import CovariancePrior, Prior, huang_wand
-from bayesimpute.methods.core.scale_moves import draw_effects_block
+from bayesimpute.methods.core.weighted_block import ClusterSums, draw_weighted_block
 from bayesimpute.methods.core.start_values import logit_start
-from bayesimpute.methods.core.linalg import (
-    cluster_crossproducts,
-    draw_mvn_from_precision,
-    pack_cholesky,
-    symmetrize,
-    unpack_cholesky,
-)
+from bayesimpute.methods.core.linalg import pack_cholesky, symmetrize, unpack_cholesky
 
 __all__ = [
     "LogitPriors",
@@ -162,46 +156,6 @@ def draw_categories(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- the exact Gibbs transition ------------------------------------------------------------------
-#: up to this many clusters, per-cluster cross-products are one BLAS product per cluster on
-#: rows sorted by cluster (fastest); beyond it, one bincount per pair of columns.
-_SEGMENT_LIMIT = 256
-
-
-class ClusterSums:
-    """Per-cluster weighted cross-products ``X_j' W_j X_j`` and ``X_j' v_j``.
-
-    Built once per FCS visit from the cluster codes of the observed rows.
-    """
-
-    def __init__(self, cluster: np.ndarray, n_clusters: int):
-        self.cluster, self.n_clusters = cluster, n_clusters
-        self.segmented = n_clusters <= _SEGMENT_LIMIT
-        if self.segmented:
-            self.order = np.argsort(cluster, kind="stable")
-            counts = np.bincount(cluster, minlength=n_clusters)
-            self.bounds = np.concatenate([[0], np.cumsum(counts)])
-
-    def crossproducts(self, X: np.ndarray, weights: np.ndarray, v: np.ndarray):
-        """(J, p, p) sums of w x x' and (J, p) sums of x v."""
-        p = X.shape[1]
-        if not self.segmented:
-            XX = cluster_crossproducts(np.sqrt(weights)[:, None] * X, self.cluster,
-                                       self.n_clusters)
-            Xv = np.stack([np.bincount(self.cluster, weights=X[:, c] * v,
-                                       minlength=self.n_clusters) for c in range(p)], axis=1)
-            return XX, Xv
-        Xs, ws, vs = X[self.order], weights[self.order], v[self.order]
-        XX = np.zeros((self.n_clusters, p, p))
-        Xv = np.zeros((self.n_clusters, p))
-        for j in range(self.n_clusters):
-            lo, hi = self.bounds[j], self.bounds[j + 1]
-            if hi > lo:
-                block = Xs[lo:hi]
-                XX[j] = (block.T * ws[lo:hi]) @ block
-                Xv[j] = vs[lo:hi] @ block
-        return XX, Xv
-
-
 def _offsets(eta: np.ndarray, k: int) -> np.ndarray:
     """log(1 + sum_{l != k} exp(eta_l)): category k versus the rest is a logit with this offset."""
     others = np.delete(eta, k, axis=1)
@@ -230,21 +184,12 @@ def _draw_block(
     # precision omega. Only its weighted cross-products are needed, kappa + omega * offset.
     XX, Xy = sums.crossproducts(X, omega, kappa + omega * offset)
     prior_precision = np.diag(1.0 / priors.beta_sd(X.shape[1]) ** 2)
-    if not q:
-        state.beta[k] = draw_mvn_from_precision(XX.sum(0) + prior_precision, Xy.sum(0), rng)
-        return
-    # beta | omega, Psi with u integrated out, then u | beta (a joint draw of both)
-    XZ, ZZ, Zy = XX[:, :, random], XX[:, random][:, :, random], Xy[:, random]
-    M_inv = np.linalg.inv(symmetrize(np.linalg.inv(state.psi[k])[None] + ZZ))
-    XZ_Minv = XZ @ M_inv
-    P_j = XX - XZ_Minv @ np.swapaxes(XZ, 1, 2)
-    b_j = Xy - np.einsum("jpq,jq->jp", XZ_Minv, Zy)
-    beta = draw_mvn_from_precision(P_j.sum(0) + prior_precision, b_j.sum(0), rng)
-    # Psi's scales given beta and omega with u integrated out (they mix near zero), then
-    # u | beta, Psi, then Psi | u, a (conjugate inverse-Wishart) and a | Psi (Huang-Wand)
-    u, psi, hyper = draw_effects_block(beta, XZ, ZZ, Zy, state.psi[k], state.hyper[k],
-                                       priors.covariance, rng)
-    state.beta[k], state.u[k], state.psi[k], state.hyper[k] = beta, u, psi, hyper
+    beta, u, psi, hyper = draw_weighted_block(XX, Xy, np.arange(X.shape[1]), random,
+                                              prior_precision, state.psi[k], state.hyper[k],
+                                              priors.covariance, rng)
+    state.beta[k] = beta
+    if q:
+        state.u[k], state.psi[k], state.hyper[k] = u, psi, hyper
 
 
 def gibbs_sweep(

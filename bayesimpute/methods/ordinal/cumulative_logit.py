@@ -1,7 +1,9 @@
 """Ordered categorical methods: polr / 2l.polr.
 
 ``polr`` and ``2l.polr`` are cumulative-logit (proportional-odds) models with ordered
-cutpoints, advanced by NUTS and, for 2l.polr, the interweaving move of the effects' scales
+cutpoints, sampled by the exact latent-logistic Gibbs step
+(:mod:`~bayesimpute.methods.ordinal.latent_logistic`) or, with ``sampler="nuts"``, by NUTS
+and, for 2l.polr, the interweaving move of the effects' scales
 (:mod:`bayesimpute.methods.core.nuts_glmm`):
 
     P(y <= k) = logistic(c_k - x' beta - z' u_j),   c ~ N(0, 5^2) ordered
@@ -17,6 +19,7 @@ from bayesimpute.design.coding import VariableKind
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.core.nuts_glmm import FamilyPrior, NutsGlmmMethod
 from bayesimpute.methods.logistic.polya_gamma import draw_categories
+from bayesimpute.methods.ordinal.latent_logistic import OrderedLogitAugmentation
 from bayesimpute.methods.registry import register_method
 
 __all__ = ["Polr", "TwoLevelPolr", "cumulative_probabilities"]
@@ -44,11 +47,22 @@ class _OrderedLogit(NutsGlmmMethod):
             raise MethodError(f"{self.name}: observed values of {data.target!r} must be "
                               f"codes 0..{K - 1}")
 
+    @staticmethod
+    def _start_cutpoints(y_obs: np.ndarray, K: int) -> np.ndarray:
+        """The observed cumulative logits: a sensible, ordered start."""
+        share = np.cumsum(np.bincount(y_obs.astype(int), minlength=K))[:-1] / len(y_obs)
+        return special.logit(np.clip(share, 0.02, 0.98)) + np.arange(K - 1) * 1e-3
+
+    def _gibbs_family(self, data, y_obs):
+        K = self._n_categories(data)
+        random = list(self.random)
+        return OrderedLogitAugmentation(K, float(self.options["cutpoint_sd"]),
+                                        self._start_cutpoints(y_obs, K),
+                                        random.index(0) if 0 in random else None)
+
     def _likelihood(self, eta, y_data, y_obs, data):
         K = self._n_categories(data)
-        # start the cutpoints at the observed cumulative logits: a sensible, ordered start
-        share = np.cumsum(np.bincount(y_obs.astype(int), minlength=K))[:-1] / len(y_obs)
-        start = special.logit(np.clip(share, 0.02, 0.98)) + np.arange(K - 1) * 1e-3
+        start = self._start_cutpoints(y_obs, K)
         cutpoints = pm.Normal(
             "cutpoints", 0.0, float(self.options["cutpoint_sd"]), shape=K - 1,
             transform=pm.distributions.transforms.ordered, initval=start,

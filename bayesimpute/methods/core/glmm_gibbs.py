@@ -6,10 +6,12 @@ The step (:class:`GlmmGibbs`) works on the PyMC model of
 tests compare them. A sweep is
 
 1. the family's own parameters given the linear predictor ``eta = X beta + Z u``
-   (:meth:`GlmmFamily.update_parameters`: the cutpoints, the overdispersion), and
-2. the coefficients, effects and covariance (:meth:`GlmmFamily.draw_coefficients`).
+   (:meth:`GlmmFamily.update_parameters`: the cutpoints, the overdispersion),
+2. the interweaving move of the effects' scales under the family's own likelihood
+   (:meth:`GlmmGibbs._interweave`), and
+3. the coefficients, effects and covariance (:meth:`GlmmFamily.draw_coefficients`).
 
-Step 2 is, for a family with a data augmentation (:class:`AugmentedFamily`), the shared
+Step 3 is, for a family with a data augmentation (:class:`AugmentedFamily`), the shared
 weighted Gaussian block of :mod:`~bayesimpute.methods.core.weighted_block` (beta with the
 effects integrated out, Psi's scales with them integrated out, u, Psi | u) given the
 augmentation's weights ``w`` and linear terms ``v``, drawn afresh at every sweep:
@@ -24,11 +26,10 @@ augmentation's weights ``w`` and linear terms ``v``, drawn afresh at every sweep
   augmentable (Polson et al. 2013 with b = 2, kappa = 0), so ``omega ~ PG(2, z - eta)``
   makes it Gaussian with ``w = omega``, ``v = omega z``.
 
-The Poisson has no such augmentation that is exact; its step 2 is Metropolis–Hastings
+The Poisson has no such augmentation that is exact; its step 3 is Metropolis–Hastings
 within Gibbs (``count/poisson.py``): independence proposals at each block's exact
-conditional mode (beta given u; each cluster's u_j given beta and Psi), a translation of
-the fixed effects against the effects' means, and the interweaving move of the effects'
-scales (:func:`~bayesimpute.methods.core.scale_moves.interweave_likelihood`).
+conditional mode (beta given u; each cluster's u_j given beta and Psi), then Psi given u and
+a translation of the fixed effects against the effects' means.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import pymc as pm
 from bayesimpute.methods.core.gibbs_step import GibbsStep, log_value_name
 from bayesimpute.methods.core.linalg import pack_cholesky, symmetrize, unpack_cholesky
 from bayesimpute.methods.core.priors import CovariancePrior
+from bayesimpute.methods.core.scale_moves import interweave_likelihood
 from bayesimpute.methods.core.weighted_block import ClusterSums, draw_weighted_block
 
 __all__ = ["GlmmState", "GlmmFamily", "AugmentedFamily", "GlmmGibbs"]
@@ -81,6 +83,11 @@ class GlmmFamily(ABC):
     def update_parameters(self, state: GlmmState, eta: np.ndarray, y: np.ndarray,
                           step: GlmmGibbs, rng: np.random.Generator) -> None:
         """Draw the family's parameters given ``eta`` (in place); none by default."""
+
+    @abstractmethod
+    def log_likelihood(self, eta: np.ndarray, y: np.ndarray, params: dict) -> float:
+        """The observed values' log-likelihood at ``eta`` (up to a constant): what the
+        interweaving move of the effects' scales evaluates."""
 
     @abstractmethod
     def draw_coefficients(self, state: GlmmState, eta: np.ndarray, y: np.ndarray,
@@ -212,12 +219,28 @@ class GlmmGibbs(GibbsStep):
         return eta
 
     # --- the transition ----------------------------------------------------------------------
+    def _interweave(self, state: GlmmState) -> None:
+        """The effects and Psi rescaled jointly given the family's own likelihood, with the
+        augmentation integrated out (:func:`~bayesimpute.methods.core.scale_moves.
+        interweave_likelihood`): the collapsed scale move inside the Gaussian block sees
+        the scales only through the latent values, which follow them."""
+        fixed = self.X[:, self.fixed] @ state.beta
+        parts = self.X[:, self.random] * state.u[self.cluster]
+
+        def log_likelihood(scales):
+            return self.family.log_likelihood(fixed + parts @ scales, self.y, state.family)
+
+        state.u, state.psi, state.hyper = interweave_likelihood(
+            state.u, state.psi, self.covariance, log_likelihood, self.rng)
+
     def sweep(self, point: dict) -> dict:
         if self.X is None:
             self.refresh_data()
         state = self.point_to_state(point)
         self.family.update_parameters(state, self.linear_predictor(state), self.y, self,
                                       self.rng)
+        if len(self.random):
+            self._interweave(state)
         self.family.draw_coefficients(state, self.linear_predictor(state), self.y, self,
                                       self.rng)
         return self.state_to_point(state, point)

@@ -11,10 +11,9 @@
   cluster's u_j given beta and Psi (all clusters at once). The proposal depends on the
   other blocks only, not on the block's current value, so each step leaves its conditional
   invariant; acceptance is high because the Poisson log-likelihood is nearly quadratic near
-  its mode. Two moves keep the blocks from sticking together: a translation of the fixed
-  effects against the means of their random effects (the likelihood is unchanged, the
-  conditional of the shift is Gaussian from the priors), and the interweaving move of the
-  effects' scales (:func:`~bayesimpute.methods.core.scale_moves.interweave_likelihood`).
+  its mode. A translation of the fixed effects against the means of their random effects
+  (the likelihood is unchanged, the conditional of the shift is Gaussian from the priors)
+  keeps the two blocks from sticking together.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from scipy import special
 
 from bayesimpute.methods.core.glmm_gibbs import AugmentedFamily, GlmmFamily
 from bayesimpute.methods.core.gibbs_step import log_value_name
-from bayesimpute.methods.core.scale_moves import interweave_likelihood
 from bayesimpute.methods.core.slice_sampling import slice_sample
 
 __all__ = ["NegBinAugmentation", "PoissonBlocks", "exact_polya_gamma",
@@ -70,6 +68,12 @@ class NegBinAugmentation(AugmentedFamily):
         omega = exact_polya_gamma(y + alpha, eta + offset, rng)
         return omega, 0.5 * (y - alpha) - omega * offset
 
+    def log_likelihood(self, eta, y, params):
+        # the terms of log NB(y | mu, alpha) that depend on mu
+        alpha = 1.0 / float(params["inv_alpha"])
+        log_mu = eta + self.log_offset
+        return float(np.sum(y * log_mu - (y + alpha) * np.logaddexp(np.log(alpha), log_mu)))
+
     def update_parameters(self, state, eta, y, step, rng):
         log_mu = eta + self.log_offset
         counted = y > 0  # a zero count's gamma ratio is 1
@@ -110,15 +114,11 @@ class PoissonBlocks(GlmmFamily):
         state.u = _effects_step(state.u, Z, y, base, step, np.linalg.inv(state.psi), rng)
         state.psi, state.hyper = step.covariance.update(state.u, state.hyper, rng)
         translate_fixed_effects(state, step, rng)
-        base = X_fixed @ state.beta + self.log_offset
-        parts = Z * state.u[step.cluster]
 
-        def log_likelihood(scales):
-            log_mu = base + parts @ scales
+    def log_likelihood(self, eta, y, params):
+        log_mu = eta + self.log_offset
+        with np.errstate(over="ignore"):
             return float(np.sum(y * log_mu - np.exp(log_mu)))
-
-        state.u, state.psi, state.hyper = interweave_likelihood(
-            state.u, state.psi, step.covariance, log_likelihood, rng)
 
 
 def translate_fixed_effects(state, step, rng: np.random.Generator) -> None:

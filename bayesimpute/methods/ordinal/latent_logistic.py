@@ -11,12 +11,14 @@ cutpoints it falls in. A sweep of :class:`OrderedLogitAugmentation`
 2. draws each cutpoint given ``eta`` with the latent variables integrated out, by slice
    sampling between its neighbours (drawing them given ``z`` instead, uniform between the
    neighbouring categories' latent values, is the classic slow-mixing step; Cowles 1996);
-3. draws ``z`` from the truncated logistic given the cutpoints and ``eta``, then
+3. rescales the effects and Psi jointly under this likelihood (the interweaving move of
+   :mod:`~bayesimpute.methods.core.glmm_gibbs`);
+4. draws ``z`` from the truncated logistic given the cutpoints and ``eta``, then
    ``omega ~ PG(2, z - eta)``, so that the logistic density of ``z - eta`` becomes a
    Gaussian with precision ``omega`` (Polson, Scott & Windle 2013, b = 2, kappa = 0), and the
    shared Gaussian block draws (beta, u, Psi) given them.
 
-Step 2 draws from a marginal of step 3's joint conditional and step 3 draws the latent
+Step 2 draws from a marginal of step 4's joint conditional and step 4 draws the latent
 variables afresh: a partially collapsed Gibbs sampler (van Dyk & Park 2008) whose stationary
 distribution is the model's posterior.
 """
@@ -167,6 +169,10 @@ class OrderedLogitAugmentation(AugmentedFamily):
         delta = linear / precision + rng.standard_normal() / np.sqrt(precision)
         state.family["cutpoints"] = cutpoints + delta
         state.u[:, r] += delta
+
+    def log_likelihood(self, eta, y, params):
+        lower, upper = self._bounds(params["cutpoints"], y)
+        return float(np.sum(log_interval_probability(lower - eta, upper - eta)))
 
     def augment(self, eta, y, params, rng):
         lower, upper = self._bounds(params["cutpoints"], y)

@@ -635,7 +635,7 @@ CASES: dict[str, Callable[[int], Case]] = {
     "multi-level Gaussian, crossed": lambda seed: multilevel_gaussian_case(True, seed),
     "multi-level logistic, nested": lambda seed: multilevel_logit_case(seed),
     "Poisson (Metropolis-Hastings blocks), random slope": lambda seed: glmm_case("2l.pois", seed),
-    "negative binomial (Polya-Gamma), random slope": lambda seed: glmm_case("2l.nb", seed),
+    "negative binomial (Metropolis-Hastings blocks), random slope": lambda seed: glmm_case("2l.nb", seed),
     "cumulative logit (latent logistic), random slope": lambda seed: glmm_case("2l.polr", seed),
 }
 #: (case, injected error) pairs: every variance each step draws
@@ -652,8 +652,8 @@ _ERRORS = [
     ("multi-level Gaussian, crossed", "sigma2"), ("multi-level Gaussian, crossed", "psi"),
     ("multi-level logistic, nested", "psi"),
     ("Poisson (Metropolis-Hastings blocks), random slope", "psi"),
-    ("negative binomial (Polya-Gamma), random slope", "psi"),
-    ("negative binomial (Polya-Gamma), random slope", "inv_alpha"),
+    ("negative binomial (Metropolis-Hastings blocks), random slope", "psi"),
+    ("negative binomial (Metropolis-Hastings blocks), random slope", "inv_alpha"),
     ("cumulative logit (latent logistic), random slope", "psi"),
 ]
 

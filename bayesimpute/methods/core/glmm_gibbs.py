@@ -14,22 +14,18 @@ tests compare them. A sweep is
 Step 3 is, for a family with a data augmentation (:class:`AugmentedFamily`), the shared
 weighted Gaussian block of :mod:`~bayesimpute.methods.core.weighted_block` (beta with the
 effects integrated out, Psi's scales with them integrated out, u, Psi | u) given the
-augmentation's weights ``w`` and linear terms ``v``, drawn afresh at every sweep:
+augmentation's weights ``w`` and linear terms ``v``, drawn afresh at every sweep. The
+cumulative logit has one: the latent ``z_i = eta_i + e_i``, ``e_i`` standard logistic,
+truncated to the observed category's interval between the cutpoints (Albert & Chib 1993
+with a logistic error); the logistic density ``e^{-e} / (1 + e^{-e})^2`` is
+``PG(2, 0)``-augmentable (Polson, Scott & Windle 2013 with b = 2, kappa = 0), so
+``omega ~ PG(2, z - eta)`` makes it Gaussian with ``w = omega``, ``v = omega z``.
 
-* negative binomial (Zhou et al. 2012; Polson, Scott & Windle 2013):
-  ``NB(y | mu, alpha) ∝ e^{y psi} / (1 + e^psi)^{y + alpha}`` with ``psi = log(mu / alpha)``,
-  so ``omega ~ PG(y + alpha, psi)`` makes it Gaussian in ``psi`` with ``w = omega`` and
-  linear term ``(y - alpha) / 2``;
-* cumulative logit: the latent ``z_i = eta_i + e_i``, ``e_i`` standard logistic, truncated to
-  the observed category's interval between the cutpoints (Albert & Chib 1993 with a
-  logistic error); the logistic density ``e^{-e} / (1 + e^{-e})^2`` is ``PG(2, 0)``-
-  augmentable (Polson et al. 2013 with b = 2, kappa = 0), so ``omega ~ PG(2, z - eta)``
-  makes it Gaussian with ``w = omega``, ``v = omega z``.
-
-The Poisson has no such augmentation that is exact; its step 3 is Metropolis–Hastings
-within Gibbs (``count/poisson.py``): independence proposals at each block's exact
-conditional mode (beta given u; each cluster's u_j given beta and Psi), then Psi given u and
-a translation of the fixed effects against the effects' means.
+The counts have no augmentation whose draws are exact at a cost that does not grow with
+the counts (``count/count_steps.py`` says why for the negative binomial's); their step 3
+is Metropolis–Hastings within Gibbs: independence proposals at each block's exact
+conditional mode (beta given u; each cluster's u_j given beta and Psi), then Psi given u
+and a translation of the fixed effects against the effects' means.
 """
 
 from __future__ import annotations

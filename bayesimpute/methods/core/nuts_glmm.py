@@ -137,14 +137,9 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         """Predictive draws for the imputed rows given their linear predictor."""
 
     @abstractmethod
-    def _log_likelihood(self, eta: np.ndarray, y_obs: np.ndarray,
-                        params: dict[str, np.ndarray]) -> float:
-        """The family's log-likelihood of the observed values at linear predictor ``eta``
-        (numpy, up to a constant): what the interweaving move after NUTS evaluates."""
-
-    @abstractmethod
-    def _gibbs_family(self, data: MethodData, y_obs: np.ndarray) -> GlmmFamily:
-        """The family's part of the exact Gibbs step (:mod:`~bayesimpute.methods.core.glmm_gibbs`)."""
+    def _glmm_family(self, data: MethodData, y_obs: np.ndarray) -> GlmmFamily:
+        """The family's part of the exact Gibbs step (:mod:`~bayesimpute.methods.core.glmm_gibbs`);
+        its log-likelihood is also what the interweaving move after NUTS evaluates."""
 
     def _check_y(self, y_obs: np.ndarray, data: MethodData) -> None:
         """Validate the observed values (subclasses)."""
@@ -175,6 +170,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         self.n_clusters = data.n_clusters if self.random_effects else 1
         self._informative = self._informative_clusters(y_obs, self._cluster(data)[obs])
         chain = None if saved is None else saved["chain"]
+        self._glmm = self._glmm_family(data, y_obs)
         if self.options["sampler"] == "gibbs":
             self._setup_gibbs(data, y_obs, chain, rng)
         else:
@@ -183,7 +179,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
     def _setup_gibbs(self, data: MethodData, y_obs: np.ndarray, chain, rng) -> None:
         self.model, _ = self._build(data, y_obs)  # the point's layout; nothing is compiled
         self._gibbs = GlmmGibbs(
-            model=self.model, family=self._gibbs_family(data, y_obs),
+            model=self.model, family=self._glmm,
             fixed=self._columns(data.X.shape[1]), random=self.random,
             informative=self._informative, slope_sd=float(self.options["slope_sd"]),
             covariance=self._covariance_prior, rng=rng)
@@ -321,7 +317,7 @@ class NutsGlmmMethod(ResumableChain, ImputationMethod):
         fixed = X_obs[:, self._columns(X_obs.shape[1])] @ params["beta"]
 
         def log_likelihood(scales):
-            return self._log_likelihood(fixed + parts @ scales, y_obs, params)
+            return self._glmm.log_likelihood(fixed + parts @ scales, y_obs, params)
 
         u, psi, hyper = interweave_likelihood(params["u"], params["psi"], self._covariance_prior,
                                               log_likelihood, rng)

@@ -1,43 +1,46 @@
 """The exact Gibbs steps' count families (:mod:`~bayesimpute.methods.core.glmm_gibbs`).
 
-* :class:`NegBinAugmentation` (2l.nb): Pólya–Gamma augmentation of the negative binomial
-  (``omega ~ PG(y + alpha, log(mu / alpha))``, Zhou et al. 2012), then the shared Gaussian
-  block; the overdispersion ``1 / alpha`` by slice sampling of its log given the linear
-  predictor (the augmentation integrated out).
+Both count families draw their coefficients by Metropolis–Hastings blocks with
+independence proposals (:class:`ModeBlocks`): a multivariate t (8 df) at the block's exact
+conditional mode with the curvature there, for beta given u and for every cluster's u_j
+given beta and Psi (all clusters at once). The proposal depends on the other blocks only,
+not on the block's current value, so each step leaves its conditional invariant;
+acceptance is high because a count's log-likelihood is nearly quadratic near its mode. A
+translation of the fixed effects against the means of their random effects (the likelihood
+is unchanged, the conditional of the shift is Gaussian from the priors) keeps the two
+blocks from sticking together.
+
 * :class:`PoissonBlocks` (2l.pois): no augmentation makes the Poisson exactly Gaussian (the
-  auxiliary mixtures of Frühwirth-Schnatter & Wagner 2006 are approximations), so its blocks
-  are Metropolis–Hastings steps with independence proposals: a multivariate t (8 df) at the
-  block's exact conditional mode with the curvature there, for beta given u and for every
-  cluster's u_j given beta and Psi (all clusters at once). The proposal depends on the
-  other blocks only, not on the block's current value, so each step leaves its conditional
-  invariant; acceptance is high because the Poisson log-likelihood is nearly quadratic near
-  its mode. A translation of the fixed effects against the means of their random effects
-  (the likelihood is unchanged, the conditional of the shift is Gaussian from the priors)
-  keeps the two blocks from sticking together.
+  auxiliary mixtures of Frühwirth-Schnatter & Wagner 2006 are approximations).
+* :class:`NegBinBlocks` (2l.nb): the same blocks, and the overdispersion ``1 / alpha`` by
+  slice sampling of its log given the linear predictor. The negative binomial's Pólya–Gamma
+  augmentation (``omega ~ PG(y + alpha, log(mu / alpha))``, Zhou et al. 2012) is not used:
+  the ``polyagamma`` package's samplers for such ``h`` are not exact (its hybrid and
+  saddle-point draws miss the mean by hundreds of standard errors at ``h`` of 25 to 100
+  when ``|z| > 25``, and the saddle-point sampler does not return at ``h ~ 1e13``, the
+  Poisson limit ``1 / alpha -> 0`` that the slice sampler may visit), and exact draws for
+  large ``h`` cost time in proportion to the counts.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
-from polyagamma import random_polyagamma
 from scipy import special
 
-from bayesimpute.methods.core.glmm_gibbs import AugmentedFamily, GlmmFamily
+from bayesimpute.methods.core.glmm_gibbs import GlmmFamily
 from bayesimpute.methods.core.gibbs_step import log_value_name
 from bayesimpute.methods.core.slice_sampling import slice_sample
 
-__all__ = ["NegBinAugmentation", "PoissonBlocks", "exact_polya_gamma",
-           "translate_fixed_effects"]
+__all__ = ["ModeBlocks", "NegBinBlocks", "PoissonBlocks", "translate_fixed_effects"]
 
 #: log(1 / alpha) is drawn within these bounds: the posterior's mass beyond them is
 #: negligible (1 / alpha < 1e-13 is a Poisson to double precision; > e^30 no count fits),
 #: and inside them every term of the likelihood is finite
 LOG_INV_ALPHA_BOUND = (-30.0, 30.0)
-#: polyagamma's default sampler switches to a normal approximation above h = 50; the
-#: saddle-point method is an exact rejection sampler there
-_NORMAL_APPROXIMATION_ABOVE = 50.0
 
-#: degrees of freedom of the Poisson blocks' t proposals: tails a little heavier than the
+#: degrees of freedom of the count blocks' t proposals: tails a little heavier than the
 #: conditional's, so the independence sampler is not stuck in either tail
 PROPOSAL_DF = 8.0
 #: Newton's method stops when no coordinate of the mode moves more than this
@@ -45,12 +48,59 @@ MODE_TOLERANCE = 1e-9
 _MAX_NEWTON = 60
 
 
-class NegBinAugmentation(AugmentedFamily):
+class ModeBlocks(GlmmFamily):
+    """A count family whose coefficients are drawn by the Metropolis–Hastings blocks at the
+    exact conditional modes (beta | u, then every u_j | beta, Psi, then Psi | u and the
+    translation of the fixed effects). The family gives its rows' log-likelihood in
+    ``log mu = eta + log_offset``, its score and its curvature (minus the second
+    derivative, positive: the log-likelihood is concave in ``log mu``)."""
+
+    def __init__(self, log_offset: float):
+        self.log_offset = float(log_offset)
+
+    @abstractmethod
+    def row_terms(self, log_mu: np.ndarray, y: np.ndarray, params: dict,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' log-likelihood terms (up to constants), score and curvature."""
+
+    def log_likelihood(self, eta, y, params):
+        with np.errstate(over="ignore"):
+            return float(np.sum(self.row_terms(eta + self.log_offset, y, params)[0]))
+
+    def draw_coefficients(self, state, eta, y, step, rng):
+        def terms(log_mu):
+            return self.row_terms(log_mu, y, state.family)
+
+        X_fixed = step.X[:, step.fixed]
+        q = len(step.random)
+        Z = step.X[:, step.random]
+        random_part = np.einsum("nq,nq->n", Z, state.u[step.cluster]) if q else 0.0
+        state.beta = _beta_step(state.beta, X_fixed, terms, self.log_offset + random_part,
+                                step.prior_precision, rng)
+        if not q:
+            return
+        base = X_fixed @ state.beta + self.log_offset
+        state.u = _effects_step(state.u, Z, terms, base, step, np.linalg.inv(state.psi), rng)
+        state.psi, state.hyper = step.covariance.update(state.u, state.hyper, rng)
+        translate_fixed_effects(state, step, rng)
+
+
+class PoissonBlocks(ModeBlocks):
+    """2l.pois's family: ``y ~ Poisson(mu)``, ``log mu = eta + log_offset``."""
+
+    def row_terms(self, log_mu, y, params):
+        mu = np.exp(log_mu)
+        return y * log_mu - mu, y - mu, mu
+
+
+class NegBinBlocks(ModeBlocks):
     """2l.nb's family: ``y ~ NB(mu, alpha)``, ``log mu = eta + log_offset``,
-    ``1 / alpha ~ HalfNormal(inv_alpha_sd)``."""
+    ``1 / alpha ~ HalfNormal(inv_alpha_sd)``; ``1 / alpha`` by slice sampling of its log
+    given the linear predictor."""
 
     def __init__(self, log_offset: float, inv_alpha_sd: float):
-        self.log_offset, self.inv_alpha_sd = float(log_offset), float(inv_alpha_sd)
+        super().__init__(log_offset)
+        self.inv_alpha_sd = float(inv_alpha_sd)
 
     def start(self, y):
         return {"inv_alpha": np.array(1.0)}
@@ -61,18 +111,16 @@ class NegBinAugmentation(AugmentedFamily):
     def to_point(self, params, point, model):
         point[log_value_name(model, "inv_alpha")] = np.log(np.asarray(params["inv_alpha"]))
 
-    def augment(self, eta, y, params, rng):
+    def row_terms(self, log_mu, y, params):
+        # log NB(y | mu, alpha) = y log(mu / (alpha + mu)) - alpha log(1 + mu / alpha) + terms
+        # free of mu: written so, no term grows with alpha (near the Poisson limit,
+        # alpha ~ 1e13, y log mu - (y + alpha) log(alpha + mu) would lose its digits)
         alpha = 1.0 / float(params["inv_alpha"])
-        # psi = log(mu / alpha) = eta + offset: the likelihood is exp(kappa psi - omega psi^2 / 2)
-        offset = self.log_offset - np.log(alpha)
-        omega = exact_polya_gamma(y + alpha, eta + offset, rng)
-        return omega, 0.5 * (y - alpha) - omega * offset
-
-    def log_likelihood(self, eta, y, params):
-        # the terms of log NB(y | mu, alpha) that depend on mu
-        alpha = 1.0 / float(params["inv_alpha"])
-        log_mu = eta + self.log_offset
-        return float(np.sum(y * log_mu - (y + alpha) * np.logaddexp(np.log(alpha), log_mu)))
+        log_alpha = np.log(alpha)
+        log_share = log_mu - np.logaddexp(log_alpha, log_mu)  # log(mu / (alpha + mu))
+        share = np.exp(log_share)
+        rows = y * log_share - alpha * np.log1p(np.exp(log_mu - log_alpha))
+        return rows, y - (y + alpha) * share, (y + alpha) * share * (1.0 - share)
 
     def update_parameters(self, state, eta, y, step, rng):
         log_mu = eta + self.log_offset
@@ -95,32 +143,6 @@ class NegBinAugmentation(AugmentedFamily):
         state.family["inv_alpha"] = np.array(np.exp(slice_sample(t, log_density, 1.0, rng)[0]))
 
 
-class PoissonBlocks(GlmmFamily):
-    """2l.pois's family: ``y ~ Poisson(mu)``, ``log mu = eta + log_offset``."""
-
-    def __init__(self, log_offset: float):
-        self.log_offset = float(log_offset)
-
-    def draw_coefficients(self, state, eta, y, step, rng):
-        X_fixed = step.X[:, step.fixed]
-        q = len(step.random)
-        Z = step.X[:, step.random]
-        random_part = np.einsum("nq,nq->n", Z, state.u[step.cluster]) if q else 0.0
-        state.beta = _beta_step(state.beta, X_fixed, y, self.log_offset + random_part,
-                                step.prior_precision, rng)
-        if not q:
-            return
-        base = X_fixed @ state.beta + self.log_offset
-        state.u = _effects_step(state.u, Z, y, base, step, np.linalg.inv(state.psi), rng)
-        state.psi, state.hyper = step.covariance.update(state.u, state.hyper, rng)
-        translate_fixed_effects(state, step, rng)
-
-    def log_likelihood(self, eta, y, params):
-        log_mu = eta + self.log_offset
-        with np.errstate(over="ignore"):
-            return float(np.sum(y * log_mu - np.exp(log_mu)))
-
-
 def translate_fixed_effects(state, step, rng: np.random.Generator) -> None:
     """Shift each fixed effect that also has a random effect by ``delta`` and its effects by
     ``-delta`` (in place): ``eta`` is unchanged, so ``delta``'s conditional is the Gaussian
@@ -132,11 +154,11 @@ def translate_fixed_effects(state, step, rng: np.random.Generator) -> None:
     if not pairs:
         return
     at_beta, at_u = (np.array(index) for index in zip(*pairs))
-    psi_inv = np.linalg.inv(state.psi)[np.ix_(at_u, at_u)]
+    psi_inv = np.linalg.inv(state.psi)
     # -1/2 [sum (beta + d)^2 / s^2 + sum_j (u_j - E d)' Psi^-1 (u_j - E d)]
-    precision = np.eye(len(pairs)) / step.slope_sd**2 + len(state.u) * psi_inv
-    linear = (-state.beta[at_beta] / step.slope_sd**2
-              + (np.linalg.inv(state.psi) @ state.u.sum(0))[at_u])
+    precision = (np.eye(len(pairs)) / step.slope_sd**2
+                 + len(state.u) * psi_inv[np.ix_(at_u, at_u)])
+    linear = -state.beta[at_beta] / step.slope_sd**2 + (psi_inv @ state.u.sum(0))[at_u]
     cov = np.linalg.inv(precision)
     delta = rng.multivariate_normal(cov @ linear, cov)
     state.beta[at_beta] += delta
@@ -162,27 +184,6 @@ def log_gamma_ratio(y: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(expanded, series, direct)
 
 
-def exact_polya_gamma(h: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """PG(h, z) draws by exact samplers only (polyagamma's hybrid, except the saddle-point
-    rejection sampler where the hybrid would use its normal approximation, h > 50).
-
-    Examples
-    --------
-    >>> draws = exact_polya_gamma(np.array([0.5, 3.0, 400.0]), np.zeros(3),
-    ...                           np.random.default_rng(1))
-    >>> bool(np.all(draws > 0))
-    True
-    """
-    h, z = np.broadcast_arrays(np.asarray(h, dtype=float), np.asarray(z, dtype=float))
-    large = h > _NORMAL_APPROXIMATION_ABOVE
-    out = np.empty(h.shape)
-    if (~large).any():
-        out[~large] = random_polyagamma(h[~large], z[~large], random_state=rng)
-    if large.any():
-        out[large] = random_polyagamma(h[large], z[large], method="saddle", random_state=rng)
-    return out
-
-
 # --- the Poisson's Metropolis-Hastings blocks ------------------------------------------------
 def _t_draw(mode: np.ndarray, chol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """t(PROPOSAL_DF) draws at ``mode`` (..., d) with scale factors ``chol`` (..., d, d)."""
@@ -198,19 +199,19 @@ def _t_log_density(x: np.ndarray, mode: np.ndarray, precision: np.ndarray) -> np
     return -0.5 * (PROPOSAL_DF + x.shape[-1]) * np.log1p(quadratic / PROPOSAL_DF)
 
 
-def _beta_step(beta, X, y, offset, prior_precision, rng):
-    """beta | u: independence Metropolis–Hastings at the conditional mode."""
+def _beta_step(beta, X, terms, offset, prior_precision, rng):
+    """beta | u: independence Metropolis–Hastings at the conditional mode (``terms``: the
+    rows' log-likelihood, score and curvature at ``log mu``)."""
     def log_target(b):
-        log_mu = X @ b + offset
         with np.errstate(over="ignore"):  # a wild proposal: log target -inf, rejected
-            rows = y * log_mu - np.exp(log_mu)
+            rows = terms(X @ b + offset)[0]
         return float(np.sum(rows) - 0.5 * b @ prior_precision @ b)
 
     mode = beta.copy()
     for _ in range(_MAX_NEWTON):
-        mu = np.exp(X @ mode + offset)
-        gradient = X.T @ (y - mu) - prior_precision @ mode
-        hessian = (X.T * mu) @ X + prior_precision
+        _, score, curvature = terms(X @ mode + offset)
+        gradient = X.T @ score - prior_precision @ mode
+        hessian = (X.T * curvature) @ X + prior_precision
         move = np.linalg.solve(hessian, gradient)
         trial = mode + move
         while log_target(trial) < log_target(mode) and np.max(np.abs(move)) > MODE_TOLERANCE:
@@ -219,8 +220,8 @@ def _beta_step(beta, X, y, offset, prior_precision, rng):
         mode = trial
         if np.max(np.abs(move)) < MODE_TOLERANCE:
             break
-    mu = np.exp(X @ mode + offset)
-    precision = (X.T * mu) @ X + prior_precision
+    curvature = terms(X @ mode + offset)[2]
+    precision = (X.T * curvature) @ X + prior_precision
     chol = np.linalg.cholesky(np.linalg.inv(precision))
     proposal = _t_draw(mode, chol, rng)
     log_ratio = (log_target(proposal) - _t_log_density(proposal, mode, precision)
@@ -228,7 +229,7 @@ def _beta_step(beta, X, y, offset, prior_precision, rng):
     return proposal if np.log(rng.random()) < log_ratio else beta
 
 
-def _effects_step(u, Z, y, base, step, psi_inv, rng):
+def _effects_step(u, Z, terms, base, step, psi_inv, rng):
     """u_j | beta, Psi for every cluster at once: independence Metropolis–Hastings at each
     cluster's conditional mode (clusters without observed rows: at 0, with Psi^-1)."""
     cluster, J = step.cluster, len(u)
@@ -236,13 +237,12 @@ def _effects_step(u, Z, y, base, step, psi_inv, rng):
     def log_target(effects):
         log_mu = base + np.einsum("nq,nq->n", Z, effects[cluster])
         with np.errstate(over="ignore"):  # a wild proposal: log target -inf, rejected
-            terms = y * log_mu - np.exp(log_mu)
-        rows = np.bincount(cluster, weights=terms, minlength=J)
+            rows = np.bincount(cluster, weights=terms(log_mu)[0], minlength=J)
         return rows - 0.5 * np.einsum("ja,ab,jb->j", effects, psi_inv, effects)
 
     def gradient_and_precision(effects):
-        mu = np.exp(base + np.einsum("nq,nq->n", Z, effects[cluster]))
-        ZZ, Zr = step.sums.crossproducts(Z, mu, y - mu)
+        _, score, curvature = terms(base + np.einsum("nq,nq->n", Z, effects[cluster]))
+        ZZ, Zr = step.sums.crossproducts(Z, curvature, score)
         return Zr - effects @ psi_inv, ZZ + psi_inv[None]
 
     mode = u.copy()

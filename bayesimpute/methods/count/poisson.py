@@ -21,7 +21,7 @@ import pytensor.tensor as pt
 
 from bayesimpute.design.coding import VariableKind, are_counts
 from bayesimpute.methods.core.nuts_glmm import FamilyPrior, NutsGlmmMethod
-from bayesimpute.methods.count.count_steps import NegBinAugmentation, PoissonBlocks
+from bayesimpute.methods.count.count_steps import NegBinBlocks, PoissonBlocks
 from bayesimpute.methods.base import MethodData, MethodError
 from bayesimpute.methods.registry import register_method
 
@@ -76,16 +76,12 @@ class _CountMethod(NutsGlmmMethod):
         mu = np.exp(np.minimum(eta + self.log_offset, _MAX_LOG_MEAN))
         return self._sample(mu, extra, rng).astype(float)
 
-    def _log_likelihood(self, eta, y_obs, params):
-        return self._family_log_likelihood(np.minimum(eta + self.log_offset, _MAX_LOG_MEAN),
-                                           y_obs, params)
-
 
 @register_method("2l.pois", aliases=("2l.glm.pois",))
 class TwoLevelPois(_CountMethod):
     """Poisson mixed model with a random intercept (and slopes) per cluster."""
 
-    def _gibbs_family(self, data, y_obs):
+    def _glmm_family(self, data, y_obs):
         return PoissonBlocks(self.log_offset)
 
     def _family(self, log_mu, y_data):
@@ -95,10 +91,6 @@ class TwoLevelPois(_CountMethod):
     def _sample(self, mu, extra, rng):
         return rng.poisson(mu)
 
-    @staticmethod
-    def _family_log_likelihood(log_mu, y, params):
-        return float(np.sum(y * log_mu - np.exp(log_mu)))  # up to -log(y!)
-
 
 @register_method("2l.nb")
 class TwoLevelNegBin(_CountMethod):
@@ -106,8 +98,8 @@ class TwoLevelNegBin(_CountMethod):
 
     family_prior = FamilyPrior("inv_alpha", "HalfNormal({:g})", "inv_alpha_sd", 1.0)
 
-    def _gibbs_family(self, data, y_obs):
-        return NegBinAugmentation(self.log_offset, float(self.options["inv_alpha_sd"]))
+    def _glmm_family(self, data, y_obs):
+        return NegBinBlocks(self.log_offset, float(self.options["inv_alpha_sd"]))
 
     def _family(self, log_mu, y_data):
         inv_alpha = pm.HalfNormal("inv_alpha", float(self.options["inv_alpha_sd"]))
@@ -118,12 +110,6 @@ class TwoLevelNegBin(_CountMethod):
     def _sample(self, mu, extra, rng):
         alpha = 1.0 / float(extra["inv_alpha"])
         return rng.poisson(rng.gamma(alpha, mu / alpha))
-
-    @staticmethod
-    def _family_log_likelihood(log_mu, y, params):
-        # the terms of log NB(y | mu, alpha) that depend on mu
-        alpha = 1.0 / float(params["inv_alpha"])
-        return float(np.sum(y * log_mu - (y + alpha) * np.logaddexp(np.log(alpha), log_mu)))
 
     def _extra_dims(self, data):
         return {"inv_alpha": ()}

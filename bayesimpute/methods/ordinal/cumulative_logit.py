@@ -53,7 +53,7 @@ class _OrderedLogit(NutsGlmmMethod):
         share = np.cumsum(np.bincount(y_obs.astype(int), minlength=K))[:-1] / len(y_obs)
         return special.logit(np.clip(share, 0.02, 0.98)) + np.arange(K - 1) * 1e-3
 
-    def _gibbs_family(self, data, y_obs):
+    def _glmm_family(self, data, y_obs):
         K = self._n_categories(data)
         random = list(self.random)
         return OrderedLogitAugmentation(K, float(self.options["cutpoint_sd"]),
@@ -73,15 +73,6 @@ class _OrderedLogit(NutsGlmmMethod):
 
     def _draw(self, eta, extra, rng):
         return draw_categories(cumulative_probabilities(eta, extra["cutpoints"]), rng)
-
-    def _log_likelihood(self, eta, y_obs, params):
-        cuts = np.concatenate([[-np.inf], params["cutpoints"], [np.inf]])
-        k = y_obs.astype(int)
-        # log(F(c_k - eta) - F(c_{k-1} - eta)) with F the logistic cdf, as a difference of
-        # exponentials of log-cdfs so that the far tails do not round to log(0)
-        upper = -np.logaddexp(0.0, -(cuts[k + 1] - eta))
-        lower = -np.logaddexp(0.0, -(cuts[k] - eta))
-        return float(np.sum(upper + np.log1p(-np.exp(np.minimum(lower - upper, -1e-300)))))
 
     def _extra_dims(self, data):
         return {"cutpoints": (("cutpoint", list(range(1, self._n_categories(data)))),)}

@@ -131,11 +131,9 @@ class NegBinBlocks(ModeBlocks):
             inv_alpha = np.exp(t[0])
             if not LOG_INV_ALPHA_BOUND[0] < t[0] < LOG_INV_ALPHA_BOUND[1]:
                 return np.array([-np.inf])
-            alpha = 1.0 / inv_alpha
-            log_mean_ratio = log_mu - np.logaddexp(np.log(alpha), log_mu)  # log mu/(alpha+mu)
-            log_likelihood = (np.sum(log_gamma_ratio(y_counted, alpha))
-                              - np.sum(alpha * np.log1p(np.exp(log_mu) / alpha))
-                              + np.sum(y * log_mean_ratio))
+            # the rows' terms in mu, and the one in alpha alone that they leave out
+            rows = self.row_terms(log_mu, y, {"inv_alpha": inv_alpha})[0]
+            log_likelihood = np.sum(log_gamma_ratio(y_counted, 1.0 / inv_alpha)) + np.sum(rows)
             return np.array([log_likelihood - 0.5 * (inv_alpha / self.inv_alpha_sd) ** 2
                              + t[0]])
 
